@@ -1,0 +1,177 @@
+"""Wiring: build the adapters and managers, run them in one TaskGroup, stop cleanly.
+
+Start-up never waits for a dependency: ARI, AMI and PostgreSQL are each connected (and
+reconnected) by their own task, and ``/healthz`` says which are up. Shutdown, on ``stop``:
+
+1. calls in progress get ``engine.shutdown_grace_seconds`` to finish;
+2. the rest are left up in Asterisk (their sessions are cancelled, their rows stay open) for the
+   next start to adopt;
+3. queued database writes get a few seconds to land; what cannot is spilled to the state folder;
+4. connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .ami import Ami
+from .ari import AriClient, AriError
+from .calls import CallManager
+from .config import Config, ConfigError, load_config
+from .db import Database, Writer
+from .logsetup import get_logger
+
+__all__ = ["Engine"]
+
+log = get_logger("engine")
+
+# Sections whose changes a reload cannot apply to live connections.
+RESTART_SECTIONS = ("engine", "asterisk", "database", "http", "logging")
+
+
+class Engine:
+    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.stop = asyncio.Event()
+        self.started = asyncio.Event()
+        self.db = Database(config.database)
+        self.writer = Writer(self.db, config.engine.state_dir)
+        self.ami = Ami(config.asterisk.ami)
+        self.ari: AriClient | None = None
+        self.calls: CallManager | None = None
+        self.http_port: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- reload -----------------------------------------------------------------------------------
+    def reload(self) -> bool:
+        """Re-read the config file; keep the old one (and say why) if the new one is invalid."""
+        if self.config_path is None:
+            return False
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("config.reload_rejected", file=str(self.config_path),
+                      problems=[str(p) for p in exc.problems], kept="previous configuration")
+            return False
+        changed = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(self.config, s)]
+        if changed:
+            log.warning("config.restart_needed", sections=changed,
+                        note="these sections keep their old values until the engine restarts")
+            new = _keep_sections(new, self.config, changed)
+        self.config = new
+        log.info("config.reloaded", file=str(self.config_path))
+        return True
+
+    # -- health -----------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        ari_up = self.ari is not None and self.ari.connected.is_set()
+        ami_up: bool | str = self.ami.logged_in if self.config.asterisk.ami.enabled else "disabled"
+        db_up = self.db.ready.is_set() and self.db.last_error is None
+        return {
+            "ok": ari_up and ami_up is not False and db_up,
+            "ari": ari_up, "ami": ami_up, "database": db_up,
+            "database_error": self.db.last_error,
+            "live_calls": len(self.calls.sessions) if self.calls else 0,
+            "pending_writes": self.writer.pending,
+        }
+
+    # -- run --------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        cfg = self.config
+        cfg.engine.state_dir.mkdir(parents=True, exist_ok=True)
+        self.writer.load_spool()
+        runner: web.AppRunner | None = None
+        try:
+            async with AriClient(cfg.asterisk.ari) as ari, asyncio.TaskGroup() as tg:
+                self.ari = ari
+                self._tg = tg
+                self.calls = CallManager(ari=ari, db=self.db, writer=self.writer,
+                                         config=lambda: self.config, spawn=self._spawn)
+                writer_task = tg.create_task(self.writer.run(), name="db-writer")
+                background = [
+                    tg.create_task(self._connect_db(), name="db-connect"),
+                    tg.create_task(ari.run_events(self.calls.on_event, self.calls.reconcile), name="ari-events"),
+                ]
+                if cfg.asterisk.ami.enabled:
+                    self.ami.start()
+                if cfg.http.enabled:
+                    runner = await self._start_http()
+                log.info("engine.started", app=cfg.asterisk.ari.app, http_port=self.http_port)
+                self.started.set()
+                await self.stop.wait()
+                await self._shutdown(background, writer_task)
+        finally:
+            self.ami.close()
+            if runner is not None:
+                await runner.cleanup()
+            self.writer.spill()
+            await self.db.close()
+            log.info("engine.stopped", written=self.writer.written)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = self._tg.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _connect_db(self) -> None:
+        await self.db.connect()
+        assert self.calls is not None and self.ari is not None
+        if self.ari.connected.is_set():
+            try:
+                await self.calls.close_lost_calls()
+            except AriError as exc:  # the next ARI (re)connect reconciles again
+                log.warning("calls.close_lost_failed", error=str(exc))
+
+    async def _shutdown(self, background: list[asyncio.Task[Any]], writer_task: asyncio.Task[Any]) -> None:
+        assert self.calls is not None
+        grace = self.config.engine.shutdown_grace_seconds
+        live = len(self.calls.sessions)
+        log.info("engine.stopping", live_calls=live, grace_seconds=grace)
+        deadline = time.monotonic() + grace
+        while self.calls.sessions and time.monotonic() < deadline:
+            done = [s.done.wait() for s in list(self.calls.sessions.values())]
+            try:
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    await asyncio.gather(*done)
+            except TimeoutError:
+                break
+        left = len(self.calls.sessions)
+        if left:
+            log.warning("engine.calls_left_for_adoption", calls=left)
+        for task in [*background, *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*background, *self._tasks, return_exceptions=True)
+        if self.db.ready.is_set() and self.writer.pending:
+            try:
+                async with asyncio.timeout(5.0):
+                    await self.writer.wait_idle()
+            except TimeoutError:
+                pass
+        writer_task.cancel()
+
+    async def _start_http(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.http.bind, self.config.http.port)
+        await site.start()
+        self.http_port = runner.addresses[0][1] if runner.addresses else self.config.http.port
+        return runner
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        body = self.health()
+        return web.json_response(body, status=200 if body["ok"] else 503)
+
+
+def _keep_sections(new: Config, old: Config, sections: list[str]) -> Config:
+    return replace(new, **{s: getattr(old, s) for s in sections})

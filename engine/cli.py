@@ -1,0 +1,180 @@
+"""The ``callcenter`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .logsetup import configure, get_logger
+
+log = get_logger("cli")
+
+
+def _run_loop(coro: Coroutine[Any, Any, int]) -> int:
+    """uvloop unless CALLCENTER_LOOP=asyncio (both are tested)."""
+    if os.environ.get("CALLCENTER_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+            return asyncio.run(coro)
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
+def _load(path: str) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load(args.path)
+    if cfg is None:
+        return 1
+    print(f"{args.path}: ok")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    configure(cfg.logging.level, cfg.logging.format)
+    return _run_loop(_serve(cfg, Path(args.config)))
+
+
+async def _serve(cfg: Config, path: Path) -> int:
+    from .app import Engine
+
+    engine = Engine(cfg, path)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop_on_signal, engine, sig)
+    loop.add_signal_handler(signal.SIGHUP, engine.reload)
+    try:
+        await engine.run()
+    except BaseExceptionGroup as group:
+        for exc in group.exceptions:
+            log.error("engine.failed", error=f"{type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+def _stop_on_signal(engine: Any, sig: signal.Signals) -> None:
+    log.info("engine.signal", signal=sig.name)
+    engine.stop.set()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from .migrate import MigrationError, default_dir, migrate
+
+    dsn = args.dsn
+    directory = None
+    if dsn is None:
+        cfg = _load(args.config) if args.config else None
+        if cfg is None:
+            if not args.config:
+                print("migrate: give --config PATH or --dsn DSN", file=sys.stderr)
+            return 1
+        dsn, directory = cfg.database.dsn, cfg.database.migrations_dir
+
+    async def go() -> int:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=10)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            print(f"migrate: cannot connect to the database: {exc}", file=sys.stderr)
+            return 1
+        try:
+            done = await migrate(conn, directory or default_dir())
+        except (MigrationError, asyncpg.PostgresError) as exc:
+            print(f"migrate: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await conn.close()
+        for m in done:
+            print(f"applied {m.path.name}")
+        if not done:
+            print("schema is up to date")
+        return 0
+
+    return asyncio.run(go())
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+
+    async def go() -> int:
+        try:
+            conn = await asyncpg.connect(cfg.database.dsn, timeout=10)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            print(f"calls: cannot connect to the database: {exc}", file=sys.stderr)
+            return 1
+        try:
+            rows = await conn.fetch("""
+                SELECT started_at, direction, caller_number, dialed_number,
+                       answered_at - started_at AS to_answer, ended_at - started_at AS duration,
+                       hangup_cause, hangup_cause_text, ended_by
+                FROM calls ORDER BY started_at DESC LIMIT $1""", args.last)
+        finally:
+            await conn.close()
+        print(_table(["started (UTC)", "dir", "caller", "dialed", "answer after", "duration", "cause", "ended by"],
+                     [[r["started_at"].strftime("%Y-%m-%d %H:%M:%S"), r["direction"], r["caller_number"],
+                       r["dialed_number"], _secs(r["to_answer"]), _secs(r["duration"]),
+                       "" if r["hangup_cause"] is None else f'{r["hangup_cause"]} {r["hangup_cause_text"] or ""}',
+                       r["ended_by"] or "(live)"] for r in reversed(rows)]))
+        return 0
+
+    return asyncio.run(go())
+
+
+def _secs(delta: Any) -> str:
+    return "" if delta is None else f"{delta.total_seconds():.2f}s"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callcenter", description="Call-center engine for Asterisk.")
+    parser.add_argument("--version", action="version", version=f"callcenter {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the engine (SIGTERM stops, SIGHUP reloads the config)")
+    p.add_argument("--config", required=True, help="the main YAML file")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a config file without starting anything")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.add_argument("--config", help="the main YAML file (its database.dsn)")
+    p.add_argument("--dsn", help="a PostgreSQL DSN instead of --config")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("calls", help="print the latest calls from the database")
+    p.add_argument("--config", required=True)
+    p.add_argument("--last", type=int, default=20)
+    p.set_defaults(func=cmd_calls)
+
+    args = parser.parse_args(argv)
+    return args.func(args)

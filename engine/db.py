@@ -1,0 +1,223 @@
+"""PostgreSQL: the pool, and an ordered write queue that survives a database outage.
+
+Theory of operation
+-------------------
+Calls must go on when the database is away. So the call path never waits for PostgreSQL: it
+queues :class:`Write` items (a named operation and JSON-friendly arguments). One writer task applies
+them in order. When the database cannot be reached, the writer keeps the item, says so once, and
+retries with back-off; the queue grows in memory meanwhile. At shutdown, whatever is still queued is
+spilled to ``<state_dir>/spool.jsonl``, which the next start replays first. Every operation is
+idempotent (ids are made by the engine, updates keep the first value written), so a write retried
+after a connection dropped mid-answer lands once.
+
+A write that PostgreSQL itself refuses (a constraint, a bad value) would be refused forever: it is
+logged with its arguments, kept in ``<state_dir>/rejected.jsonl`` for an operator, and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from .config import DatabaseConfig
+from .logsetup import get_logger
+from .migrate import default_dir, migrate
+
+__all__ = ["Database", "OPERATIONS", "Write", "Writer"]
+
+log = get_logger("db")
+
+# Errors that mean "the database is not there right now" (retry), as opposed to "it refused".
+UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+               asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
+               asyncpg.CrashShutdownError)
+
+# Each operation: SQL with positional arguments. Timestamps travel as epoch seconds (floats).
+OPERATIONS: dict[str, str] = {
+    "call_started": """
+        INSERT INTO calls (id, channel_id, direction, caller_number, caller_name, dialed_number, started_at)
+        VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7))
+        ON CONFLICT (id) DO NOTHING""",
+    "call_answered": """
+        UPDATE calls SET answered_at = COALESCE(answered_at, to_timestamp($2)) WHERE id = $1""",
+    "call_ended": """
+        UPDATE calls SET ended_at = to_timestamp($2), hangup_cause = $3, hangup_cause_text = $4, ended_by = $5
+        WHERE id = $1 AND ended_at IS NULL""",
+    "call_event": """
+        INSERT INTO call_events (id, call_id, at, kind, detail)
+        VALUES ($1, $2, to_timestamp($3), $4, $5)
+        ON CONFLICT (id) DO NOTHING""",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    op: str
+    args: tuple[Any, ...]
+
+    def to_json(self) -> str:
+        return json.dumps({"op": self.op, "args": list(self.args)})
+
+    @classmethod
+    def from_json(cls, line: str) -> Write:
+        data = json.loads(line)
+        if data.get("op") not in OPERATIONS or not isinstance(data.get("args"), list):
+            raise ValueError(f"not a spooled write: {line[:120]!r}")
+        return cls(data["op"], tuple(data["args"]))
+
+
+class Database:
+    """The pool, created (and migrated) in the background so the engine starts without PostgreSQL."""
+
+    def __init__(self, cfg: DatabaseConfig) -> None:
+        self.cfg = cfg
+        self.pool: asyncpg.Pool | None = None
+        self.ready = asyncio.Event()
+        self.last_error: str | None = None
+
+    async def connect(self) -> None:
+        """Retry until the pool exists and migrations (if configured) are applied."""
+        delay = 0.2
+        while True:
+            try:
+                pool = await asyncpg.create_pool(
+                    self.cfg.dsn, min_size=self.cfg.pool.min_size, max_size=self.cfg.pool.max_size,
+                    command_timeout=self.cfg.command_timeout_seconds, timeout=5.0)
+                break
+            except UNAVAILABLE as exc:
+                self._unavailable(exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        try:
+            if self.cfg.migrate_on_start:
+                async with pool.acquire() as conn:
+                    applied = await migrate(conn, self.cfg.migrations_dir or default_dir())
+                log.info("db.migrated", applied=[m.path.name for m in applied])
+        except BaseException:
+            await pool.close()
+            raise
+        self.pool = pool
+        self.last_error = None
+        self.ready.set()
+        log.info("db.ready")
+
+    def _unavailable(self, exc: BaseException, delay: float) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        if text != self.last_error:
+            log.error("db.unavailable", error=text, retry_in=round(delay, 2))
+        self.last_error = text
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+        self.ready.clear()
+
+
+class Writer:
+    """The ordered write queue. ``submit`` never blocks; ``run`` applies writes until cancelled."""
+
+    def __init__(self, db: Database, state_dir: Path) -> None:
+        self.db = db
+        self.state_dir = state_dir
+        self.spool_path = state_dir / "spool.jsonl"
+        self.rejected_path = state_dir / "rejected.jsonl"
+        self._queue: deque[Write] = deque()
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.written = 0
+        self.rejected = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def submit(self, write: Write) -> None:
+        if write.op not in OPERATIONS:
+            raise ValueError(f"unknown write operation {write.op!r}")
+        self._queue.append(write)
+        self._idle.clear()
+        self._wakeup.set()
+
+    def load_spool(self) -> int:
+        """Queue what the last run could not write (before anything new). Returns how many."""
+        if not self.spool_path.exists():
+            return 0
+        loaded: list[Write] = []
+        for n, line in enumerate(self.spool_path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                loaded.append(Write.from_json(line))
+            except ValueError as exc:
+                log.error("db.spool_bad_line", file=str(self.spool_path), line=n, error=str(exc))
+                self._append(self.rejected_path, line)
+        self._queue.extendleft(reversed(loaded))
+        self.spool_path.unlink()
+        if self._queue:
+            self._idle.clear()
+            self._wakeup.set()
+        log.info("db.spool_loaded", writes=len(loaded))
+        return len(loaded)
+
+    def spill(self) -> int:
+        """Save what is still queued (at shutdown); the next start replays it."""
+        count = len(self._queue)
+        if count:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            with self.spool_path.open("a", encoding="utf-8") as f:
+                for w in self._queue:
+                    f.write(w.to_json() + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            self._queue.clear()
+            log.warning("db.spilled", writes=count, file=str(self.spool_path))
+        self._idle.set()
+        return count
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        delay = 0.2
+        while True:
+            if not self._queue:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self.db.ready.wait()
+            write = self._queue[0]
+            pool = self.db.pool
+            assert pool is not None
+            try:
+                await pool.execute(OPERATIONS[write.op], *write.args)
+            except UNAVAILABLE as exc:
+                self.db._unavailable(exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            except (asyncpg.PostgresError, asyncpg.DataError, TypeError, ValueError) as exc:
+                log.error("db.write_rejected", op=write.op, args=write.args, error=f"{type(exc).__name__}: {exc}")
+                self._append(self.rejected_path, json.dumps({"write": json.loads(write.to_json()), "error": str(exc)}))
+                self.rejected += 1
+            else:
+                self.written += 1
+                if self.db.last_error is not None:
+                    log.info("db.available_again", pending=len(self._queue) - 1)
+                    self.db.last_error = None
+                delay = 0.2
+            self._queue.popleft()
+
+    def _append(self, file: Path, line: str) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with file.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")

@@ -1,0 +1,175 @@
+"""What the integration tests drive: the real stack (from .run/stack.env), sipp, the engine.
+
+Nothing here is a fake: Asterisk, PostgreSQL and sipp are the ones `make stack-up` started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from engine.app import Engine
+from engine.config import Config, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+SIPP_DIR = REPO / "tests" / "sipp"
+
+
+def stack_env() -> dict[str, str]:
+    path = Path(os.environ.get("CALLCENTER_STACK_ENV", REPO / ".run" / "stack.env"))
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: the integration tests need the real stack (make stack-up)")
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            parsed = shlex.split(value)
+            env[key.strip()] = parsed[0] if parsed else ""
+    return env
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@asynccontextmanager
+async def fresh_database(server_dsn: str) -> AsyncIterator[str]:
+    """A new empty database on the stack's server, dropped afterwards."""
+    name = f"cc_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield with_database(server_dsn, name)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def engine_config(stack: dict[str, str], dsn: str, state_dir: Path, **changes: object) -> Config:
+    """examples/callcenter.yaml, as a user would run it on the stack, with a test database."""
+    env = {**stack, "CALLCENTER_DSN": dsn, "CALLCENTER_STATE_DIR": str(state_dir), "CALLCENTER_HTTP_PORT": "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        cfg = load_config(REPO / "examples" / "callcenter.yaml")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return replace(cfg, **changes) if changes else cfg
+
+
+@asynccontextmanager
+async def running(engine: Engine) -> AsyncIterator[Engine]:
+    """Run the engine in this loop until the block ends; wait until ARI, AMI and the DB are up."""
+    task = asyncio.create_task(engine.run())
+    try:
+        async with asyncio.timeout(20):
+            await engine.started.wait()
+            assert engine.ari is not None
+            await engine.ari.connected.wait()
+            await engine.db.ready.wait()
+        yield engine
+    finally:
+        engine.stop.set()
+        async with asyncio.timeout(30):
+            await task
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def check(self) -> SippResult:
+        assert self.returncode == 0, f"sipp failed ({self.returncode}):\n{self.stdout[-2000:]}\n{self.stderr[-2000:]}"
+        return self
+
+
+async def sipp(stack: dict[str, str], scenario: str, dialed: str, *, calls: int = 1, rate: int = 10,
+               variables: dict[str, str] | None = None, timeout: float = 60) -> SippResult:
+    """Place ``calls`` calls from a sipp on 127.0.0.1 into Asterisk's carrier trunk."""
+    args = ["sipp", f"{stack['ASTERISK_SIP_HOST']}:{stack['ASTERISK_SIP_PORT']}",
+            "-sf", str(SIPP_DIR / scenario), "-s", dialed, "-i", "127.0.0.1", "-p", "0",
+            "-m", str(calls), "-r", str(rate), "-l", str(max(calls, 1)), "-nostdin", "-timeout", f"{int(timeout)}s",
+            "-timeout_error", "-trace_err", "-error_file", "/dev/stderr"]
+    for k, v in (variables or {}).items():
+        args += ["-set", k, v]
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout + 10)
+    return SippResult(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+async def wait_until_quiet(engine: Engine, calls: int) -> None:
+    """Until ``calls`` calls have ended in the engine and every database write has landed."""
+    assert engine.calls is not None
+    async with asyncio.timeout(30):
+        await engine.calls.wait_handled(calls)
+        await engine.writer.wait_idle()
+
+
+class Proxy:
+    """A TCP proxy on loopback that a test can cut and restore (asyncpg's fuzzer idea)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> Proxy:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def cut(self) -> None:
+        """Drop every connection and refuse new ones until :meth:`restore`."""
+        assert self.server is not None
+        self.server.close()
+        for w in list(self._writers):
+            w.transport.abort()
+        await self.server.wait_closed()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def close(self) -> None:
+        await self.cut()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self._writers -= {writer, up_writer}

@@ -1,0 +1,159 @@
+"""Real calls: sipp -> Asterisk (carrier trunk) -> Stasis -> the engine -> PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import replace
+
+import asyncpg
+
+from engine.app import Engine
+from engine.calls import call_id_for
+from engine.core.call import Phase
+
+from .harness import Proxy, engine_config, running, sipp, wait_until_quiet
+
+CALL_COLUMNS = """direction, caller_number, caller_name, dialed_number, started_at, answered_at, ended_at,
+                  hangup_cause, hangup_cause_text, ended_by"""
+
+
+async def fetch_calls(dsn: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(f"SELECT id, channel_id, {CALL_COLUMNS} FROM calls ORDER BY started_at")
+    finally:
+        await conn.close()
+
+
+async def fetch_events(dsn: str) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [(r["kind"], r["detail"]) for r in await conn.fetch("SELECT kind, detail FROM call_events ORDER BY at")]
+    finally:
+        await conn.close()
+
+
+async def test_a_call_is_answered_hears_the_prompt_and_leaves_a_complete_row(stack, dsn, tmp_path):
+    engine = Engine(engine_config(stack, dsn, tmp_path))
+    async with running(engine):
+        (await sipp(stack, "caller_wait_bye.xml", "3000", variables={"caller": "5551234"})).check()
+        await wait_until_quiet(engine, 1)
+
+    [row] = await fetch_calls(dsn)
+    assert row["direction"] == "inbound"
+    assert row["caller_number"] == "5551234"
+    assert row["dialed_number"] == "3000"
+    assert row["started_at"] <= row["answered_at"] < row["ended_at"]
+    # hello-world lasts about 1.4 s: the engine hung up after the prompt, not before
+    assert (row["ended_at"] - row["answered_at"]).total_seconds() > 1.0
+    assert row["hangup_cause"] == 16 and row["hangup_cause_text"] == "Normal Clearing"
+    assert row["ended_by"] == "engine"
+    assert row["id"] == uuid.UUID(call_id_for(row["channel_id"]))
+
+
+async def test_a_caller_id_full_of_sql_is_stored_verbatim(stack, dsn, tmp_path):
+    name = "Robert'); DROP TABLE calls;--"
+    engine = Engine(engine_config(stack, dsn, tmp_path))
+    async with running(engine):
+        (await sipp(stack, "caller_wait_bye.xml", "2000",
+                    variables={"caller": "555'0199", "caller_name": name})).check()
+        await wait_until_quiet(engine, 1)
+    [row] = await fetch_calls(dsn)
+    assert row["caller_name"] == name
+    assert row["caller_number"] == "555'0199"
+    assert row["ended_at"] is not None
+
+
+async def test_a_caller_who_hangs_up_mid_prompt_is_recorded_as_such(stack, dsn, tmp_path):
+    engine = Engine(engine_config(stack, dsn, tmp_path))
+    async with running(engine):
+        # 2001 plays tt-monkeys (about 20 s); the caller hangs up after 1.5 s
+        (await sipp(stack, "caller_hangup.xml", "2001", variables={"hangup_ms": "1500"})).check()
+        await wait_until_quiet(engine, 1)
+    [row] = await fetch_calls(dsn)
+    assert row["ended_by"] == "caller"
+    assert row["hangup_cause"] == 16
+    assert 1.0 < (row["ended_at"] - row["answered_at"]).total_seconds() < 10
+
+
+async def test_calls_at_once_each_get_their_own_complete_row(stack, dsn, tmp_path):
+    engine = Engine(engine_config(stack, dsn, tmp_path))
+    async with running(engine):
+        (await sipp(stack, "caller_wait_bye.xml", "2000", calls=10, rate=20)).check()
+        await wait_until_quiet(engine, 10)
+        assert engine.writer.rejected == 0
+    rows = await fetch_calls(dsn)
+    assert len(rows) == 10
+    assert len({r["channel_id"] for r in rows}) == 10
+    assert all(r["answered_at"] and r["ended_at"] and r["ended_by"] == "engine" for r in rows)
+
+
+async def test_a_call_in_progress_survives_an_engine_restart(stack, dsn, tmp_path):
+    """Stop the engine mid-prompt: the call stays up in Asterisk; the next engine adopts it."""
+    cfg = engine_config(stack, dsn, tmp_path)
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.2))
+    first = Engine(cfg)
+    async with running(first):
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "2001", timeout=60))
+        async with asyncio.timeout(15):
+            await first.calls.wait_until(
+                lambda m: any(s.state.phase is Phase.PLAYING for s in m.sessions.values()))
+    # The first engine is gone; the caller is still on the line, in Stasis.
+    assert not caller.done()
+    second = Engine(cfg)
+    async with running(second):
+        await wait_until_quiet(second, 1)
+        (await caller).check()
+    [row] = await fetch_calls(dsn)
+    assert row["ended_by"] == "engine" and row["hangup_cause"] == 16
+    assert ("adopted", "channel was in Stasis at start-up") in await fetch_events(dsn)
+
+
+async def test_with_the_database_down_calls_go_on_and_no_record_is_lost(stack, dsn, tmp_path):
+    down = Engine(engine_config(stack, "postgresql://postgres@127.0.0.1:1/nowhere", tmp_path))
+    task = asyncio.create_task(down.run())
+    async with asyncio.timeout(20):
+        await down.started.wait()
+        await down.ari.connected.wait()
+    (await sipp(stack, "caller_wait_bye.xml", "2000", calls=2)).check()
+    async with asyncio.timeout(20):
+        await down.calls.wait_handled(2)
+    assert down.health()["database"] is False and down.health()["ok"] is False
+    assert down.writer.pending >= 6  # started, answered, ended for each call
+    down.stop.set()
+    await task
+    spool = tmp_path / "spool.jsonl"
+    assert len(spool.read_text().splitlines()) >= 6
+
+    # Next start, with the database back: the spool is replayed first, nothing twice.
+    up = Engine(engine_config(stack, dsn, tmp_path))
+    async with running(up):
+        await up.writer.wait_idle()
+    assert not spool.exists()
+    rows = await fetch_calls(dsn)
+    assert len(rows) == 2 and all(r["ended_at"] and r["answered_at"] for r in rows)
+
+
+async def test_ari_connection_loss_is_survived(stack, dsn, tmp_path):
+    """Cut the engine's ARI connection: it reconnects with back-off and takes calls again."""
+    target = stack["ASTERISK_ARI_URL"]
+    host_port = target.split("//", 1)[1].split("/", 1)[0]
+    proxy = await Proxy(host_port.split(":")[0], int(host_port.split(":")[1])).start()
+    try:
+        cfg = engine_config({**stack, "ASTERISK_ARI_URL": f"http://127.0.0.1:{proxy.port}/ari"}, dsn, tmp_path)
+        engine = Engine(cfg)
+        async with running(engine):
+            await proxy.cut()
+            async with asyncio.timeout(10):
+                await engine.ari.disconnected.wait()
+            assert engine.health()["ari"] is False
+            await proxy.restore()
+            async with asyncio.timeout(20):
+                await engine.ari.connected.wait()
+            (await sipp(stack, "caller_wait_bye.xml", "2000")).check()
+            await wait_until_quiet(engine, 1)
+    finally:
+        await proxy.close()
+    [row] = await fetch_calls(dsn)
+    assert row["ended_by"] == "engine"

@@ -1,0 +1,164 @@
+"""The inbound call machine (pure): transitions, timers, and that no call can get stuck."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.core import call as c
+from engine.core.common import CancelTimer, IllegalTransition, StartTimer, TimerFired
+
+LIMITS = c.Limits(answer_seconds=10, playback_seconds=60, hangup_seconds=5, max_call_seconds=3600)
+T0 = 1_700_000_000.0
+
+
+def arrival(**kw) -> c.Arrival:
+    base = dict(call_id="call-1", channel_id="chan-1", caller_number="5551234", caller_name="Ann",
+                dialed_number="2000", prompt="hello-world", started_at=T0)
+    base.update(kw)
+    return c.Arrival(**base)
+
+
+def kinds(commands) -> list[str]:
+    return [type(x).__name__ for x in commands]
+
+
+def test_happy_path_answer_play_hang_up():
+    s, cmds = c.start(arrival(), LIMITS, T0)
+    assert s.phase is c.Phase.ANSWERING
+    assert cmds == [
+        c.RecordStarted("call-1", "chan-1", "inbound", "5551234", "Ann", "2000", T0),
+        StartTimer("max", T0 + 3600), c.Answer(), StartTimer("answer", T0 + 10)]
+
+    s, cmds = c.handle(s, c.Answered(), T0 + 0.1)
+    assert s.phase is c.Phase.PLAYING and s.answered
+    assert cmds == [CancelTimer("answer"), c.RecordAnswered("call-1", T0 + 0.1),
+                    c.Play("hello-world", "call-1-p1"), StartTimer("playback", T0 + 60.1)]
+
+    s, cmds = c.handle(s, c.PlaybackDone("call-1-p1"), T0 + 2)
+    assert s.phase is c.Phase.HANGING_UP
+    assert c.Hangup("normal") in cmds and StartTimer("hangup", T0 + 7) in cmds
+
+    s, cmds = c.handle(s, c.ChannelGone(16, "Normal Clearing"), T0 + 2.1)
+    assert s.phase is c.Phase.ENDED
+    assert c.RecordEnded("call-1", T0 + 2.1, 16, "Normal Clearing", "engine") in cmds
+    assert cmds[-1] == c.Finish()
+    assert {x.key for x in cmds if isinstance(x, CancelTimer)} == {"answer", "playback", "hangup", "max"}
+
+
+def test_caller_hangs_up_during_the_prompt():
+    s, _ = c.start(arrival(), LIMITS, T0)
+    s, _ = c.handle(s, c.Answered(), T0)
+    s, cmds = c.handle(s, c.ChannelGone(16, "Normal Clearing"), T0 + 1)
+    assert s.phase is c.Phase.ENDED
+    assert c.RecordEnded("call-1", T0 + 1, 16, "Normal Clearing", "caller") in cmds
+    assert c.Hangup() not in cmds
+
+
+def test_answer_timeout_hangs_up_and_records_why():
+    s, _ = c.start(arrival(), LIMITS, T0)
+    s, cmds = c.handle(s, TimerFired("answer"), T0 + 10)
+    assert s.phase is c.Phase.HANGING_UP
+    assert kinds(cmds)[0] == "RecordEvent" and cmds[0].kind == "timeout" and cmds[0].detail == "answer"
+    assert c.Hangup() in cmds
+
+
+def test_no_hangup_event_still_closes_the_record():
+    s, _ = c.start(arrival(), LIMITS, T0)
+    s, _ = c.handle(s, TimerFired("answer"), T0 + 10)
+    s, cmds = c.handle(s, TimerFired("hangup"), T0 + 15)
+    assert s.phase is c.Phase.ENDED
+    assert cmds[0] == c.Hangup()  # one more try
+    assert c.RecordEnded("call-1", T0 + 15, None, "no hang-up event from Asterisk", "engine") in cmds
+
+
+def test_channel_gone_on_request_waits_for_the_cause():
+    s, _ = c.start(arrival(), LIMITS, T0)
+    s, cmds = c.handle(s, c.RequestFailed("answer", gone=True, detail="404 Channel not found"), T0 + 1)
+    assert s.phase is c.Phase.HANGING_UP and c.Hangup() not in cmds
+    s, cmds = c.handle(s, c.ChannelGone(16, "Normal Clearing"), T0 + 1.2)
+    assert c.RecordEnded("call-1", T0 + 1.2, 16, "Normal Clearing", "caller") in cmds
+
+
+def test_failed_prompt_still_hangs_up():
+    s, _ = c.start(arrival(), LIMITS, T0)
+    s, _ = c.handle(s, c.Answered(), T0)
+    s, cmds = c.handle(s, c.PlaybackDone("call-1-p1", ok=False), T0 + 0.2)
+    assert s.phase is c.Phase.HANGING_UP
+    assert cmds[0] == c.RecordEvent("call-1", T0 + 0.2, "prompt-failed", "hello-world")
+
+
+def test_stale_events_are_ignored():
+    s, _ = c.start(arrival(), LIMITS, T0)
+    s, _ = c.handle(s, c.Answered(), T0)
+    same, cmds = c.handle(s, c.PlaybackDone("call-1-p0"), T0 + 1)
+    assert same == s and cmds == []
+    same, cmds = c.handle(s, TimerFired("answer"), T0 + 1)
+    assert same == s and cmds == []
+
+
+def test_adopted_answered_channel_plays_at_once():
+    s, cmds = c.start(arrival(already_answered=True, adopted=True), LIMITS, T0 + 50)
+    assert s.phase is c.Phase.PLAYING
+    assert "Answer" not in kinds(cmds)
+    assert c.RecordEvent("call-1", T0 + 50, "adopted", "channel was in Stasis at start-up") in cmds
+
+
+def test_illegal_transition_raises_and_changes_nothing():
+    s, _ = c.start(arrival(), LIMITS, T0)
+    s, _ = c.handle(s, c.ChannelGone(16, "x"), T0)
+    assert s.phase is c.Phase.ENDED
+    before = s
+    with pytest.raises(IllegalTransition, match="no transition from ENDED on Answered"):
+        c.handle(s, c.Answered(), T0 + 1)
+    assert s == before
+
+
+EVENTS = st.one_of(
+    st.just(c.Answered()),
+    st.builds(c.PlaybackDone, playback_id=st.sampled_from(["call-1-p1", "call-1-p0"]), ok=st.booleans()),
+    st.builds(c.ChannelGone, cause=st.sampled_from([16, 17, None]), cause_text=st.just("x")),
+    st.builds(c.RequestFailed, command=st.sampled_from(["answer", "play", "hangup"]), gone=st.booleans(),
+              detail=st.just("x")),
+    st.builds(TimerFired, key=st.sampled_from(["answer", "playback", "hangup", "max"])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(answered=st.booleans(), events=st.lists(EVENTS, max_size=12))
+def test_no_call_can_get_stuck(answered, events):
+    """Whatever Asterisk sends, a live call always has a timer pending, and with nothing more from
+    Asterisk the timers alone end it, with exactly one end record."""
+    now = T0
+    s, cmds = c.start(arrival(already_answered=answered), LIMITS, now)
+    timers: dict[str, float] = {}
+    records: list[c.RecordEnded] = []
+
+    def apply(commands):
+        for x in commands:
+            if isinstance(x, StartTimer):
+                timers[x.key] = x.at
+            elif isinstance(x, CancelTimer):
+                timers.pop(x.key, None)
+            elif isinstance(x, c.RecordEnded):
+                records.append(x)
+
+    apply(cmds)
+    for ev in events:
+        if s.phase is c.Phase.ENDED:
+            break
+        now += 0.5
+        s, cmds = c.handle(s, ev, now)
+        apply(cmds)
+        if s.phase is not c.Phase.ENDED:
+            assert timers, f"live call in {s.phase} with no timer"
+    for _ in range(10):  # only timers from here on
+        if s.phase is c.Phase.ENDED:
+            break
+        key, at = min(timers.items(), key=lambda kv: kv[1])
+        del timers[key]
+        s, cmds = c.handle(s, TimerFired(key), max(now, at))
+        apply(cmds)
+    assert s.phase is c.Phase.ENDED
+    assert len(records) == 1 and not timers
