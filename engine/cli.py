@@ -127,15 +127,16 @@ def cmd_calls(args: argparse.Namespace) -> int:
             return 1
         try:
             rows = await conn.fetch("""
-                SELECT started_at, direction, caller_number, dialed_number,
+                SELECT started_at, direction, caller_number, caller_name, dialed_number,
                        answered_at - started_at AS to_answer, ended_at - started_at AS duration,
                        hangup_cause, hangup_cause_text, ended_by
                 FROM calls ORDER BY started_at DESC LIMIT $1""", args.last)
         finally:
             await conn.close()
-        print(_table(["started (UTC)", "dir", "caller", "dialed", "answer after", "duration", "cause", "ended by"],
+        print(_table(["started (UTC)", "dir", "caller", "name", "dialed", "answer after", "duration", "cause",
+                      "ended by"],
                      [[r["started_at"].strftime("%Y-%m-%d %H:%M:%S"), r["direction"], r["caller_number"],
-                       r["dialed_number"], _secs(r["to_answer"]), _secs(r["duration"]),
+                       r["caller_name"], r["dialed_number"], _secs(r["to_answer"]), _secs(r["duration"]),
                        "" if r["hangup_cause"] is None else f'{r["hangup_cause"]} {r["hangup_cause_text"] or ""}',
                        r["ended_by"] or "(live)"] for r in reversed(rows)]))
         return 0
