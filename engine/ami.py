@@ -43,9 +43,10 @@ class _Manager(Manager):
         self.authenticated = False
         if self.closing:
             self._connected = False
+            self.on_disconnect(self, exc)
             return
         log.warning("ami.disconnected", retry_in=self.reconnect_timeout)
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # schedules on_disconnect and the reconnect
 
 
 class Ami:
@@ -55,6 +56,9 @@ class Ami:
         self.device_states: dict[str, str] = {}
         self.contact_states: dict[str, str] = {}
         self.listeners: list[Callable[[dict[str, str]], None]] = []
+        self.logged_in_event = asyncio.Event()
+        self.logged_out_event = asyncio.Event()  # set whenever ``logged_in_event`` is not
+        self.logged_out_event.set()
 
     @property
     def logged_in(self) -> bool:
@@ -65,17 +69,25 @@ class Ami:
         self.manager = _Manager(
             host=self.cfg.host, port=self.cfg.port, username=self.cfg.username, secret=self.cfg.password,
             events="on", ping_delay=10, reconnect_timeout=self.cfg.reconnect_seconds,
-            loop=asyncio.get_running_loop(), on_login=self._on_login, log=_quiet_stdlib_logger())
+            loop=asyncio.get_running_loop(), on_login=self._on_login, on_disconnect=self._on_disconnect,
+            log=_quiet_stdlib_logger())
         self.manager.register_event("*", self._on_event)
         self.manager.connect()
 
     def close(self) -> None:
         if self.manager is not None:
             self.manager.closing = True
-            self.manager.close()
+            self.manager.close()  # panoramisk does not report its own close as a disconnection
+            self._on_disconnect(self.manager, None)
 
     def _on_login(self, manager: Manager) -> None:
         log.info("ami.logged_in", host=self.cfg.host, port=self.cfg.port)
+        self.logged_in_event.set()
+        self.logged_out_event.clear()
+
+    def _on_disconnect(self, manager: Manager, exc: Exception | None) -> None:
+        self.logged_in_event.clear()
+        self.logged_out_event.set()
 
     def _on_event(self, manager: Manager, event: Any) -> None:
         name = event.get("Event", "")

@@ -125,10 +125,13 @@ class Engine:
     async def _connect_db(self) -> None:
         await self.db.connect()
         assert self.calls is not None and self.ari is not None
-        if self.ari.connected.is_set():
+        # Each ARI (re)connect closes lost calls when the database is up; if the database came
+        # second, do it once here. (Both may run: closing a call is idempotent.)
+        await self.ari.connected.wait()
+        if not self.calls.lost_swept.is_set():
             try:
                 await self.calls.close_lost_calls()
-            except AriError as exc:  # the next ARI (re)connect reconciles again
+            except AriError as exc:  # the next ARI (re)connect tries again
                 log.warning("calls.close_lost_failed", error=str(exc))
 
     async def _shutdown(self, background: list[asyncio.Task[Any]], writer_task: asyncio.Task[Any]) -> None:

@@ -154,12 +154,12 @@ class AriClient:
                                                    max_msg_size=16 * 1024 * 1024) as ws:
                     log.info("ari.connected", app=self.cfg.app, url=self.base)
                     delay = 0.2
-                    self.connected.set()
-                    self.disconnected.clear()
                     try:
                         await on_connect()
                     except AriError as exc:
                         log.warning("ari.reconcile_failed", error=str(exc))
+                    self.connected.set()  # connected and reconciled: ready to serve
+                    self.disconnected.clear()
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
                             try:

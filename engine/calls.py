@@ -32,6 +32,8 @@ log = get_logger("calls")
 # Call ids are derived from the channel id, so adopting a channel after a restart (or replaying a
 # spooled write) finds the same row instead of making a second one.
 _NAMESPACE = uuid.UUID("5b0f8e39-33a4-4f7c-9a43-6c1f0a8e2d11")
+# Every bridge the engine creates is named with this prefix, so reconciliation knows its own.
+BRIDGE_PREFIX = "cc-"
 
 
 def call_id_for(channel_id: str) -> str:
@@ -70,6 +72,7 @@ class CallManager:
         self.sessions: dict[str, Session[core.CallState]] = {}
         self.handled = 0  # calls whose session ended (finished, or crashed and logged)
         self._changed = asyncio.Event()
+        self.lost_swept = asyncio.Event()  # set once open rows were checked against Asterisk
 
     # -- events from the ARI reader (synchronous: route only) -----------------------------------
     def on_event(self, event: dict[str, Any]) -> None:
@@ -223,7 +226,18 @@ class CallManager:
                 continue
             self._begin(ch, adopted=True)
             adopted += 1
-        log.info("calls.reconciled", channels=len(channels), adopted=adopted, live=len(self.sessions))
+        removed = 0
+        for bridge in await self.ari.get("/bridges"):
+            # Bridges outlive the app's websocket; ours are named with BRIDGE_PREFIX. An empty one
+            # is left over from a run that stopped mid-call.
+            if str(bridge.get("name", "")).startswith(BRIDGE_PREFIX) and not bridge.get("channels"):
+                try:
+                    await self.ari.delete(path("bridges", bridge["id"]))
+                    removed += 1
+                except AriError as exc:
+                    log.warning("calls.bridge_cleanup_failed", bridge_id=bridge["id"], error=str(exc))
+        log.info("calls.reconciled", channels=len(channels), adopted=adopted, live=len(self.sessions),
+                 bridges_removed=removed)
         if self.db.ready.is_set():
             await self.close_lost_calls({ch["id"] for ch in channels})
 
@@ -243,6 +257,7 @@ class CallManager:
             closed += 1
         if closed:
             log.warning("calls.closed_lost", calls=closed)
+        self.lost_swept.set()
         return closed
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -23,21 +24,16 @@ def _positive(value: float) -> float:
     return value
 
 
-def _port(value: int) -> int:
-    if not 1 <= value <= 65535:
-        raise ValueError(f"expected a port number 1..65535, got {value}")
+def _port(value: int, *, any_free: bool = False) -> int:
+    if not (0 if any_free else 1) <= value <= 65535:
+        raise ValueError(f"expected a port number 1..65535{' (or 0 for any free port)' if any_free else ''}, "
+                         f"got {value}")
     return value
 
 
 def _existing(value: Path | None) -> Path | None:
     if value is not None and not value.exists():
         raise ValueError(f"{value} does not exist")
-    return value
-
-
-def _listen_port(value: int) -> int:
-    if not 0 <= value <= 65535:
-        raise ValueError(f"expected a port number 1..65535 (or 0 for any free port), got {value}")
     return value
 
 
@@ -122,7 +118,7 @@ class DatabaseConfig:
 class HttpConfig:
     enabled: bool = True
     bind: str = "127.0.0.1"
-    port: int = field(default=8480, metadata={"check": _listen_port})
+    port: int = field(default=8480, metadata={"check": partial(_port, any_free=True)})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -83,6 +83,8 @@ async def running(engine: Engine) -> AsyncIterator[Engine]:
             assert engine.ari is not None
             await engine.ari.connected.wait()
             await engine.db.ready.wait()
+            assert engine.calls is not None
+            await engine.calls.lost_swept.wait()
         yield engine
     finally:
         engine.stop.set()

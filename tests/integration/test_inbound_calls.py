@@ -157,3 +157,25 @@ async def test_ari_connection_loss_is_survived(stack, dsn, tmp_path):
         await proxy.close()
     [row] = await fetch_calls(dsn)
     assert row["ended_by"] == "engine"
+
+
+async def test_ami_connection_loss_is_survived(stack, dsn, tmp_path):
+    """Cut the engine's AMI connection: health says so, panoramisk reconnects and logs in again."""
+    proxy = await Proxy(stack["ASTERISK_AMI_HOST"], int(stack["ASTERISK_AMI_PORT"])).start()
+    try:
+        engine = Engine(engine_config({**stack, "ASTERISK_AMI_PORT": str(proxy.port)}, dsn, tmp_path))
+        async with running(engine):
+            async with asyncio.timeout(10):
+                await engine.ami.logged_in_event.wait()
+            assert engine.health()["ok"] is True
+            await proxy.cut()
+            async with asyncio.timeout(10):
+                await engine.ami.logged_out_event.wait()
+            assert engine.health()["ami"] is False and engine.health()["ok"] is False
+            await proxy.restore()
+            async with asyncio.timeout(20):
+                await engine.ami.logged_in_event.wait()
+            assert engine.health()["ok"] is True
+            assert "Asterisk" in await engine.ami.command("core show version")
+    finally:
+        await proxy.close()
