@@ -167,7 +167,10 @@ class AriClient:
                             except json.JSONDecodeError:
                                 log.error("ari.bad_event", data=msg.data[:200])
                                 continue
-                            on_event(event)
+                            try:
+                                on_event(event)
+                            except Exception:  # one bad event must not stop the reader
+                                log.exception("ari.event_failed", type=event.get("type"))
                         elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE,
                                           aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
                             break

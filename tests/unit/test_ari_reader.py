@@ -1,0 +1,114 @@
+"""The ARI event reader against a small fake ARI server on loopback (aiohttp)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import web
+
+from engine.ari import AriClient, AriError, AriUnavailable
+from engine.config import AriConfig
+
+
+class FakeAri:
+    """Each websocket connection gets the next batch of messages, then the server closes it."""
+
+    def __init__(self, batches: list[list[str]]) -> None:
+        self.batches = batches
+        self.connections = 0
+        self.auth: list[str] = []
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> FakeAri:
+        app = web.Application()
+        app.router.add_get("/ari/events", self.events)
+        app.router.add_get("/ari/channels", self.channels)
+        app.router.add_post("/ari/channels/{id}/answer", self.missing)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+        return self
+
+    async def events(self, request: web.Request) -> web.WebSocketResponse:
+        self.auth.append(request.headers.get("Authorization", ""))
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        batch = self.batches[self.connections] if self.connections < len(self.batches) else []
+        self.connections += 1
+        for message in batch:
+            await ws.send_str(message)
+        if self.connections < len(self.batches):
+            await ws.close()
+        else:
+            await ws.receive()  # stay open until the client goes
+        return ws
+
+    async def channels(self, request: web.Request) -> web.Response:
+        assert request.query.get("flag") == "true"
+        return web.json_response([])
+
+    async def missing(self, request: web.Request) -> web.Response:
+        return web.json_response({"message": "Channel not found"}, status=404)
+
+    async def close(self) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+def config(port: int) -> AriConfig:
+    return AriConfig(url=f"http://127.0.0.1:{port}/ari", username="u", password="p", reconnect_max_seconds=0.2)
+
+
+async def test_reader_survives_bad_events_and_reconnects():
+    fake = await FakeAri([
+        ["not json", json.dumps({"type": "Explode"}), json.dumps({"type": "Good", "n": 1})],
+        [json.dumps({"type": "Good", "n": 2})],
+    ]).start()
+    got: list[dict] = []
+    connects = 0
+    second = asyncio.Event()
+
+    def on_event(event: dict) -> None:
+        if event["type"] == "Explode":
+            raise KeyError("channel")  # a handler bug on one event
+        got.append(event)
+        if event.get("n") == 2:
+            second.set()
+
+    async def on_connect() -> None:
+        nonlocal connects
+        connects += 1
+
+    try:
+        async with AriClient(config(fake.port)) as ari:
+            reader = asyncio.create_task(ari.run_events(on_event, on_connect))
+            async with asyncio.timeout(10):
+                await second.wait()
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+    finally:
+        await fake.close()
+    assert [e["n"] for e in got] == [1, 2]
+    assert connects == 2
+    assert fake.auth[0] == "Basic dTpw"  # base64("u:p"), set by hand
+
+
+async def test_rest_errors_are_typed():
+    fake = await FakeAri([]).start()
+    try:
+        async with AriClient(config(fake.port)) as ari:
+            assert await ari.get("/channels", flag=True) == []
+            with pytest.raises(AriError) as info:
+                await ari.post("/channels/x/answer")
+            assert info.value.status == 404 and info.value.gone and info.value.message == "Channel not found"
+    finally:
+        await fake.close()
+    async with AriClient(config(fake.port)) as ari:  # nothing listens there any more
+        with pytest.raises(AriUnavailable) as unavailable:
+            await ari.get("/channels")
+    assert unavailable.value.status is None and not unavailable.value.gone
