@@ -53,3 +53,6 @@ $(VENV)/.installed: pyproject.toml .run/python-ok
 
 clean: stack-down
 	rm -rf $(VENV) .run .pytest_cache
+
+bench: stack-up ## inbound throughput through the real stack (prints a table; --json for JSON)
+	$(BIN)/python tools/bench_inbound.py $(BENCH_ARGS)

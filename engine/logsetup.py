@@ -34,7 +34,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     structlog.configure(
         # ConsoleRenderer formats exceptions itself; JSON needs them turned into a string first.
         processors=[*shared, structlog.processors.StackInfoRenderer(),
-                    *([structlog.processors.format_exc_info] if as_json else []), renderer],
+                    *([structlog.processors.format_exc_info, _head_first] if as_json else []), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=cache,
@@ -48,6 +48,12 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     root.handlers[:] = [handler]
     # Libraries speak at WARNING and above unless we are debugging.
     root.setLevel(min(_LEVELS[level], logging.DEBUG) if level == "debug" else logging.WARNING)
+
+
+def _head_first(logger: object, method: str, event: dict) -> dict:
+    """JSON lines read better with time, level and event first."""
+    head = {k: event.pop(k) for k in ("timestamp", "level", "event") if k in event}
+    return {**head, **event}
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
