@@ -34,13 +34,19 @@ async def fetch_events(dsn: str) -> list[tuple[str, str]]:
         await conn.close()
 
 
-async def test_a_call_is_answered_hears_the_prompt_and_leaves_a_complete_row(stack, dsn, tmp_path):
+async def calls_through_engine(stack, dsn, tmp_path, scenario: str, dialed: str, *, calls: int = 1,
+                               **variables: str) -> list[asyncpg.Record]:
+    """Run the engine on the example config, place ``calls`` sipp calls, return the rows."""
     engine = Engine(engine_config(stack, dsn, tmp_path))
     async with running(engine):
-        (await sipp(stack, "caller_wait_bye.xml", "3000", variables={"caller": "5551234"})).check()
-        await wait_until_quiet(engine, 1)
+        (await sipp(stack, scenario, dialed, calls=calls, rate=20, variables=variables)).check()
+        await wait_until_quiet(engine, calls)
+        assert engine.writer.rejected == 0
+    return await fetch_calls(dsn)
 
-    [row] = await fetch_calls(dsn)
+
+async def test_a_call_is_answered_hears_the_prompt_and_leaves_a_complete_row(stack, dsn, tmp_path):
+    [row] = await calls_through_engine(stack, dsn, tmp_path, "caller_wait_bye.xml", "3000", caller="5551234")
     assert row["direction"] == "inbound"
     assert row["caller_number"] == "5551234"
     assert row["dialed_number"] == "3000"
@@ -54,36 +60,23 @@ async def test_a_call_is_answered_hears_the_prompt_and_leaves_a_complete_row(sta
 
 async def test_a_caller_id_full_of_sql_is_stored_verbatim(stack, dsn, tmp_path):
     name = "Robert'); DROP TABLE calls;--"
-    engine = Engine(engine_config(stack, dsn, tmp_path))
-    async with running(engine):
-        (await sipp(stack, "caller_wait_bye.xml", "2000",
-                    variables={"caller": "555'0199", "caller_name": name})).check()
-        await wait_until_quiet(engine, 1)
-    [row] = await fetch_calls(dsn)
+    [row] = await calls_through_engine(stack, dsn, tmp_path, "caller_wait_bye.xml", "2000",
+                                       caller="555'0199", caller_name=name)
     assert row["caller_name"] == name
     assert row["caller_number"] == "555'0199"
     assert row["ended_at"] is not None
 
 
 async def test_a_caller_who_hangs_up_mid_prompt_is_recorded_as_such(stack, dsn, tmp_path):
-    engine = Engine(engine_config(stack, dsn, tmp_path))
-    async with running(engine):
-        # 2001 plays tt-monkeys (about 20 s); the caller hangs up after 1.5 s
-        (await sipp(stack, "caller_hangup.xml", "2001", variables={"hangup_ms": "1500"})).check()
-        await wait_until_quiet(engine, 1)
-    [row] = await fetch_calls(dsn)
+    # 2001 plays tt-monkeys (about 20 s); the caller hangs up after 1.5 s
+    [row] = await calls_through_engine(stack, dsn, tmp_path, "caller_hangup.xml", "2001", hangup_ms="1500")
     assert row["ended_by"] == "caller"
     assert row["hangup_cause"] == 16
     assert 1.0 < (row["ended_at"] - row["answered_at"]).total_seconds() < 10
 
 
 async def test_calls_at_once_each_get_their_own_complete_row(stack, dsn, tmp_path):
-    engine = Engine(engine_config(stack, dsn, tmp_path))
-    async with running(engine):
-        (await sipp(stack, "caller_wait_bye.xml", "2000", calls=10, rate=20)).check()
-        await wait_until_quiet(engine, 10)
-        assert engine.writer.rejected == 0
-    rows = await fetch_calls(dsn)
+    rows = await calls_through_engine(stack, dsn, tmp_path, "caller_wait_bye.xml", "2000", calls=10)
     assert len(rows) == 10
     assert len({r["channel_id"] for r in rows}) == 10
     assert all(r["answered_at"] and r["ended_at"] and r["ended_by"] == "engine" for r in rows)
