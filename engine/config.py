@@ -7,12 +7,16 @@ examples/callcenter.yaml is a commented example of every key.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from types import MappingProxyType
+
+from .acdconf import AgentCodes, AgentConfig, AgentsFile, QueueConfig, QueuesFile, RecordingConfig
 from .yamlconf import ConfigError, Mark, Problem, load_file
 
 __all__ = ["Config", "ConfigError", "load_config"]
@@ -34,6 +38,15 @@ def _port(value: int, *, any_free: bool = False) -> int:
 def _existing(value: Path | None) -> Path | None:
     if value is not None and not value.exists():
         raise ValueError(f"{value} does not exist")
+    return value
+
+
+def _keyed_codes(value: Mapping[str, str]) -> Mapping[str, str]:
+    for code, name in value.items():
+        if not code.isdigit():
+            raise ValueError(f"codes are keyed on a phone, so digits only; got {code!r}")
+        if not re.match(r"^[A-Za-z0-9_-]{1,40}$", name):
+            raise ValueError(f"code {code}: expected a name of letters, digits, _ and -, got {name!r}")
     return value
 
 
@@ -130,9 +143,17 @@ class Target:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InboundRoute:
+    """An inbound number and where its calls go: a prompt (then hang-up), or a queue."""
+
     number: str = field(metadata={"check": _number})
-    prompt: str = field(default="hello-world", metadata={"check": _sound})
+    prompt: str | None = field(default=None, metadata={"check": lambda v: v if v is None else _sound(v)})
+    queue: str | None = None
+    priority: int = 0  # callers of this number go ahead of lower priorities in the queue
     at: Mark | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.queue is None):
+            raise ValueError(f"inbound number {self.number}: give exactly one of prompt or queue")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,18 +202,37 @@ class Config:
     timeouts: Timeouts = Timeouts()
     files: FilesConfig = FilesConfig()
     logging: LoggingConfig = LoggingConfig()
+    agents: tuple[AgentConfig, ...] = ()
+    queues: tuple[QueueConfig, ...] = ()
+    agent_codes: AgentCodes = AgentCodes()
+    # What agents key after the pause and disposition codes: digits -> a name stored in the database.
+    pause_reasons: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(
+        {"1": "break", "2": "lunch", "3": "meeting", "4": "training", "9": "other"}),
+        metadata={"check": _keyed_codes})
+    dispositions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(
+        {"1": "resolved", "2": "follow-up", "3": "escalated", "9": "other"}), metadata={"check": _keyed_codes})
+    recording: RecordingConfig = RecordingConfig()
 
     def __post_init__(self) -> None:
-        problems: list[Problem] = []
-        first: dict[str, InboundRoute] = {}
+        problems = _unique(self.inbound, "number", "inbound: number {!r} is routed twice")
+        problems += _unique(self.queues, "name", "queues: {!r} is defined twice")
+        problems += _unique(self.agents, "id", "agents: agent id {!r} is used twice")
+        queues = {q.name for q in self.queues}
+        for q in self.queues:
+            if q.overflow and q.overflow.queue not in queues:
+                problems.append(_at(q, f"queue {q.name}: overflow to unknown queue {q.overflow.queue!r}"))
+        for a in self.agents:
+            for name in a.queues:
+                if name not in queues:
+                    problems.append(_at(a, f"agent {a.id}: unknown queue {name!r}"))
         for r in self.inbound:
-            if r.number in first:
-                line = first[r.number].at.line if first[r.number].at else "?"
-                problems.append(Problem(r.at or Mark("?", 0, 0),
-                                        f"inbound: number {r.number!r} is routed twice (first on line {line})"))
-            first.setdefault(r.number, r)
+            if r.queue is not None and r.queue not in queues:
+                problems.append(_at(r, f"inbound number {r.number}: unknown queue {r.queue!r}"))
         if problems:
             raise ConfigError(problems)
+
+    def queue(self, name: str) -> QueueConfig:
+        return next(q for q in self.queues if q.name == name)
 
     def route(self, dialed: str) -> Target | InboundRoute:
         for r in self.inbound:
@@ -201,6 +241,36 @@ class Config:
         return self.inbound_default
 
 
+def _at(item: object, message: str) -> Problem:
+    return Problem(getattr(item, "at", None) or Mark("?", 1, 1), message)
+
+
+def _unique(items: tuple[object, ...], key: str, message: str) -> list[Problem]:
+    problems: list[Problem] = []
+    first: dict[str, object] = {}
+    for item in items:
+        value = getattr(item, key)
+        if value in first:
+            mark = getattr(first[value], "at", None)
+            problems.append(_at(item, message.format(value) + f" (first at {mark})"))
+        first.setdefault(value, item)
+    return problems
+
+
 def load_config(path: str | Path) -> Config:
-    """Load and validate the main file; raise :class:`ConfigError` listing every problem."""
-    return load_file(path, Config)
+    """Load and validate the main file and the agent and queue files it names; raise
+    :class:`ConfigError` listing every problem."""
+    cfg = load_file(path, Config)
+    extra: dict[str, tuple[object, ...]] = {}
+    problems: list[Problem] = []
+    for name, schema in (("agents", AgentsFile), ("queues", QueuesFile)):
+        file = getattr(cfg.files, name)
+        if file is None:
+            continue
+        try:
+            extra[name] = getattr(cfg, name) + getattr(load_file(file, schema), name)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    return replace(cfg, **extra) if extra else cfg

@@ -62,7 +62,8 @@ def test_config_is_frozen():
 def test_unknown_key_names_file_line_and_suggests():
     out = problems(MINIMAL + "htp: {port: 1}\n")
     assert out == ["cc.yaml:6:1: unknown key 'htp'; expected one of: engine, asterisk, database, http, inbound, "
-                   "inbound_default, timeouts, files, logging (did you mean 'http'?)"]
+                   "inbound_default, timeouts, files, logging, agents, queues, agent_codes, pause_reasons, dispositions, "
+                   "recording (did you mean 'http'?)"]
 
 
 def test_wrong_types_are_reported_together_with_lines():
@@ -113,8 +114,14 @@ def test_numbers_written_unquoted_stay_as_written():
 
 
 def test_a_number_routed_twice_is_an_error():
-    out = problems(MINIMAL + "inbound:\n  - {number: '1'}\n  - {number: '1'}\n")
-    assert out == ["cc.yaml:8:5: inbound: number '1' is routed twice (first on line 7)"]
+    out = problems(MINIMAL + "inbound:\n  - {number: '1', prompt: beep}\n  - {number: '1', prompt: beep}\n")
+    assert out == ["cc.yaml:8:5: inbound: number '1' is routed twice (first at cc.yaml:7:5)"]
+
+
+def test_a_route_goes_to_a_prompt_or_a_queue():
+    out = problems(MINIMAL + "inbound:\n  - {number: '1'}\n  - {number: '2', prompt: beep, queue: sales}\n")
+    assert out == ["cc.yaml:7:5: inbound[0]: inbound number 1: give exactly one of prompt or queue",
+                   "cc.yaml:8:5: inbound[1]: inbound number 2: give exactly one of prompt or queue"]
 
 
 def test_prompt_cannot_escape_the_sounds_folder():

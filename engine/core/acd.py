@@ -1,0 +1,683 @@
+"""The ACD: skills-based queues that offer waiting calls to agents. Pure: no I/O, no clock.
+
+Theory of operation
+-------------------
+One :class:`Acd` holds every queue's waiting calls and every agent's state (each agent is an
+:mod:`engine.core.agent` machine). ``acd.handle(event, now)`` returns commands for the shell:
+ring an agent (:class:`Offer`), stop ringing (:class:`Withdraw`), bridge (:class:`Connect`), give
+up on a call (:class:`Unroutable`), tell the caller their place (:class:`Announce`), persist
+(``Record*``, :class:`~engine.core.agent.AgentChanged`), and timers.
+
+Routing. Waiting calls form one line ordered by caller priority (higher first), then by the time
+they first entered a queue (a call that overflows or is put back after a ring-no-answer keeps its
+place). Whenever something changes (a call arrives, an agent becomes free, a wait passes an
+expansion step) the line is walked in order and each call not already ringing is offered to the
+best *eligible* free agent: logged in to the call's queue, AVAILABLE, and at or above every skill
+level the call currently requires. "Best" is the queue's strategy:
+
+- ``longest_idle``: free the longest (since their last call or unpause);
+- ``least_calls``: fewest calls answered this login, then longest idle;
+- ``most_skilled``: highest total level on the required skills, then longest idle;
+- ``round_robin``: the next agent id after the one this queue used last.
+
+One call rings one agent; one agent is offered one call. Every offer carries a
+:class:`RoutingDecision`: the strategy, the requirement, every candidate with the figure that
+ranked it, in order, so "why did agent X get this call" has an answer in the database.
+
+Waiting. Expansion steps replace the requirement after the given wait (the call keeps its
+place). At ``max_wait`` the call overflows to the queue's overflow queue (keeping its place in the
+line), or is :class:`Unroutable`. A call arriving at a queue nobody is logged in to overflows at
+once, as do the waiting calls of a queue whose last agent logs out.
+
+Every rule that can refuse a request checks before anything changes: a request that raises
+(:class:`Refused`, :class:`~engine.core.common.IllegalTransition`) leaves the ACD as it was.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from . import agent as ag
+from . import erlang
+from .common import CancelTimer, Command, Event, StartTimer, TimerFired
+
+__all__ = [
+    "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "Dequeue", "Enqueue",
+    "Expand", "Offer", "OfferAnswered", "OfferFailed", "QueueEntered", "QueueLeft", "QueueRules",
+    "Reconfigure", "OfferEnded", "Refused", "RoutingDecision", "STRATEGIES", "ToCallback", "Unroutable",
+    "Withdraw",
+]
+
+STRATEGIES = ("longest_idle", "least_calls", "most_skilled", "round_robin")
+# How long after the ring timeout the ACD gives up on hearing from the phone itself.
+RING_GRACE_SECONDS = 3.0
+
+
+class Refused(Exception):
+    """A request the rules turn down (unknown agent, unknown queue...). Nothing was changed."""
+
+
+# -- configuration as the core sees it ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Expand:
+    after_seconds: float
+    skills: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRules:
+    name: str
+    skills: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    strategy: str = "longest_idle"
+    ring_timeout: float = 15.0
+    wrapup: float = 10.0
+    sl_seconds: float = 20.0
+    sl_fraction: float = 0.8
+    expand: tuple[Expand, ...] = ()
+    max_wait: float | None = None
+    overflow: str | None = None
+    announce_every: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentProfile:
+    id: str
+    skills: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    endpoint: str = ""
+
+
+# -- events --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Enqueue(Event):
+    call_id: str
+    queue: str
+    priority: int = 0
+    skills: Mapping[str, int] | None = None  # overrides the queue's requirement (from the IVR)
+    entered_at: float | None = None          # a call restored after a restart keeps its place
+
+
+@dataclass(frozen=True, slots=True)
+class Dequeue(Event):
+    """The caller left the queue (hung up: ``abandoned``), wherever the call was."""
+
+    call_id: str
+    outcome: str = "abandoned"
+
+
+@dataclass(frozen=True, slots=True)
+class ToCallback(Event):
+    """The caller asked to be called back, keeping their place; their channel goes away."""
+
+    call_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAnswered(Event):
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferFailed(Event):
+    call_id: str
+    agent_id: str
+    reason: str = "no-answer"  # no-answer | busy | rejected | unreachable
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinished(Event):
+    """The agent's call is over (either side hung up): wrap-up begins."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRequest(Event):
+    """What an agent asked for (phone feature code, API): log in/out, pause, unpause, end wrap-up."""
+
+    agent_id: str
+    request: ag.Event
+
+
+@dataclass(frozen=True, slots=True)
+class Reconfigure(Event):
+    queues: Mapping[str, QueueRules]
+    agents: Mapping[str, AgentProfile]
+
+
+# -- commands ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    strategy: str
+    requirement: Mapping[str, int]
+    step: int                                  # 0 = the queue's own requirement, k = k-th expansion
+    candidates: tuple[tuple[str, float], ...]  # eligible agents, best first, with the ranking figure
+    metric: str                                # what the figure is
+
+    @property
+    def chosen(self) -> str:
+        return self.candidates[0][0]
+
+    def explain(self) -> str:
+        need = ", ".join(f"{k}>={v}" for k, v in sorted(self.requirement.items())) or "no skill"
+        step = "" if self.step == 0 else f" (expanded, step {self.step})"
+        shown = "; ".join(f"{a} {self.metric} {_fmt(v)}" for a, v in self.candidates[:5])
+        more = f"; +{len(self.candidates) - 5} more" if len(self.candidates) > 5 else ""
+        return (f"{self.strategy}: {self.chosen} chosen of {len(self.candidates)} eligible "
+                f"[{need}{step}]: {shown}{more}")
+
+
+@dataclass(frozen=True, slots=True)
+class Offer(Command):
+    offer_id: str
+    call_id: str
+    agent_id: str
+    endpoint: str
+    queue: str
+    ring_timeout: float
+    decision: RoutingDecision
+    callback_number: str | None = None  # a callback: once the agent answers, dial this number
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw(Command):
+    """Stop ringing ``agent_id`` for ``call_id`` (hang up the agent's leg)."""
+
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connect(Command):
+    """The agent answered and the call is still there: bridge them."""
+
+    call_id: str
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unroutable(Command):
+    """No agent will take this call here (no agents, max wait with no overflow): the call leaves."""
+
+    call_id: str
+    queue: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Announce(Command):
+    call_id: str
+    position: int
+    expected_wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntered(Command):
+    call_id: str
+    queue: str
+    at: float
+    priority: int
+    entered_at: float  # when the call first entered any queue (its place in line)
+
+
+@dataclass(frozen=True, slots=True)
+class OfferMade(Command):
+    offer_id: str
+    call_id: str
+    queue: str
+    agent_id: str
+    at: float
+    decision: RoutingDecision
+
+
+@dataclass(frozen=True, slots=True)
+class OfferEnded(Command):
+    offer_id: str
+    at: float
+    result: str  # answered | no-answer | busy | rejected | unreachable | withdrawn
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLeft(Command):
+    call_id: str
+    queue: str
+    at: float
+    outcome: str  # answered | abandoned | overflow | unroutable | callback
+    wait: float   # seconds since the call entered this queue
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested(Command):
+    call_id: str
+    queue: str
+    number: str
+    at: float
+
+
+# -- internal records ----------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Waiting:
+    call_id: str
+    queue: str
+    priority: int
+    entered_at: float   # place in line
+    queued_at: float    # entered this queue (waits are reported per queue)
+    seq: int
+    skills: Mapping[str, int] | None
+    step: int = 0
+    offer: tuple[str, str] | None = None  # (offer_id, agent_id) while an agent's phone rings
+    callback: str | None = None           # number to call back, once the caller chose a callback
+
+    @property
+    def key(self) -> tuple[int, float, int]:
+        return (-self.priority, self.entered_at, self.seq)
+
+
+@dataclass(slots=True)
+class _QueueStats:
+    """Recent arrivals and handle times, for expected waits and agents needed (EWMA)."""
+
+    handle_time: float = 180.0
+    rate: float = 0.0          # arrivals per second
+    last_arrival: float | None = None
+
+    def arrival(self, now: float, horizon: float = 900.0) -> None:
+        if self.last_arrival is not None:
+            gap = max(now - self.last_arrival, 1e-3)
+            weight = 1 - math.exp(-gap / horizon)
+            self.rate = (1 - weight) * self.rate + weight / gap
+        self.last_arrival = now
+
+    def handled(self, seconds: float, alpha: float = 0.1) -> None:
+        self.handle_time = (1 - alpha) * self.handle_time + alpha * seconds
+
+
+@dataclass(slots=True)
+class _Talk:
+    call_id: str
+    queue: str
+    answered_at: float
+
+
+class Acd:
+    def __init__(self, queues: Mapping[str, QueueRules], agents: Mapping[str, AgentProfile]) -> None:
+        self.rules: dict[str, QueueRules] = {}
+        self.profiles: dict[str, AgentProfile] = {}
+        self.agents: dict[str, ag.Agent] = {}
+        self.waiting: dict[str, _Waiting] = {}
+        self._line: list[tuple[tuple[int, float, int], str]] = []  # sorted (key, call_id)
+        self._free: set[str] = set()          # AVAILABLE agents
+        self._offers: dict[str, str] = {}     # agent_id -> call_id while ringing
+        self._talks: dict[str, _Talk] = {}    # agent_id -> the call they are on (for handle times)
+        self._rr: dict[str, str] = {}         # queue -> last agent chosen (round robin)
+        self._stats: dict[str, _QueueStats] = {}
+        self._seq = itertools.count()
+        self._offer_seq = itertools.count(1)
+        self.retired_queues: set[str] = set()
+        self._configure(queues, agents)
+
+    # -- public API ------------------------------------------------------------------------------
+    def handle(self, event: Event, now: float) -> list[Command]:
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            raise TypeError(f"the ACD has no handler for {type(event).__name__}")
+        return handler(self, event, now)
+
+    def queue_of(self, call_id: str) -> str | None:
+        w = self.waiting.get(call_id)
+        return w.queue if w else None
+
+    def position(self, call_id: str) -> int:
+        """1-based place among the calls waiting in the same queue."""
+        w = self.waiting[call_id]
+        i = bisect.bisect_left(self._line, (w.key, w.call_id))
+        return 1 + sum(1 for _, cid in self._line[:i] if self.waiting[cid].queue == w.queue)
+
+    def expected_wait(self, call_id: str) -> float:
+        w = self.waiting[call_id]
+        staff = sum(1 for a in self.agents.values()
+                    if w.queue in a.queues and a.phase not in (ag.AgentPhase.LOGGED_OUT, ag.AgentPhase.PAUSED))
+        return self.position(call_id) * self._stat(w.queue).handle_time / max(1, staff)
+
+    def agents_needed(self, queue: str) -> int:
+        """Agents this queue needs now to hold its service level (Erlang C on recent traffic)."""
+        r, s = self.rules[queue], self._stat(queue)
+        return erlang.agents_needed(s.rate, s.handle_time, r.sl_seconds, r.sl_fraction)
+
+    def inbound_reserve(self) -> dict[str, int]:
+        """For blending: per queue, agents needed minus agents logged in and not paused (may be < 0)."""
+        out = {}
+        for q in self.rules:
+            staffed = sum(1 for a in self.agents.values()
+                          if q in a.queues and a.phase not in (ag.AgentPhase.LOGGED_OUT, ag.AgentPhase.PAUSED))
+            out[q] = self.agents_needed(q) - staffed
+        return out
+
+    # -- configuration ---------------------------------------------------------------------------
+    def _configure(self, queues: Mapping[str, QueueRules], agents: Mapping[str, AgentProfile]) -> None:
+        for q in queues.values():
+            if q.strategy not in STRATEGIES:
+                raise Refused(f"queue {q.name}: unknown strategy {q.strategy!r}")
+            if q.overflow is not None and q.overflow not in queues:
+                raise Refused(f"queue {q.name}: overflow to unknown queue {q.overflow!r}")
+        self.rules = {**{n: r for n, r in self.rules.items() if n in self._queues_in_use()}, **queues}
+        self.retired_queues = set(self.rules) - set(queues)
+        self.profiles = dict(agents)
+        for agent_id in agents:
+            self.agents.setdefault(agent_id, ag.Agent(agent_id))
+
+    def _queues_in_use(self) -> set[str]:
+        return {w.queue for w in self.waiting.values()}
+
+    def _reconfigure(self, e: Reconfigure, now: float) -> list[Command]:
+        self._configure(e.queues, e.agents)
+        cmds: list[Command] = []
+        for agent_id, a in list(self.agents.items()):
+            if agent_id not in self.profiles:
+                if a.phase is ag.AgentPhase.LOGGED_OUT:
+                    del self.agents[agent_id]
+                else:  # removed from the configuration: out once their call is over
+                    cmds += self._agent(agent_id, ag.LogOut(), now)
+            elif a.queues - set(self.rules):
+                # queues that no longer exist drop out of the agent's login
+                self.agents[agent_id] = replace(a, queues=a.queues & set(self.rules))
+        return cmds + self._dispatch(now)
+
+    # -- agents ----------------------------------------------------------------------------------
+    def _agent(self, agent_id: str, event: ag.Event, now: float) -> list[Command]:
+        before = self.agents[agent_id]
+        after, cmds = ag.handle(before, event, now)
+        self.agents[agent_id] = after
+        if after.phase is ag.AgentPhase.AVAILABLE:
+            self._free.add(agent_id)
+        else:
+            self._free.discard(agent_id)
+        if after.phase is ag.AgentPhase.LOGGED_OUT:
+            cmds += self._overflow_unstaffed(before.queues, now)
+        return cmds
+
+    def _agent_request(self, e: AgentRequest, now: float) -> list[Command]:
+        if e.agent_id not in self.profiles:
+            raise Refused(f"unknown agent {e.agent_id!r}")
+        request = e.request
+        if isinstance(request, ag.LogIn):
+            unknown = sorted(request.queues - set(self.rules) | (request.queues & self.retired_queues))
+            if unknown:
+                raise Refused(f"unknown queue(s): {', '.join(unknown)}")
+            if not request.queues:
+                raise Refused("log in to at least one queue")
+            endpoint = request.endpoint or self.profiles[e.agent_id].endpoint
+            if not endpoint:
+                raise Refused(f"agent {e.agent_id} has no phone: log in from one")
+            request = replace(request, endpoint=endpoint)
+        cmds = self._agent(e.agent_id, request, now)  # an illegal request raises before any change
+        if isinstance(request, ag.EndWrapup):
+            self._end_talk(e.agent_id, now)
+        return cmds + self._dispatch(now)
+
+    def _call_finished(self, e: CallFinished, now: float) -> list[Command]:
+        talk = self._talks.get(e.agent_id)
+        wrapup = self.rules[talk.queue].wrapup if talk and talk.queue in self.rules else 0.0
+        cmds = self._agent(e.agent_id, ag.CallEnded(wrapup), now)
+        if self.agents[e.agent_id].phase is not ag.AgentPhase.WRAP_UP:
+            self._end_talk(e.agent_id, now)
+        return cmds + self._dispatch(now)
+
+    def _end_talk(self, agent_id: str, now: float) -> None:
+        talk = self._talks.pop(agent_id, None)
+        if talk is not None:
+            self._stat(talk.queue).handled(now - talk.answered_at)
+
+    # -- calls -----------------------------------------------------------------------------------
+    def _enqueue(self, e: Enqueue, now: float) -> list[Command]:
+        if e.queue not in self.rules or e.queue in self.retired_queues:
+            raise Refused(f"unknown queue {e.queue!r}")
+        if e.call_id in self.waiting:
+            raise Refused(f"call {e.call_id} is already queued")
+        entered = e.entered_at if e.entered_at is not None else now
+        w = _Waiting(e.call_id, e.queue, e.priority, entered, now, next(self._seq),
+                     MappingProxyType(dict(e.skills)) if e.skills is not None else None)
+        self._stat(e.queue).arrival(now)
+        return self._place(w, now) + self._dispatch(now)
+
+    def _place(self, w: _Waiting, now: float) -> list[Command]:
+        """Put ``w`` in the line of its queue, with its timers; overflow if nobody staffs it."""
+        r = self.rules[w.queue]
+        cmds: list[Command] = [QueueEntered(w.call_id, w.queue, now, w.priority, w.entered_at)]
+        if not self._staffed(w.queue):
+            return cmds + self._give_up(w, now, "no-agents", queued=False)
+        self.waiting[w.call_id] = w
+        bisect.insort(self._line, (w.key, w.call_id))
+        if r.max_wait is not None:
+            cmds.append(StartTimer(f"maxwait:{w.call_id}", w.queued_at + r.max_wait))
+        cmds += self._arm_expansion(w)
+        if r.announce_every and w.callback is None:
+            cmds.append(StartTimer(f"announce:{w.call_id}", now + r.announce_every))
+        return cmds
+
+    def _arm_expansion(self, w: _Waiting) -> list[Command]:
+        steps = self.rules[w.queue].expand
+        if w.step < len(steps):
+            return [StartTimer(f"expand:{w.call_id}", w.queued_at + steps[w.step].after_seconds)]
+        return []
+
+    def _remove(self, w: _Waiting) -> list[Command]:
+        del self.waiting[w.call_id]
+        i = bisect.bisect_left(self._line, (w.key, w.call_id))
+        del self._line[i]
+        return [CancelTimer(f"{k}:{w.call_id}") for k in ("maxwait", "expand", "announce", "ring")]
+
+    def _give_up(self, w: _Waiting, now: float, reason: str, queued: bool = True) -> list[Command]:
+        """Overflow ``w`` to its queue's overflow queue, keeping its place; else it is unroutable."""
+        cmds = self._remove(w) if queued else []
+        r = self.rules[w.queue]
+        target = r.overflow
+        seen = {w.queue}
+        while target is not None and not self._staffed(target) and target not in seen:
+            seen.add(target)
+            target = self.rules[target].overflow
+        if target is not None and target not in seen:
+            cmds.append(QueueLeft(w.call_id, w.queue, now, "overflow", now - w.queued_at))
+            moved = _Waiting(w.call_id, target, w.priority, w.entered_at, now, w.seq, w.skills,
+                             callback=w.callback)
+            return cmds + self._place(moved, now)
+        cmds.append(QueueLeft(w.call_id, w.queue, now, "unroutable", now - w.queued_at))
+        return cmds + [Unroutable(w.call_id, w.queue, reason)]
+
+    def _dequeue(self, e: Dequeue, now: float) -> list[Command]:
+        w = self.waiting.get(e.call_id)
+        if w is None:
+            raise Refused(f"call {e.call_id} is not waiting")
+        if w.callback is not None and e.outcome == "abandoned":
+            return []  # the caller's channel went away on purpose; the callback keeps its place
+        cmds = self._remove(w)
+        if w.offer is not None:
+            cmds += self._end_offer(w, now, "withdrawn", ag.OfferWithdrawn())
+        cmds.append(QueueLeft(w.call_id, w.queue, now, e.outcome, now - w.queued_at))
+        return cmds + self._dispatch(now)
+
+    def _to_callback(self, e: ToCallback, now: float) -> list[Command]:
+        w = self.waiting.get(e.call_id)
+        if w is None:
+            raise Refused(f"call {e.call_id} is not waiting")
+        w.callback = e.number
+        return [CancelTimer(f"announce:{w.call_id}"), CallbackRequested(w.call_id, w.queue, e.number, now)]
+
+    # -- offers ----------------------------------------------------------------------------------
+    def _offer_answered(self, e: OfferAnswered, now: float) -> list[Command]:
+        w = self.waiting.get(e.call_id)
+        if w is None or w.offer is None or w.offer[1] != e.agent_id:
+            # The call left (or was withdrawn from this agent) as the phone was answered.
+            if self._offers.get(e.agent_id) == e.call_id:
+                del self._offers[e.agent_id]
+                return [Withdraw(e.call_id, e.agent_id), *self._agent(e.agent_id, ag.OfferWithdrawn(), now),
+                        *self._dispatch(now)]
+            return [Withdraw(e.call_id, e.agent_id)]
+        offer_id = w.offer[0]
+        cmds = self._remove(w)
+        del self._offers[e.agent_id]
+        cmds += self._agent(e.agent_id, ag.Answer(), now)
+        self._talks[e.agent_id] = _Talk(e.call_id, w.queue, now)
+        cmds += [OfferEnded(offer_id, now, "answered"),
+                 QueueLeft(w.call_id, w.queue, now, "answered", now - w.queued_at, e.agent_id),
+                 Connect(w.call_id, e.agent_id, w.queue)]
+        return cmds + self._dispatch(now)
+
+    def _offer_failed(self, e: OfferFailed, now: float) -> list[Command]:
+        w = self.waiting.get(e.call_id)
+        if w is None or w.offer is None or w.offer[1] != e.agent_id:
+            return []  # already settled (withdrawn, timed out)
+        cmds = self._end_offer(w, now, e.reason, ag.NoAnswer(e.reason))
+        return cmds + self._dispatch(now)
+
+    def _end_offer(self, w: _Waiting, now: float, result: str, agent_event: ag.Event) -> list[Command]:
+        assert w.offer is not None
+        offer_id, agent_id = w.offer
+        w.offer = None
+        self._offers.pop(agent_id, None)
+        cmds: list[Command] = [CancelTimer(f"ring:{w.call_id}"), OfferEnded(offer_id, now, result)]
+        if result in ("withdrawn", "timeout"):
+            cmds.append(Withdraw(w.call_id, agent_id))
+        return cmds + self._agent(agent_id, agent_event, now)
+
+    # -- timers ----------------------------------------------------------------------------------
+    def _timer(self, e: TimerFired, now: float) -> list[Command]:
+        kind, _, ref = e.key.partition(":")
+        if kind == "wrapup":
+            if ref in self.agents and self.agents[ref].phase is ag.AgentPhase.WRAP_UP:
+                cmds = self._agent(ref, ag.EndWrapup(), now)
+                self._end_talk(ref, now)
+                return cmds + self._dispatch(now)
+            return []
+        w = self.waiting.get(ref)
+        if w is None:
+            return []  # a timer of a call that has left
+        if kind == "ring":
+            if w.offer is None:
+                return []
+            return self._end_offer(w, now, "timeout", ag.NoAnswer("no-answer")) + self._dispatch(now)
+        if kind == "maxwait":
+            cmds: list[Command] = []
+            if w.offer is not None:
+                cmds += self._end_offer(w, now, "withdrawn", ag.OfferWithdrawn())
+            return cmds + self._give_up(w, now, "max-wait") + self._dispatch(now)
+        if kind == "expand":
+            w.step += 1
+            return self._arm_expansion(w) + self._dispatch(now)
+        if kind == "announce":
+            r = self.rules[w.queue]
+            cmds = [Announce(w.call_id, self.position(w.call_id), self.expected_wait(w.call_id))]
+            if r.announce_every:
+                cmds.append(StartTimer(f"announce:{w.call_id}", now + r.announce_every))
+            return cmds
+        raise ValueError(f"unknown ACD timer {e.key!r}")
+
+    # -- routing ---------------------------------------------------------------------------------
+    def requirement(self, w: _Waiting) -> Mapping[str, int]:
+        if w.step > 0:
+            return self.rules[w.queue].expand[w.step - 1].skills
+        return w.skills if w.skills is not None else self.rules[w.queue].skills
+
+    def _eligible(self, agent_id: str, queue: str, need: Mapping[str, int]) -> bool:
+        a = self.agents[agent_id]
+        if queue not in a.queues:
+            return False
+        skills = self.profiles[agent_id].skills
+        return all(skills.get(s, 0) >= level for s, level in need.items())
+
+    def _dispatch(self, now: float) -> list[Command]:
+        cmds: list[Command] = []
+        if not self._free:
+            return cmds
+        for _, call_id in list(self._line):
+            if not self._free:
+                break
+            w = self.waiting[call_id]
+            if w.offer is not None:
+                continue
+            need = self.requirement(w)
+            candidates = [a for a in self._free if self._eligible(a, w.queue, need)]
+            if not candidates:
+                continue
+            decision = self._rank(w.queue, need, w.step, candidates, now)
+            cmds += self._offer(w, decision, now)
+        return cmds
+
+    def _rank(self, queue: str, need: Mapping[str, int], step: int, candidates: list[str],
+              now: float) -> RoutingDecision:
+        strategy = self.rules[queue].strategy
+        agents = self.agents
+        if strategy == "longest_idle":
+            ranked = sorted(((a, round(now - agents[a].idle_since, 1)) for a in candidates), key=lambda x: (-x[1], x[0]))
+            return RoutingDecision(strategy, need, step, tuple(ranked), "idle s")
+        if strategy == "least_calls":
+            ranked = sorted(((a, float(agents[a].calls_taken)) for a in candidates),
+                            key=lambda x: (x[1], agents[x[0]].idle_since, x[0]))
+            return RoutingDecision(strategy, need, step, tuple(ranked), "calls")
+        if strategy == "most_skilled":
+            def total(a: str) -> float:
+                skills = self.profiles[a].skills
+                return float(sum(skills.get(s, 0) for s in need) if need else sum(skills.values()))
+            ranked = sorted(((a, total(a)) for a in candidates), key=lambda x: (-x[1], agents[x[0]].idle_since, x[0]))
+            return RoutingDecision(strategy, need, step, tuple(ranked), "level")
+        # round_robin: the next id after the last chosen, wrapping
+        last = self._rr.get(queue, "")
+        ordered = sorted(candidates)
+        i = bisect.bisect_right(ordered, last)
+        ranked = ordered[i:] + ordered[:i]
+        return RoutingDecision(strategy, need, step, tuple((a, float(n)) for n, a in enumerate(ranked)), "turn")
+
+    def _offer(self, w: _Waiting, decision: RoutingDecision, now: float) -> list[Command]:
+        agent_id = decision.chosen
+        r = self.rules[w.queue]
+        offer_id = f"{w.call_id}:{next(self._offer_seq)}"
+        w.offer = (offer_id, agent_id)
+        self._offers[agent_id] = w.call_id
+        self._rr[w.queue] = agent_id
+        cmds = self._agent(agent_id, ag.Reserve(w.call_id), now)
+        return cmds + [
+            OfferMade(offer_id, w.call_id, w.queue, agent_id, now, decision),
+            Offer(offer_id, w.call_id, agent_id, self.agents[agent_id].endpoint, w.queue, r.ring_timeout,
+                  decision, w.callback),
+            StartTimer(f"ring:{w.call_id}", now + r.ring_timeout + RING_GRACE_SECONDS),
+        ]
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _staffed(self, queue: str) -> bool:
+        return any(queue in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT for a in self.agents.values())
+
+    def _overflow_unstaffed(self, queues: Iterable[str], now: float) -> list[Command]:
+        cmds: list[Command] = []
+        for q in queues:
+            if q in self.rules and not self._staffed(q):
+                for w in [self.waiting[c] for _, c in self._line if self.waiting[c].queue == q]:
+                    cmds += self._give_up(w, now, "no-agents")
+        return cmds
+
+    def _stat(self, queue: str) -> _QueueStats:
+        return self._stats.setdefault(queue, _QueueStats())
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+_HANDLERS = {
+    Enqueue: Acd._enqueue,
+    Dequeue: Acd._dequeue,
+    ToCallback: Acd._to_callback,
+    OfferAnswered: Acd._offer_answered,
+    OfferFailed: Acd._offer_failed,
+    CallFinished: Acd._call_finished,
+    AgentRequest: Acd._agent_request,
+    Reconfigure: Acd._reconfigure,
+    TimerFired: Acd._timer,
+}
