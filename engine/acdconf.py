@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
@@ -169,6 +170,9 @@ class AgentCodes:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordingConfig:
     format: Literal["wav", "gsm"] = "wav"
+    # Where Asterisk writes recordings, as this machine sees it (for size and duration); unset:
+    # metadata without them.
+    dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

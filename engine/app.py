@@ -21,9 +21,12 @@ from typing import Any
 
 from aiohttp import web
 
+from .acdservice import AcdService
 from .ami import Ami
 from .ari import AriClient, AriError
 from .calls import CallManager
+from .phones import Phones
+from .recordings import Recordings
 from .config import Config, ConfigError, load_config
 from .db import Database, Writer
 from .logsetup import get_logger
@@ -33,7 +36,7 @@ __all__ = ["Engine"]
 log = get_logger("engine")
 
 # Sections whose changes a reload cannot apply to live connections.
-RESTART_SECTIONS = ("engine", "asterisk", "database", "http", "logging")
+RESTART_SECTIONS = ("engine", "asterisk", "database", "http", "logging", "recording")
 
 
 class Engine:
@@ -47,6 +50,7 @@ class Engine:
         self.ami = Ami(config.asterisk.ami)
         self.ari: AriClient | None = None
         self.calls: CallManager | None = None
+        self.acd: AcdService | None = None
         self.http_port: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -66,7 +70,10 @@ class Engine:
             log.warning("config.restart_needed", sections=changed,
                         note="these sections keep their old values until the engine restarts")
             new = _keep_sections(new, self.config, changed)
+        acd_changed = (new.agents, new.queues) != (self.config.agents, self.config.queues)
         self.config = new
+        if acd_changed and self.acd is not None:
+            self.acd.reconfigure(new)  # agents stay logged in, callers keep their place
         log.info("config.reloaded", file=str(self.config_path))
         return True
 
@@ -93,11 +100,17 @@ class Engine:
             async with AriClient(cfg.asterisk.ari) as ari, asyncio.TaskGroup() as tg:
                 self.ari = ari
                 self._tg = tg
-                self.calls = CallManager(ari=ari, db=self.db, writer=self.writer,
-                                         config=lambda: self.config, spawn=self._spawn)
+                config = lambda: self.config  # noqa: E731 - always the current one, after reloads
+                self.acd = AcdService(ari=ari, db=self.db, writer=self.writer, config=config)
+                recordings = Recordings(ari=ari, writer=self.writer, directory=cfg.recording.dir,
+                                        fmt=cfg.recording.format)
+                self.calls = CallManager(ari=ari, db=self.db, writer=self.writer, config=config,
+                                         spawn=self._spawn, acd=self.acd, recordings=recordings)
+                Phones(calls=self.calls, acd=self.acd, config=config)
                 writer_task = tg.create_task(self.writer.run(), name="db-writer")
                 background = [
                     tg.create_task(self._connect_db(), name="db-connect"),
+                    tg.create_task(self.acd.run(), name="acd"),
                     tg.create_task(ari.run_events(self.calls.on_event, self.calls.reconcile), name="ari-events"),
                 ]
                 if cfg.asterisk.ami.enabled:

@@ -1,9 +1,18 @@
-"""Inbound calls in the shell: ARI events in, core events to each call's session, commands out.
+"""Calls in the shell: ARI events in, core events to each session, commands out.
 
-This module holds no rules. It translates ARI's JSON into :mod:`engine.core.call` events, carries
-out the commands the core returns (REST requests, database writes) and, after every ARI
-(re)connect, reconciles with what Asterisk has: channels still in our application that no session
-knows are adopted; calls the database thinks are open but whose channel is gone are closed.
+This module holds no rules. Every channel in our Stasis application belongs to one handler:
+
+- a caller's channel (Stasis role ``inbound``) to its call session (:mod:`engine.core.call`);
+- an agent's leg (role ``agentleg``, originated by the ACD) to the ACD service until the agent
+  answers and the ACD connects it, then to the caller's session;
+- an agent's feature-code call (role ``agent``) to :mod:`engine.phones`.
+
+The manager translates ARI's JSON into core events, carries out the commands the core returns
+(REST requests, database writes, events for the ACD) and, after every ARI (re)connect, reconciles
+with what Asterisk has: channels still in our application that no session knows are adopted (a
+waiting caller takes their place in line back, a connected call stays connected); left-over
+agent legs and bridges are cleaned up; calls the database thinks are open but whose channel is
+gone are closed.
 """
 
 from __future__ import annotations
@@ -13,19 +22,25 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from .acdservice import AcdService, Leg
 from .ari import AriClient, AriError, path
 from .config import Config
+from .core import acd as A
 from .core import call as core
-from .core.common import Command
+from .core.common import Command, Event, Rejected
 from .db import Database, Write, Writer
 from .logsetup import get_logger
+from .recordings import Recordings
 from .session import Session
 
-__all__ = ["CallManager", "call_id_for"]
+if TYPE_CHECKING:
+    from .phones import Phones
+
+__all__ = ["BRIDGE_PREFIX", "CallManager", "call_id_for", "translate"]
 
 log = get_logger("calls")
 
@@ -61,15 +76,46 @@ def _target_channel(event: dict[str, Any]) -> str | None:
     return None
 
 
+def translate(event: dict[str, Any], *, agent_side: bool = False) -> Event | None:
+    """An ARI event about a channel -> the core event for the session that owns the channel."""
+    kind = event.get("type")
+    if kind == "PlaybackFinished":
+        pb = event["playback"]
+        return core.PlaybackDone(playback_id=pb.get("id", ""), ok=pb.get("state") != "failed")
+    if kind == "ChannelDtmfReceived":
+        return core.Dtmf(str(event.get("digit", "")), from_agent=agent_side)
+    if agent_side:
+        return core.AgentGone() if kind in ("StasisEnd", "ChannelDestroyed") else None
+    if kind == "ChannelHangupRequest":
+        return core.HangupRequested(cause=None if event.get("soft") else event.get("cause"))
+    if kind == "StasisEnd":
+        return core.ChannelGone()
+    if kind == "ChannelDestroyed":
+        return core.ChannelGone(cause=event.get("cause"), cause_text=event.get("cause_txt", ""))
+    return None
+
+
+def endpoint_of(channel_name: str) -> str:
+    """``PJSIP/agent9001-0000000a`` -> ``PJSIP/agent9001``."""
+    head, sep, _ = channel_name.rpartition("-")
+    return head if sep else channel_name
+
+
 class CallManager:
     def __init__(self, *, ari: AriClient, db: Database, writer: Writer, config: Callable[[], Config],
-                 spawn: Callable[[Any], asyncio.Task[None]]) -> None:
+                 spawn: Callable[[Any], asyncio.Task[None]], acd: AcdService, recordings: Recordings) -> None:
         self.ari = ari
         self.db = db
         self.writer = writer
         self.config = config  # read at each call's arrival: a reload applies to new calls
         self.spawn = spawn
-        self.sessions: dict[str, Session[core.CallState]] = {}
+        self.acd = acd
+        acd.calls = self
+        self.recordings = recordings
+        self.phones: Phones | None = None
+        self.sessions: dict[str, Session[core.CallState]] = {}  # caller channel id -> session
+        self.by_call: dict[str, Session[core.CallState]] = {}   # call id -> session
+        self.routes: dict[str, Callable[[dict[str, Any]], None]] = {}  # any other channel we follow
         self.handled = 0  # calls whose session ended (finished, or crashed and logged)
         self._changed = asyncio.Event()
         self.lost_swept = asyncio.Event()  # set once open rows were checked against Asterisk
@@ -80,51 +126,57 @@ class CallManager:
         if kind == "StasisStart":
             self._stasis_start(event)
             return
-        channel_id = _target_channel(event)
-        session = self.sessions.get(channel_id) if channel_id else None
-        if session is None:
+        if kind in ("RecordingFinished", "RecordingFailed"):
+            self.recordings.on_event(event)
             return
-        translated = self._translate(event)
-        if translated is not None:
-            session.post(translated)
-
-    def _translate(self, event: dict[str, Any]) -> core.Event | None:
-        kind = event.get("type")
-        if kind == "PlaybackFinished":
-            pb = event["playback"]
-            return core.PlaybackDone(playback_id=pb.get("id", ""), ok=pb.get("state") != "failed")
-        if kind == "ChannelHangupRequest":
-            return core.HangupRequested(cause=None if event.get("soft") else event.get("cause"))
-        if kind == "StasisEnd":
-            return core.ChannelGone()
-        if kind == "ChannelDestroyed":
-            return core.ChannelGone(cause=event.get("cause"), cause_text=event.get("cause_txt", ""))
-        return None
+        channel_id = _target_channel(event)
+        if channel_id is None:
+            return
+        session = self.sessions.get(channel_id)
+        if session is not None:
+            translated = translate(event)
+            if translated is not None:
+                session.post(translated)
+            return
+        route = self.routes.get(channel_id)
+        if route is not None:
+            route(event)
+            return
+        leg = self.acd.legs.get(channel_id)
+        if leg is not None:
+            self.acd.on_leg_event(leg, event)
 
     def _stasis_start(self, event: dict[str, Any]) -> None:
         channel = event["channel"]
-        if channel["id"] in self.sessions:
+        channel_id = channel["id"]
+        if channel_id in self.sessions or channel_id in self.routes:
             return  # already adopted during reconciliation
         args = event.get("args") or []
         role = args[0] if args else "inbound"
-        if role != "inbound":
-            log.warning("calls.unknown_role", channel_id=channel["id"], role=role, args=args)
-            self.spawn(self._hang_up_stray(channel["id"], f"no handler for Stasis role {role!r}"))
-            return
-        self._begin(channel, adopted=False)
+        if role == "inbound":
+            self._begin(channel, adopted=False)
+        elif role == "agentleg" and channel_id in self.acd.legs:
+            self.acd.on_leg_event(self.acd.legs[channel_id], event)
+        elif role == "agent" and self.phones is not None:
+            self.phones.begin(channel)
+        else:
+            log.warning("calls.unknown_role", channel_id=channel_id, role=role, args=args)
+            self.spawn(self._hang_up_stray(channel_id, f"no handler for Stasis role {role!r}"))
 
-    def _begin(self, channel: dict[str, Any], *, adopted: bool) -> None:
+    def _begin(self, channel: dict[str, Any], *, adopted: bool, queued: tuple[str, float] | None = None,
+               agent: tuple[str, str] | None = None) -> None:
         cfg = self.config()
         now = time.time()
         channel_id = channel["id"]
         caller = channel.get("caller") or {}
-        dialed = (channel.get("dialplan") or {}).get("exten", "")
+        dialed = str((channel.get("dialplan") or {}).get("exten", ""))
+        route = _route(cfg, dialed, queued[0] if queued else None)
         arrival = core.Arrival(
             call_id=call_id_for(channel_id), channel_id=channel_id,
             caller_number=str(caller.get("number", "")), caller_name=str(caller.get("name", "")),
-            dialed_number=str(dialed), prompt=cfg.route(dialed).prompt,
-            started_at=_epoch(channel.get("creationtime"), now),
-            already_answered=channel.get("state") == "Up", adopted=adopted)
+            dialed_number=dialed, route=route, started_at=_epoch(channel.get("creationtime"), now),
+            already_answered=channel.get("state") == "Up", adopted=adopted,
+            queued_since=queued[1] if queued else None, agent=agent)
         t = cfg.timeouts
         limits = core.Limits(t.answer_seconds, t.playback_seconds, t.hangup_seconds, t.max_call_seconds)
         state, first = core.start(arrival, limits, now)
@@ -133,10 +185,20 @@ class CallManager:
             state=state, handle=core.handle, execute=self._execute, phase_of=lambda s: s.phase,
             is_finished=lambda s: s.phase is core.Phase.ENDED, log=bound, on_transition=self._changed.set)
         self.sessions[channel_id] = session
+        self.by_call[arrival.call_id] = session
+        if agent is not None:
+            self._follow_agent(session, agent[1])
         self._changed.set()
-        bound.info("call.arrived", caller=arrival.caller_number, dialed=arrival.dialed_number,
-                   prompt=arrival.prompt, adopted=adopted, answered=arrival.already_answered)
+        bound.info("call.arrived", caller=arrival.caller_number, dialed=dialed, prompt=route.prompt,
+                   queue=route.queue, adopted=adopted, answered=arrival.already_answered)
         self.spawn(self._run(session, first))
+
+    def _follow_agent(self, session: Session[core.CallState], agent_channel: str) -> None:
+        def route(event: dict[str, Any]) -> None:
+            translated = translate(event, agent_side=True)
+            if translated is not None:
+                session.post(translated)
+        self.routes[agent_channel] = route
 
     async def _run(self, session: Session[core.CallState], first: list[Command]) -> None:
         structlog.contextvars.bind_contextvars(call_id=session.state.call_id, channel_id=session.state.channel_id)
@@ -151,8 +213,14 @@ class CallManager:
             self.writer.submit(Write("call_ended", (session.state.call_id, time.time(), None,
                                                     "engine error", "system")))
             await self._hang_up_stray(session.state.channel_id, "session crashed")
+            if session.state.agent_id is not None:
+                self.acd.post(A.CallFinished(session.state.agent_id))
         finally:
-            self.sessions.pop(session.state.channel_id, None)
+            s = session.state
+            self.sessions.pop(s.channel_id, None)
+            self.by_call.pop(s.call_id, None)
+            if s.agent_channel is not None:
+                self.routes.pop(s.agent_channel, None)
             if session.finished:
                 self.handled += 1
                 self._changed.set()
@@ -168,37 +236,95 @@ class CallManager:
         """Until ``count`` calls have ended in this run."""
         await self.wait_until(lambda m: m.handled >= count)
 
-    # -- commands -------------------------------------------------------------------------------
+    # -- from the ACD -----------------------------------------------------------------------------
+    def post(self, call_id: str, event: Event) -> None:
+        session = self.by_call.get(call_id)
+        if session is not None:
+            session.post(event)
+
+    def caller_of(self, call_id: str) -> str:
+        session = self.by_call.get(call_id)
+        return session.state.caller_number if session is not None else ""
+
+    def connect(self, leg: Leg, queue: str) -> None:
+        """The ACD connected ``leg``'s agent to its call."""
+        session = self.by_call.get(leg.call_id)
+        if session is None or leg.channel_id not in self.acd.legs:
+            # The caller left as the agent answered: release the agent.
+            log.info("calls.connect_too_late", call_id=leg.call_id, agent_id=leg.agent_id)
+            self.acd.legs.pop(leg.channel_id, None)
+            self.spawn(self._hang_up_stray(leg.channel_id, "caller already gone"))
+            self.acd.post(A.CallFinished(leg.agent_id))
+            return
+        self.acd.legs.pop(leg.channel_id, None)
+        self._follow_agent(session, leg.channel_id)
+        session.post(core.Connected(leg.agent_id, leg.channel_id))
+
+    # -- commands ---------------------------------------------------------------------------------
     async def _execute(self, session: Session[core.CallState], command: Command) -> None:
         s = session.state
+        submit = self.writer.submit
         if isinstance(command, core.RecordStarted):
-            self.writer.submit(Write("call_started", (
-                command.call_id, command.channel_id, command.direction, command.caller_number,
-                command.caller_name, command.dialed_number, command.started_at)))
+            submit(Write("call_started", (command.call_id, command.channel_id, command.direction,
+                                          command.caller_number, command.caller_name, command.dialed_number,
+                                          command.started_at)))
         elif isinstance(command, core.RecordAnswered):
-            self.writer.submit(Write("call_answered", (command.call_id, command.at)))
+            submit(Write("call_answered", (command.call_id, command.at)))
         elif isinstance(command, core.RecordEnded):
-            self.writer.submit(Write("call_ended", (command.call_id, command.at, command.cause,
-                                                    command.cause_text, command.ended_by)))
+            submit(Write("call_ended", (command.call_id, command.at, command.cause, command.cause_text,
+                                        command.ended_by)))
         elif isinstance(command, core.RecordEvent):
-            self.writer.submit(Write("call_event", (str(uuid.uuid4()), command.call_id, command.at,
-                                                    command.kind, command.detail)))
+            submit(Write("call_event", (str(uuid.uuid4()), command.call_id, command.at, command.kind,
+                                        command.detail)))
         elif isinstance(command, core.Answer):
-            if await self._rest(session, "answer", "POST", path("channels", s.channel_id, "answer")):
+            if await self.rest(session, "answer", "POST", path("channels", s.channel_id, "answer")):
                 session.post(core.Answered())
         elif isinstance(command, core.Play):
-            await self._rest(session, "play", "POST",
-                             path("channels", s.channel_id, "play", command.playback_id),
-                             media=f"sound:{command.sound}")
+            await self.rest(session, "play", "POST", path("channels", s.channel_id, "play", command.playback_id),
+                            media=list(command.media))
+        elif isinstance(command, core.StopPlayback):
+            await self.rest(session, "stop_playback", "DELETE", path("playbacks", command.playback_id))
+        elif isinstance(command, core.StartMusic):
+            await self.rest(session, "moh_start", "POST", path("channels", s.channel_id, "moh"),
+                            mohClass=command.music_class)
+        elif isinstance(command, core.StopMusic):
+            await self.rest(session, "moh_stop", "DELETE", path("channels", s.channel_id, "moh"))
         elif isinstance(command, core.Hangup):
-            await self._rest(session, "hangup", "DELETE", path("channels", s.channel_id), reason=command.reason)
+            await self.rest(session, "hangup", "DELETE", path("channels", s.channel_id), reason=command.reason)
+        elif isinstance(command, core.JoinQueue):
+            try:
+                await self.acd.request(A.Enqueue(command.call_id, command.queue, command.priority,
+                                                 entered_at=command.entered_at))
+            except Rejected as exc:
+                session.log.error("call.queue_refused", queue=command.queue, error=str(exc))
+                session.post(core.GaveUp(str(exc)))
+        elif isinstance(command, core.LeaveQueue):
+            await self._tell_acd(A.Dequeue(command.call_id))
+        elif isinstance(command, core.RequestCallback):
+            await self._tell_acd(A.ToCallback(command.call_id, command.number))
+        elif isinstance(command, core.BridgeWith):
+            await self._bridge(session, command.agent_channel)
+        elif isinstance(command, core.StartRecording):
+            try:
+                await self.recordings.start(_bridge_id(s.call_id), s.call_id, command.agent_id, command.queue)
+            except AriError as exc:
+                session.log.warning("call.request_failed", request="record", error=str(exc))
+                session.post(core.RequestFailed("record", exc.gone, str(exc)))
+        elif isinstance(command, core.HangupAgent):
+            self.routes.pop(command.agent_channel, None)
+            await self._hang_up_stray(command.agent_channel, "call over")
+        elif isinstance(command, core.AgentCallOver):
+            await self._tell_acd(A.CallFinished(command.agent_id))
         elif isinstance(command, core.Finish):
+            await self.recordings.stop_for(s.call_id)
+            if s.route.queue is not None:
+                await self._remove_bridge(s.call_id)
             session.log.info("call.finished", handled=self.handled + 1)
         else:
             raise TypeError(f"no executor for {command!r}")
 
-    async def _rest(self, session: Session[core.CallState], what: str, method: str, url_path: str,
-                    **params: Any) -> bool:
+    async def rest(self, session: Session[Any], what: str, method: str, url_path: str, **params: Any) -> bool:
+        """One REST request for a session; a failure comes back to it as RequestFailed."""
         try:
             await self.ari.request(method, url_path, params=params)
             return True
@@ -207,39 +333,100 @@ class CallManager:
             session.post(core.RequestFailed(command=what, gone=exc.gone, detail=str(exc)))
             return False
 
+    async def _tell_acd(self, event: A.Event) -> None:
+        try:
+            await self.acd.request(event)
+        except Rejected as exc:  # crossed with the ACD's own decision (the call already left): fine
+            log.info("calls.acd_declined", event=type(event).__name__, reason=str(exc))
+
+    async def _bridge(self, session: Session[core.CallState], agent_channel: str) -> None:
+        s = session.state
+        bridge = _bridge_id(s.call_id)
+        if await self.rest(session, "bridge", "POST", "/bridges", type="mixing", bridgeId=bridge, name=bridge):
+            await self.rest(session, "bridge", "POST", path("bridges", bridge, "addChannel"),
+                            channel=[s.channel_id, agent_channel])
+
+    async def _remove_bridge(self, call_id: str) -> None:
+        try:
+            await self.ari.delete(path("bridges", _bridge_id(call_id)))
+        except AriError as exc:
+            if not exc.gone:
+                log.warning("calls.bridge_cleanup_failed", call_id=call_id, error=str(exc))
+
     async def _hang_up_stray(self, channel_id: str, why: str) -> None:
         try:
             await self.ari.delete(path("channels", channel_id), reason="normal")
         except AriError as exc:
-            log.warning("calls.stray_hangup_failed", channel_id=channel_id, error=str(exc))
+            if not exc.gone:
+                log.warning("calls.stray_hangup_failed", channel_id=channel_id, error=str(exc))
         else:
             log.info("calls.stray_hung_up", channel_id=channel_id, why=why)
 
     # -- reconciliation -------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """After each ARI (re)connect: adopt our channels that no session knows."""
+        """After each ARI (re)connect: adopt our channels that no session knows, clean the rest."""
         app = self.config().asterisk.ari.app
         channels = await self.ari.get("/channels")
-        adopted = 0
-        for ch in channels:
-            if ch["id"] in self.sessions or not _in_app(ch, app):
+        bridges = await self.ari.get("/bridges")
+        mates: dict[str, str] = {}  # channel -> the other channel in its cc- bridge
+        for b in bridges:
+            members = b.get("channels") or []
+            if str(b.get("name", "")).startswith(BRIDGE_PREFIX) and len(members) == 2:
+                mates[members[0]], mates[members[1]] = members[1], members[0]
+        by_id = {ch["id"]: ch for ch in channels}
+        adopted, hung_up = 0, 0
+        if not self.db.ready.is_set():
+            try:  # the database says where each waiting caller was; give it a moment at start-up
+                async with asyncio.timeout(5):
+                    await self.db.ready.wait()
+            except TimeoutError:
+                log.warning("calls.reconcile_without_database")
+        # Callers first, so that an agent leg still bridged to one is adopted with it, not hung up.
+        for ch in sorted(channels, key=lambda c: _role(c, app) != "inbound"):
+            cid = ch["id"]
+            role = _role(ch, app)
+            if role is None or cid in self.sessions or cid in self.routes or cid in self.acd.legs:
                 continue
-            self._begin(ch, adopted=True)
-            adopted += 1
+            if role == "inbound":
+                await self._adopt(ch, mates.get(cid), by_id)
+                adopted += 1
+            elif role == "agentleg" and any(mates.get(cid) == s for s in self.sessions):
+                continue  # adopted with its caller
+            else:  # an agent leg or a feature call whose session did not survive: hang up
+                await self._hang_up_stray(cid, f"left over {role} channel")
+                hung_up += 1
         removed = 0
-        for bridge in await self.ari.get("/bridges"):
-            # Bridges outlive the app's websocket; ours are named with BRIDGE_PREFIX. An empty one
-            # is left over from a run that stopped mid-call.
-            if str(bridge.get("name", "")).startswith(BRIDGE_PREFIX) and not bridge.get("channels"):
+        for b in bridges:
+            if str(b.get("name", "")).startswith(BRIDGE_PREFIX) and not b.get("channels"):
                 try:
-                    await self.ari.delete(path("bridges", bridge["id"]))
+                    await self.ari.delete(path("bridges", b["id"]))
                     removed += 1
                 except AriError as exc:
-                    log.warning("calls.bridge_cleanup_failed", bridge_id=bridge["id"], error=str(exc))
-        log.info("calls.reconciled", channels=len(channels), adopted=adopted, live=len(self.sessions),
-                 bridges_removed=removed)
+                    log.warning("calls.bridge_cleanup_failed", bridge_id=b["id"], error=str(exc))
+        log.info("calls.reconciled", channels=len(channels), adopted=adopted, hung_up=hung_up,
+                 live=len(self.sessions), bridges_removed=removed)
+        self.acd.after_reconcile({s.state.call_id for s in self.sessions.values()
+                                  if s.state.phase is core.Phase.CONNECTED})
         if self.db.ready.is_set():
-            await self.close_lost_calls({ch["id"] for ch in channels})
+            await self.close_lost_calls(set(by_id))
+
+    async def _adopt(self, ch: dict[str, Any], mate: str | None, by_id: dict[str, Any]) -> None:
+        call_id = call_id_for(ch["id"])
+        queued, agent = None, None
+        if self.db.ready.is_set():
+            assert self.db.pool is not None
+            entry = await self.db.pool.fetchrow(
+                "SELECT queue, line_since FROM queue_entries WHERE call_id = $1 AND left_at IS NULL", call_id)
+            if entry is not None:
+                queued = (entry["queue"], entry["line_since"].timestamp())
+            if mate is not None and mate in by_id:
+                agent_id = await self.db.pool.fetchval(
+                    """SELECT agent_id FROM queue_entries WHERE call_id = $1 AND outcome = 'answered'
+                       ORDER BY left_at DESC LIMIT 1""", call_id)
+                if agent_id is not None:
+                    agent = (agent_id, mate)
+                    queued = None
+        self._begin(ch, adopted=True, queued=queued, agent=agent)
 
     async def close_lost_calls(self, live_channels: set[str] | None = None) -> int:
         """Close rows left open by a run that stopped while their channel went away."""
@@ -252,8 +439,10 @@ class CallManager:
         for row in rows:
             if row["channel_id"] in live_channels or row["channel_id"] in self.sessions:
                 continue
-            self.writer.submit(Write("call_ended", (str(row["id"]), now, None,
-                                                    "channel gone while the engine was away", "system")))
+            call_id = str(row["id"])
+            self.writer.submit(Write("queue_left_lost", (call_id, now)))
+            self.writer.submit(Write("call_ended", (call_id, now, None, "channel gone while the engine was away",
+                                                    "system")))
             closed += 1
         if closed:
             log.warning("calls.closed_lost", calls=closed)
@@ -261,8 +450,31 @@ class CallManager:
         return closed
 
 
-def _in_app(channel: dict[str, Any], app: str) -> bool:
+def _route(cfg: Config, dialed: str, queue: str | None) -> core.Route:
+    """The core's view of where a call goes (``queue`` given: an adopted call's current queue)."""
+    target = cfg.route(dialed)
+    name = queue if queue is not None else getattr(target, "queue", None)
+    if name is None:
+        return core.Route(prompt=target.prompt or "hello-world")
+    q = cfg.queue(name) if any(q.name == name for q in cfg.queues) else None
+    if q is None:
+        return core.Route(queue=name)
+    return core.Route(queue=name, priority=getattr(target, "priority", 0), music=q.announce.music,
+                      callback_key=q.callback.key if q.callback else None, recording=q.recording,
+                      record_code=cfg.agent_codes.record)
+
+
+def _bridge_id(call_id: str) -> str:
+    return f"{BRIDGE_PREFIX}{call_id}"
+
+
+def _role(channel: dict[str, Any], app: str) -> str | None:
+    """The Stasis role of one of our channels (inbound, agentleg, agent), or None if not ours."""
     dialplan = channel.get("dialplan") or {}
-    if dialplan.get("app_name") != "Stasis":
-        return False
-    return str(dialplan.get("app_data", "")).split(",")[0] == app
+    if dialplan.get("app_name") == "Stasis":
+        parts = str(dialplan.get("app_data", "")).split(",")
+        if parts[0] == app:
+            return parts[1] if len(parts) > 1 and parts[1] else "inbound"
+    if str(channel.get("id", "")).startswith("agentleg-"):
+        return "agentleg"  # originated into the app: its dialplan shows no Stasis while ringing
+    return None

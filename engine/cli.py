@@ -177,5 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--last", type=int, default=20)
     p.set_defaults(func=cmd_calls)
 
+    from .sim.cli import add_parser as add_sim_parser
+    add_sim_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -213,7 +213,8 @@ class Config:
         {"1": "resolved", "2": "follow-up", "3": "escalated", "9": "other"}), metadata={"check": _keyed_codes})
     recording: RecordingConfig = RecordingConfig()
 
-    def __post_init__(self) -> None:
+    def problems(self) -> list[Problem]:
+        """Rules across the whole configuration (after the agent and queue files are merged)."""
         problems = _unique(self.inbound, "number", "inbound: number {!r} is routed twice")
         problems += _unique(self.queues, "name", "queues: {!r} is defined twice")
         problems += _unique(self.agents, "id", "agents: agent id {!r} is used twice")
@@ -228,8 +229,7 @@ class Config:
         for r in self.inbound:
             if r.queue is not None and r.queue not in queues:
                 problems.append(_at(r, f"inbound number {r.number}: unknown queue {r.queue!r}"))
-        if problems:
-            raise ConfigError(problems)
+        return problems
 
     def queue(self, name: str) -> QueueConfig:
         return next(q for q in self.queues if q.name == name)
@@ -273,4 +273,8 @@ def load_config(path: str | Path) -> Config:
             problems += exc.problems
     if problems:
         raise ConfigError(problems)
-    return replace(cfg, **extra) if extra else cfg
+    cfg = replace(cfg, **extra) if extra else cfg
+    problems = cfg.problems()
+    if problems:
+        raise ConfigError(problems)
+    return cfg

@@ -54,6 +54,62 @@ OPERATIONS: dict[str, str] = {
         INSERT INTO call_events (id, call_id, at, kind, detail)
         VALUES ($1, $2, to_timestamp($3), $4, $5)
         ON CONFLICT (id) DO NOTHING""",
+    # (id, agent, state, reason, call, at, queues[], endpoint, idle_since, calls_taken, pending)
+    "agent_state": """
+        WITH history AS (
+            INSERT INTO agent_states (id, agent_id, state, reason, call_id, at)
+            VALUES ($1, $2, $3, $4, $5, to_timestamp($6)) ON CONFLICT (id) DO NOTHING)
+        INSERT INTO agents_current (agent_id, state, reason, call_id, queues, endpoint, since, idle_since,
+                                    calls_taken, pending, updated_at)
+        VALUES ($2, $3, $4, $5, $7, $8, to_timestamp($6), to_timestamp($9), $10, $11, to_timestamp($6))
+        ON CONFLICT (agent_id) DO UPDATE SET
+            state = EXCLUDED.state, reason = EXCLUDED.reason, call_id = EXCLUDED.call_id,
+            queues = EXCLUDED.queues, endpoint = EXCLUDED.endpoint, since = EXCLUDED.since,
+            idle_since = EXCLUDED.idle_since, calls_taken = EXCLUDED.calls_taken, pending = EXCLUDED.pending,
+            updated_at = EXCLUDED.updated_at
+        WHERE agents_current.updated_at <= EXCLUDED.updated_at""",
+    # (id, call, queue, priority, entered_at, line_since): a restored call keeps its open entry
+    "queue_entered": """
+        INSERT INTO queue_entries (id, call_id, queue, priority, entered_at, line_since)
+        SELECT $1, $2, $3, $4, to_timestamp($5), to_timestamp($6)
+        WHERE NOT EXISTS (SELECT 1 FROM queue_entries WHERE call_id = $2 AND queue = $3 AND left_at IS NULL)
+        ON CONFLICT (id) DO NOTHING""",
+    # (call, queue, at, outcome, wait, agent)
+    "queue_left": """
+        UPDATE queue_entries SET left_at = to_timestamp($3), outcome = $4, wait_seconds = $5, agent_id = $6
+        WHERE call_id = $1 AND queue = $2 AND left_at IS NULL""",
+    # (call, at): the call's channel went away while the engine was not running
+    "queue_left_lost": """
+        UPDATE queue_entries SET left_at = to_timestamp($2), outcome = 'lost',
+               wait_seconds = $2 - extract(epoch FROM entered_at)
+        WHERE call_id = $1 AND left_at IS NULL""",
+    # (id, call, queue, agent, at, strategy, requirement json, step, candidates json, reason)
+    "offer_made": """
+        INSERT INTO queue_offers (id, call_id, queue, agent_id, offered_at, strategy, requirement,
+                                  expansion_step, candidates, reason)
+        VALUES ($1, $2, $3, $4, to_timestamp($5), $6, $7::jsonb, $8, $9::jsonb, $10)
+        ON CONFLICT (id) DO NOTHING""",
+    # (id, at, result)
+    "offer_ended": """
+        UPDATE queue_offers SET ended_at = to_timestamp($2), result = $3 WHERE id = $1 AND ended_at IS NULL""",
+    # (id, call, agent, code, name, at)
+    "disposition": """
+        INSERT INTO dispositions (id, call_id, agent_id, code, name, at)
+        VALUES ($1, $2, $3, $4, $5, to_timestamp($6)) ON CONFLICT (id) DO NOTHING""",
+    # (call, queue, number, at)
+    "callback_requested": """
+        INSERT INTO callbacks (call_id, queue, number, requested_at) VALUES ($1, $2, $3, to_timestamp($4))
+        ON CONFLICT (call_id) DO NOTHING""",
+    # (call, at, agent, outcome)
+    "callback_placed": """
+        UPDATE callbacks SET placed_at = COALESCE(placed_at, to_timestamp($2)), agent_id = $3, outcome = $4
+        WHERE call_id = $1""",
+    # (id, call, name, format, path, direction, agent, queue, started_at, ended_at, duration, size)
+    "recording": """
+        INSERT INTO recordings (id, call_id, name, format, path, direction, agent_id, queue, started_at, ended_at,
+                                duration_seconds, size_bytes)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9), to_timestamp($10), $11, $12)
+        ON CONFLICT (id) DO NOTHING""",
 }
 
 

@@ -1,34 +1,69 @@
 """The shell around one pure state machine: an event queue, timers, and a command executor.
 
-One :class:`Session` per call (later: per agent). Its task takes events one at a time from its own
-queue, or a :class:`TimerFired` when the earliest timer is due, passes each to the machine's
+One :class:`Session` per call (and one for the ACD). Its task takes events one at a time from its
+own queue, or a :class:`TimerFired` when the earliest timer is due, passes each to the machine's
 ``handle(state, event, now)`` and carries out the commands that come back, in order. Every
-transition is logged as one line ``from -> event -> to``. Nothing that goes wrong inside a session
-escapes it: a bug in the machine (:class:`IllegalTransition`) is logged and the event dropped,
-an executor failure is logged and turned into an event the machine understands.
+transition of a machine with phases is logged as one line ``before -> on -> after``. Nothing that
+goes wrong inside a session escapes it: an event the machine turns down
+(:class:`~engine.core.common.Rejected`) is logged and dropped, or handed back to whoever asked
+through :meth:`Session.request`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from .core.common import CancelTimer, Command, Event, IllegalTransition, StartTimer, TimerFired
+from .core.common import CancelTimer, Command, Event, Rejected, StartTimer, TimerFired
 
-__all__ = ["Session"]
+__all__ = ["Session", "Timers"]
 
 S = TypeVar("S")
 
 Clock = Callable[[], float]
 
 
+class Timers:
+    """Keyed timers: a heap with lazy deletion, so thousands of them cost O(log n) each."""
+
+    def __init__(self) -> None:
+        self._at: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._at
+
+    def start(self, key: str, at: float) -> None:
+        self._at[key] = at
+        heapq.heappush(self._heap, (at, key))
+
+    def cancel(self, key: str) -> None:
+        self._at.pop(key, None)
+
+    def next(self) -> tuple[str, float] | None:
+        """The earliest live timer (without removing it)."""
+        while self._heap:
+            at, key = self._heap[0]
+            if self._at.get(key) == at:
+                return key, at
+            heapq.heappop(self._heap)  # cancelled or replaced
+        return None
+
+    def pop(self, key: str) -> None:
+        del self._at[key]
+
+
 class Session(Generic[S]):
     def __init__(self, *, state: S, handle: Callable[[S, Event, float], tuple[S, Sequence[Command]]],
                  execute: Callable[[Session[S], Command], Awaitable[None]],
-                 phase_of: Callable[[S], Enum], is_finished: Callable[[S], bool],
+                 is_finished: Callable[[S], bool] = lambda _: False, phase_of: Callable[[S], Enum] | None = None,
                  log: Any, clock: Clock = time.time, on_transition: Callable[[], None] | None = None) -> None:
         self.state = state
         self._handle = handle
@@ -38,13 +73,20 @@ class Session(Generic[S]):
         self.log = log
         self.clock = clock
         self._on_transition = on_transition
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.timers: dict[str, float] = {}
+        self.queue: asyncio.Queue[tuple[Event, asyncio.Future[None] | None]] = asyncio.Queue()
+        self.timers = Timers()
         self.done = asyncio.Event()
 
     def post(self, event: Event) -> None:
         """Hand an event to this session (from the event router or from the executor)."""
-        self.queue.put_nowait(event)
+        self.queue.put_nowait((event, None))
+
+    async def request(self, event: Event) -> None:
+        """Hand an event over and wait until it is handled; raise what the machine raised
+        (:class:`~engine.core.common.Rejected`) if it turned the event down."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((event, future))
+        await future
 
     @property
     def finished(self) -> bool:
@@ -54,20 +96,35 @@ class Session(Generic[S]):
         try:
             await self._carry_out(first_commands)
             while not self.finished:
-                await self.feed(await self._next_event())
+                event, future = await self._next_event()
+                try:
+                    await self.feed(event, raise_rejected=future is not None)
+                except Rejected as exc:
+                    if future is not None and not future.done():
+                        future.set_exception(exc)
+                else:
+                    if future is not None and not future.done():
+                        future.set_result(None)
         finally:
             self.done.set()
+            while not self.queue.empty():  # nobody will handle these now
+                _, future = self.queue.get_nowait()
+                if future is not None and not future.done():
+                    future.set_exception(Rejected("the session has ended"))
 
-    async def feed(self, event: Event) -> None:
+    async def feed(self, event: Event, raise_rejected: bool = False) -> None:
         before = self.state
         try:
             after, commands = self._handle(before, event, self.clock())
-        except IllegalTransition as exc:
+        except Rejected as exc:
+            if raise_rejected:
+                raise
             self.log.error("transition.illegal", error=str(exc), on=_describe(event))
             return
         self.state = after
-        self.log.info("transition", before=self._phase_of(before).value, on=_describe(event),
-                      after=self._phase_of(after).value)
+        if self._phase_of is not None:
+            self.log.info("transition", before=self._phase_of(before).value, on=_describe(event),
+                          after=self._phase_of(after).value)
         if self._on_transition is not None:
             self._on_transition()
         await self._carry_out(commands)
@@ -75,22 +132,23 @@ class Session(Generic[S]):
     async def _carry_out(self, commands: Sequence[Command]) -> None:
         for command in commands:
             if isinstance(command, StartTimer):
-                self.timers[command.key] = command.at
+                self.timers.start(command.key, command.at)
             elif isinstance(command, CancelTimer):
-                self.timers.pop(command.key, None)
+                self.timers.cancel(command.key)
             else:
                 await self._execute(self, command)
 
-    async def _next_event(self) -> Event:
-        if not self.queue.empty() or not self.timers:
+    async def _next_event(self) -> tuple[Event, asyncio.Future[None] | None]:
+        due = self.timers.next()
+        if not self.queue.empty() or due is None:
             return await self.queue.get()
-        key, at = min(self.timers.items(), key=lambda kv: kv[1])
+        key, at = due
         try:
             async with asyncio.timeout(max(0.0, at - self.clock())):
                 return await self.queue.get()
         except TimeoutError:
-            del self.timers[key]
-            return TimerFired(key)
+            self.timers.pop(key)
+            return TimerFired(key), None
 
 
 def _describe(event: Event) -> str:
@@ -98,4 +156,3 @@ def _describe(event: Event) -> str:
     if isinstance(event, TimerFired):
         return f"{name}({event.key})"
     return name
-

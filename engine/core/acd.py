@@ -44,7 +44,7 @@ from types import MappingProxyType
 
 from . import agent as ag
 from . import erlang
-from .common import CancelTimer, Command, Event, StartTimer, TimerFired
+from .common import CancelTimer, Command, Event, Rejected, StartTimer, TimerFired
 
 __all__ = [
     "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "Dequeue", "Enqueue",
@@ -58,7 +58,7 @@ STRATEGIES = ("longest_idle", "least_calls", "most_skilled", "round_robin")
 RING_GRACE_SECONDS = 3.0
 
 
-class Refused(Exception):
+class Refused(Rejected):
     """A request the rules turn down (unknown agent, unknown queue...). Nothing was changed."""
 
 
@@ -360,6 +360,21 @@ class Acd:
                           if q in a.queues and a.phase not in (ag.AgentPhase.LOGGED_OUT, ag.AgentPhase.PAUSED))
             out[q] = self.agents_needed(q) - staffed
         return out
+
+    def restore_agent(self, agent: ag.Agent, now: float) -> list[Command]:
+        """After a restart, put an agent back as they were (the database says how). Not an event:
+        nothing is recorded, as nothing happened. Returns the timers to re-arm."""
+        if agent.id not in self.profiles:
+            raise Refused(f"unknown agent {agent.id!r}")
+        self.agents[agent.id] = agent
+        if agent.phase is ag.AgentPhase.AVAILABLE:
+            self._free.add(agent.id)
+        else:
+            self._free.discard(agent.id)
+        if agent.phase is ag.AgentPhase.WRAP_UP:
+            wrapup = max((self.rules[q].wrapup for q in agent.queues if q in self.rules), default=0.0)
+            return [StartTimer(ag.wrapup_key(agent.id), max(now, agent.since + wrapup))]
+        return []
 
     # -- configuration ---------------------------------------------------------------------------
     def _configure(self, queues: Mapping[str, QueueRules], agents: Mapping[str, AgentProfile]) -> None:

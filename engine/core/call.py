@@ -3,22 +3,29 @@
 Theory of operation
 -------------------
 A call enters when its channel reaches our Stasis application (or when the engine adopts a
-channel that was already there at start-up). Until IVR trees and queues exist, what a call gets is
-fixed: answer, play the route's prompt, hang up. The phases::
+channel that was already there at start-up). Its :class:`Route` says what it gets: a prompt and
+a hang-up, or a queue. The phases::
 
     ANSWERING --Answered--> PLAYING --PlaybackDone--> HANGING_UP --ChannelGone--> ENDED
-        |                      |                           ^
-        +--- failure / timer --+---------------------------+
+        |                     ^                          ^
+        |                     | GaveUp / callback key    |
+        +-- (queue route) --> QUEUED --Connected--> CONNECTED --AgentGone--+
     (ChannelGone from any live phase goes straight to ENDED: the caller hung up)
+
+In QUEUED the caller hears music; the ACD (a separate machine) decides when an agent takes the
+call and sends :class:`Connected`; meanwhile :class:`Announcement` interrupts the music with the
+caller's position and expected wait, and the caller may press the queue's callback key to be
+called back, keeping their place. In CONNECTED the caller and the agent's leg share a bridge;
+whichever side leaves, the other is hung up and the ACD hears that the agent's call is over.
 
 Asterisk tells a hang-up in two steps: ChannelHangupRequest carries the cause, then StasisEnd says
 the channel has left the application (ChannelDestroyed is not delivered once it has). So
 :class:`HangupRequested` remembers the cause and who hung up, and :class:`ChannelGone` ends the call.
 
-Every live phase has a timer, so no call can stay in the engine forever: Asterisk not answering
-the REST request, a playback that never finishes, a hang-up event that never comes. A ``max`` timer
-bounds the whole call. The machine also says what must be recorded (``Record*`` commands): the
-shell writes those to PostgreSQL, in order.
+Every live phase has a timer or a real-world way out, so no call can stay in the engine forever:
+ANSWERING and PLAYING have their own timers, QUEUED ends by the ACD (max wait, overflow) or the
+caller, CONNECTED by either party; a ``max`` timer bounds the whole call. The machine also says what
+must be recorded (``Record*`` commands): the shell writes those to PostgreSQL, in order.
 """
 
 from __future__ import annotations
@@ -29,16 +36,19 @@ from enum import Enum
 from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
 
 __all__ = [
-    "CAUSES", "Answer", "Answered", "Arrival", "CallState", "ChannelGone", "Finish", "Hangup",
-    "HangupRequested", "Limits",
-    "Phase", "Play", "PlaybackDone", "RecordAnswered", "RecordEnded", "RecordStarted",
-    "RequestFailed", "handle", "start",
+    "CAUSES", "AgentCallOver", "AgentGone", "Announcement", "Answer", "Answered", "Arrival", "BridgeWith",
+    "CallState", "ChannelGone", "Connected", "Dtmf", "Finish", "GaveUp", "Hangup", "HangupAgent",
+    "HangupRequested", "JoinQueue", "LeaveQueue", "Limits", "Phase", "Play", "PlaybackDone",
+    "RecordAnswered", "RecordEnded", "RecordEvent", "RecordStarted", "RequestCallback", "RequestFailed",
+    "Route", "StartMusic", "StartRecording", "StopMusic", "StopPlayback", "handle", "start",
 ]
 
 
 class Phase(Enum):
     ANSWERING = "answering"
     PLAYING = "playing"
+    QUEUED = "queued"
+    CONNECTED = "connected"
     HANGING_UP = "hanging_up"
     ENDED = "ended"
 
@@ -51,6 +61,35 @@ class Limits:
     max_call_seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where the call goes: ``prompt`` (played, then hang-up) or ``queue``."""
+
+    prompt: str | None = None
+    queue: str | None = None
+    priority: int = 0
+    music: str = "default"
+    callback_key: str | None = None   # a waiting caller presses it to be called back
+    recording: str = "none"           # all | none | on_demand
+    record_code: str = "*7"           # on_demand: the agent keys it during the call
+
+
+# Q.850 release causes as Asterisk names them (main/causes.h), for the ones calls meet.
+CAUSES = {
+    1: "Unallocated (unassigned) number", 3: "No route to destination", 16: "Normal Clearing",
+    17: "User busy", 18: "No user responding", 19: "User alerting, no answer", 21: "Call Rejected",
+    22: "Number changed", 27: "Destination out of order", 28: "Invalid number format",
+    31: "Normal, unspecified", 34: "Circuit/channel congestion", 38: "Network out of order",
+    41: "Temporary failure", 42: "Switching equipment congestion", 58: "Bearer capability not available",
+    102: "Recovery on timer expiry", 127: "Interworking, unspecified",
+}
+# ARI's hang-up ``reason`` values and the cause Asterisk sets for each.
+REASON_CAUSES = {"normal": 16, "busy": 17, "no_answer": 19, "congestion": 34, "answered_elsewhere": 26}
+
+SORRY = ("sound:all-circuits-busy-now", "sound:please-try-call-later")
+CALLBACK_CONFIRMED = ("sound:auth-thankyou", "sound:goodbye")
+
+
 # -- events ------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Arrival(Event):
@@ -61,10 +100,12 @@ class Arrival(Event):
     caller_number: str
     caller_name: str
     dialed_number: str
-    prompt: str
+    route: Route
     started_at: float
     already_answered: bool = False
     adopted: bool = False
+    queued_since: float | None = None      # adopted while waiting: its place in line
+    agent: tuple[str, str] | None = None   # adopted while connected: (agent id, agent channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +137,6 @@ class ChannelGone(Event):
     cause_text: str = ""
 
 
-# Q.850 release causes as Asterisk names them (main/causes.h), for the ones calls meet.
-CAUSES = {
-    1: "Unallocated (unassigned) number", 3: "No route to destination", 16: "Normal Clearing",
-    17: "User busy", 18: "No user responding", 19: "User alerting, no answer", 21: "Call Rejected",
-    22: "Number changed", 27: "Destination out of order", 28: "Invalid number format",
-    31: "Normal, unspecified", 34: "Circuit/channel congestion", 38: "Network out of order",
-    41: "Temporary failure", 42: "Switching equipment congestion", 58: "Bearer capability not available",
-    102: "Recovery on timer expiry", 127: "Interworking, unspecified",
-}
-# ARI's hang-up ``reason`` values and the cause Asterisk sets for each.
-REASON_CAUSES = {"normal": 16, "busy": 17, "no_answer": 19, "congestion": 34, "answered_elsewhere": 26}
-
-
 @dataclass(frozen=True, slots=True)
 class RequestFailed(Event):
     """A command could not be carried out; ``gone`` when the channel no longer exists."""
@@ -116,6 +144,40 @@ class RequestFailed(Event):
     command: str
     gone: bool
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement(Event):
+    """From the ACD: tell the caller their place."""
+
+    position: int
+    expected_wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class Connected(Event):
+    """From the ACD: this agent answered, on this channel; bridge them."""
+
+    agent_id: str
+    agent_channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class GaveUp(Event):
+    """From the ACD: no agent will take this call (no agents, waited too long, no overflow)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentGone(Event):
+    """The agent's leg left (the agent hung up)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf(Event):
+    digit: str
+    from_agent: bool = False
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -126,13 +188,72 @@ class Answer(Command):
 
 @dataclass(frozen=True, slots=True)
 class Play(Command):
-    sound: str
+    media: tuple[str, ...]  # ARI media URIs: sound:NAME, number:N, digits:N
     playback_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlayback(Command):
+    playback_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartMusic(Command):
+    music_class: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopMusic(Command):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
 class Hangup(Command):
     reason: str = "normal"
+
+
+@dataclass(frozen=True, slots=True)
+class JoinQueue(Command):
+    call_id: str
+    queue: str
+    priority: int
+    entered_at: float | None = None  # set when an adopted call takes its old place back
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveQueue(Command):
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCallback(Command):
+    call_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeWith(Command):
+    """Put the caller and the agent's leg in the call's bridge."""
+
+    agent_channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartRecording(Command):
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangupAgent(Command):
+    agent_channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCallOver(Command):
+    """Tell the ACD the agent's call ended (wrap-up begins)."""
+
+    agent_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +284,7 @@ class RecordEnded(Command):
     at: float
     cause: int | None
     cause_text: str
-    ended_by: str  # caller | engine | system
+    ended_by: str  # caller | agent | engine | system
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +303,18 @@ class CallState:
     call_id: str
     channel_id: str
     phase: Phase
-    prompt: str
+    route: Route
     limits: Limits
+    caller_number: str = ""
     answered: bool = False
     hangup_by: str | None = None  # who asked for the hang-up, once someone has
     cause: int | None = None      # from the hang-up request, until the channel is gone
     playback_seq: int = 0
+    playing: bool = False          # a playback of ours is on the channel now
+    agent_id: str | None = None
+    agent_channel: str | None = None
+    recording: bool = False
+    agent_keys: str = ""           # the agent's last keys, to spot the record code
 
     @property
     def playback_id(self) -> str:
@@ -197,7 +324,8 @@ class CallState:
 def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[Command]]:
     """A new call: the state to keep and the first commands."""
     state = CallState(call_id=event.call_id, channel_id=event.channel_id, phase=Phase.ANSWERING,
-                      prompt=event.prompt, limits=limits, answered=event.already_answered)
+                      route=event.route, limits=limits, caller_number=event.caller_number,
+                      answered=event.already_answered)
     commands: list[Command] = [
         RecordStarted(call_id=event.call_id, channel_id=event.channel_id, direction="inbound",
                       caller_number=event.caller_number, caller_name=event.caller_name,
@@ -206,16 +334,26 @@ def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[C
     ]
     if event.adopted:
         commands.append(RecordEvent(event.call_id, now, "adopted", "channel was in Stasis at start-up"))
+    if event.agent is not None:
+        agent_id, agent_channel = event.agent
+        return replace(state, phase=Phase.CONNECTED, agent_id=agent_id, agent_channel=agent_channel), commands
     if event.already_answered:
-        state, more = _play(state, now)
+        state, more = _route(state, now, event.queued_since)
         return state, commands + more
     return state, commands + [Answer(), StartTimer("answer", now + limits.answer_seconds)]
 
 
-def _play(state: CallState, now: float) -> tuple[CallState, list[Command]]:
-    state = replace(state, phase=Phase.PLAYING, playback_seq=state.playback_seq + 1)
-    return state, [Play(state.prompt, state.playback_id),
-                   StartTimer("playback", now + state.limits.playback_seconds)]
+def _route(state: CallState, now: float, queued_since: float | None = None) -> tuple[CallState, list[Command]]:
+    r = state.route
+    if r.queue is None:
+        return _play(state, now, (f"sound:{r.prompt}",))
+    state = replace(state, phase=Phase.QUEUED)
+    return state, [StartMusic(r.music), JoinQueue(state.call_id, r.queue, r.priority, queued_since)]
+
+
+def _play(state: CallState, now: float, media: tuple[str, ...]) -> tuple[CallState, list[Command]]:
+    state = replace(state, phase=Phase.PLAYING, playback_seq=state.playback_seq + 1, playing=True)
+    return state, [Play(media, state.playback_id), StartTimer("playback", now + state.limits.playback_seconds)]
 
 
 def _hang_up(state: CallState, now: float, by: str, reason: str = "normal") -> tuple[CallState, list[Command]]:
@@ -226,24 +364,126 @@ def _hang_up(state: CallState, now: float, by: str, reason: str = "normal") -> t
 
 
 def _end(state: CallState, now: float, cause: int | None, text: str, by: str) -> tuple[CallState, list[Command]]:
+    cmds: list[Command] = []
+    if state.phase is Phase.QUEUED:
+        cmds.append(LeaveQueue(state.call_id))
+    if state.agent_id is not None and state.phase is Phase.CONNECTED:
+        cmds += _release_agent(state)
     state = replace(state, phase=Phase.ENDED)
-    return state, [CancelTimer("answer"), CancelTimer("playback"), CancelTimer("hangup"), CancelTimer("max"),
-                   RecordEnded(state.call_id, now, cause, text, by), Finish()]
+    return state, [*cmds, CancelTimer("answer"), CancelTimer("playback"), CancelTimer("hangup"),
+                   CancelTimer("max"), RecordEnded(state.call_id, now, cause, text, by), Finish()]
+
+
+def _release_agent(state: CallState) -> list[Command]:
+    assert state.agent_id is not None and state.agent_channel is not None
+    return [HangupAgent(state.agent_channel), AgentCallOver(state.agent_id)]
 
 
 # -- handlers ----------------------------------------------------------------------------------
 def _answered(state: CallState, event: Answered, now: float):
-    state, cmds = _play(replace(state, answered=True), now)
+    state, cmds = _route(replace(state, answered=True), now)
     return state, [CancelTimer("answer"), RecordAnswered(state.call_id, now), *cmds]
 
 
 def _playback_done(state: CallState, event: PlaybackDone, now: float):
     if event.playback_id != state.playback_id:
         return state, []  # a late event for an older playback
-    state, cmds = _hang_up(state, now, "engine")
+    state, cmds = _hang_up(replace(state, playing=False), now, "engine")
     if not event.ok:
-        cmds.insert(0, RecordEvent(state.call_id, now, "prompt-failed", state.prompt))
+        cmds.insert(0, RecordEvent(state.call_id, now, "prompt-failed", state.route.prompt or ""))
     return state, cmds
+
+
+def _queued_playback_done(state: CallState, event: PlaybackDone, now: float):
+    if event.playback_id != state.playback_id or not state.playing:
+        return state, []
+    return replace(state, playing=False), [StartMusic(state.route.music)]
+
+
+def _announce(state: CallState, event: Announcement, now: float):
+    if state.playing:
+        return state, []  # still saying the last one
+    minutes = max(1, round(event.expected_wait / 60))
+    if event.position <= 1:
+        media = ("sound:queue-youarenext",)
+    else:
+        media = ("sound:queue-thereare", f"number:{event.position}", "sound:queue-callswaiting")
+    media += ("sound:queue-holdtime", f"number:{minutes}",
+              "sound:queue-minute" if minutes == 1 else "sound:queue-minutes")
+    state = replace(state, playback_seq=state.playback_seq + 1, playing=True)
+    return state, [StopMusic(), Play(media, state.playback_id)]
+
+
+def _queued_dtmf(state: CallState, event: Dtmf, now: float):
+    key = state.route.callback_key
+    if event.from_agent or key is None or event.digit != key[-1:]:
+        return state, []
+    cmds: list[Command] = [RequestCallback(state.call_id, state.caller_number),
+                           RecordEvent(state.call_id, now, "callback-requested", state.caller_number), StopMusic()]
+    if state.playing:
+        cmds.append(StopPlayback(state.playback_id))
+    state, more = _play(state, now, CALLBACK_CONFIRMED)
+    return state, cmds + more
+
+
+def _gave_up(state: CallState, event: GaveUp, now: float):
+    cmds: list[Command] = [RecordEvent(state.call_id, now, "queue-gave-up", event.reason), StopMusic()]
+    if state.playing:
+        cmds.append(StopPlayback(state.playback_id))
+    state, more = _play(state, now, SORRY)
+    return state, cmds + more
+
+
+def _connected(state: CallState, event: Connected, now: float):
+    cmds: list[Command] = [StopMusic()]
+    if state.playing:
+        cmds.append(StopPlayback(state.playback_id))
+    state = replace(state, phase=Phase.CONNECTED, agent_id=event.agent_id, agent_channel=event.agent_channel,
+                    playing=False)
+    cmds += [BridgeWith(event.agent_channel), RecordEvent(state.call_id, now, "connected", event.agent_id)]
+    if state.route.recording == "all":
+        state = replace(state, recording=True)
+        cmds.append(StartRecording(event.agent_id, state.route.queue or ""))
+    return state, cmds
+
+
+def _connected_dtmf(state: CallState, event: Dtmf, now: float):
+    if not event.from_agent or state.route.recording != "on_demand":
+        return state, []
+    code = state.route.record_code
+    keys = (state.agent_keys + event.digit)[-len(code):]
+    state = replace(state, agent_keys=keys)
+    if keys != code or state.recording:
+        return state, []
+    state = replace(state, recording=True, agent_keys="")
+    assert state.agent_id is not None
+    return state, [StartRecording(state.agent_id, state.route.queue or ""),
+                   RecordEvent(state.call_id, now, "recording-requested", state.agent_id)]
+
+
+def _agent_gone(state: CallState, event: AgentGone, now: float):
+    assert state.agent_id is not None
+    over = AgentCallOver(state.agent_id)
+    state, cmds = _hang_up(replace(state, agent_id=None, agent_channel=None), now, "agent")
+    return state, [over, *cmds]
+
+
+def _connected_max(state: CallState, event: TimerFired, now: float):
+    if event.key != "max":
+        return state, []
+    release = _release_agent(state)
+    state, cmds = _hang_up(replace(state, agent_id=None, agent_channel=None), now, "engine")
+    return state, [RecordEvent(state.call_id, now, "timeout", "max"), *release, *cmds]
+
+
+def _connected_failed(state: CallState, event: RequestFailed, now: float):
+    note = RecordEvent(state.call_id, now, "request-failed", f"{event.command}: {event.detail}")
+    if event.command in ("record", "hangup_agent", "stop_playback", "moh_stop"):
+        return state, [note]  # the conversation goes on
+    # The bridge could not be made: end the call for both sides rather than leave them in silence.
+    release = _release_agent(state)
+    state, cmds = _hang_up(replace(state, agent_id=None, agent_channel=None), now, "engine")
+    return state, [note, *release, *cmds]
 
 
 def _hangup_requested(state: CallState, event: HangupRequested, now: float):
@@ -259,28 +499,35 @@ def _gone(state: CallState, event: ChannelGone, now: float):
 
 def _failed_live(state: CallState, event: RequestFailed, now: float):
     note = RecordEvent(state.call_id, now, "request-failed", f"{event.command}: {event.detail}")
+    if not event.gone and event.command in ("moh_start", "moh_stop", "stop_playback"):
+        return state, [note]  # cosmetic: the caller keeps waiting
+    if not event.gone and event.command == "play" and state.phase is Phase.QUEUED:
+        return replace(state, playing=False), [note, StartMusic(state.route.music)]
     if event.gone:
-        # Asterisk says the channel is gone: its ChannelDestroyed (with the cause) is on its way.
+        # Asterisk says the channel is gone: its StasisEnd (with the cause) is on its way.
+        cmds: list[Command] = [LeaveQueue(state.call_id)] if state.phase is Phase.QUEUED else []
         state = replace(state, phase=Phase.HANGING_UP, hangup_by=state.hangup_by or "caller")
-        return state, [note, CancelTimer("answer"), CancelTimer("playback"),
+        return state, [note, *cmds, CancelTimer("answer"), CancelTimer("playback"),
                        StartTimer("hangup", now + state.limits.hangup_seconds)]
-    state, cmds = _hang_up(state, now, "engine", "normal")
-    return state, [note, *cmds]
+    cmds = [LeaveQueue(state.call_id)] if state.phase is Phase.QUEUED else []
+    state, more = _hang_up(state, now, "engine", "normal")
+    return state, [note, *cmds, *more]
 
 
 def _timer_live(state: CallState, event: TimerFired, now: float):
-    expected = {Phase.ANSWERING: "answer", Phase.PLAYING: "playback"}[state.phase]
+    expected = {Phase.ANSWERING: "answer", Phase.PLAYING: "playback", Phase.QUEUED: None}[state.phase]
     if event.key not in (expected, "max"):
         return state, []  # a stale timer from an earlier phase
-    state, cmds = _hang_up(state, now, "engine")
-    return state, [RecordEvent(state.call_id, now, "timeout", event.key), *cmds]
+    cmds: list[Command] = [LeaveQueue(state.call_id)] if state.phase is Phase.QUEUED else []
+    state, more = _hang_up(state, now, "engine")
+    return state, [RecordEvent(state.call_id, now, "timeout", event.key), *cmds, *more]
 
 
 def _timer_hanging_up(state: CallState, event: TimerFired, now: float):
     if event.key != "hangup":
         return state, []
-    # No ChannelDestroyed came: the channel is not ours any more (or Asterisk is away). Ask once
-    # more, best effort, and close the record rather than leave it open.
+    # No StasisEnd came: the channel is not ours any more (or Asterisk is away). Ask once more,
+    # best effort, and close the record rather than leave it open.
     state, cmds = _end(state, now, None, "no hang-up event from Asterisk", state.hangup_by or "system")
     return state, [Hangup(), *cmds]
 
@@ -293,21 +540,40 @@ def _failed_hanging_up(state: CallState, event: RequestFailed, now: float):
     return state, [RecordEvent(state.call_id, now, "request-failed", f"{event.command}: {event.detail}")]
 
 
-_LIVE = (Phase.ANSWERING, Phase.PLAYING)
+def _late_connect(state: CallState, event: Connected, now: float):
+    # The agent answered as the caller was leaving: release the agent at once.
+    return state, [HangupAgent(event.agent_channel), AgentCallOver(event.agent_id)]
+
+
+P = Phase
+_LIVE = (P.ANSWERING, P.PLAYING, P.QUEUED)
+_ALIVE = (*_LIVE, P.CONNECTED, P.HANGING_UP)
 
 TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
-    (Phase.ANSWERING, Answered): _answered,
-    (Phase.ANSWERING, PlaybackDone): _ignore,
-    (Phase.PLAYING, PlaybackDone): _playback_done,
-    (Phase.PLAYING, Answered): _ignore,
-    **{(p, ChannelGone): _gone for p in (*_LIVE, Phase.HANGING_UP)},
-    **{(p, HangupRequested): _hangup_requested for p in (*_LIVE, Phase.HANGING_UP)},
+    (P.ANSWERING, Answered): _answered,
+    (P.PLAYING, PlaybackDone): _playback_done,
+    (P.QUEUED, PlaybackDone): _queued_playback_done,
+    (P.QUEUED, Announcement): _announce,
+    (P.QUEUED, Dtmf): _queued_dtmf,
+    (P.QUEUED, GaveUp): _gave_up,
+    (P.QUEUED, Connected): _connected,
+    (P.CONNECTED, Dtmf): _connected_dtmf,
+    (P.CONNECTED, AgentGone): _agent_gone,
+    (P.CONNECTED, RequestFailed): _connected_failed,
+    (P.CONNECTED, TimerFired): _connected_max,
+    **{(p, ChannelGone): _gone for p in _ALIVE},
+    **{(p, HangupRequested): _hangup_requested for p in _ALIVE},
     **{(p, RequestFailed): _failed_live for p in _LIVE},
     **{(p, TimerFired): _timer_live for p in _LIVE},
-    (Phase.HANGING_UP, TimerFired): _timer_hanging_up,
-    (Phase.HANGING_UP, RequestFailed): _failed_hanging_up,
-    (Phase.HANGING_UP, Answered): _ignore,
-    (Phase.HANGING_UP, PlaybackDone): _ignore,
+    (P.HANGING_UP, TimerFired): _timer_hanging_up,
+    (P.HANGING_UP, RequestFailed): _failed_hanging_up,
+    # Late or crossing events: nothing to do, but not a bug either.
+    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.CONNECTED, P.HANGING_UP)
+       for e in (Announcement, GaveUp)},
+    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.HANGING_UP) for e in (Dtmf, AgentGone)},
+    **{(p, PlaybackDone): _ignore for p in (P.ANSWERING, P.CONNECTED, P.HANGING_UP)},
+    **{(p, Answered): _ignore for p in (P.PLAYING, P.QUEUED, P.CONNECTED, P.HANGING_UP)},
+    **{(p, Connected): _late_connect for p in (P.ANSWERING, P.PLAYING, P.CONNECTED, P.HANGING_UP)},
 })
 
 

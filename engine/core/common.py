@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Any, Generic, TypeVar
 
 __all__ = [
-    "CancelTimer", "Command", "Event", "IllegalTransition", "StartTimer", "TimerFired", "Transitions",
+    "CancelTimer", "Command", "Event", "IllegalTransition", "Rejected", "StartTimer", "TimerFired", "Transitions",
 ]
 
 
@@ -42,7 +42,11 @@ class CancelTimer(Command):
     key: str
 
 
-class IllegalTransition(Exception):
+class Rejected(Exception):
+    """The machine turned the event down; nothing was changed."""
+
+
+class IllegalTransition(Rejected):
     """An event arrived that the machine's table has no row for. Nothing was changed."""
 
     def __init__(self, machine: str, state: Enum, event: Event) -> None:

@@ -43,6 +43,8 @@ async def test_daemon_reloads_on_sighup_and_stops_on_sigterm(stack, dsn, tmp_pat
     config = tmp_path / "cc.yaml"
     good = (REPO / "examples" / "callcenter.yaml").read_text()
     config.write_text(good)
+    for name in ("agents.yaml", "queues.yaml"):
+        (tmp_path / name).write_text((REPO / "examples" / name).read_text())
     env = {**os.environ, **stack, "CALLCENTER_DSN": dsn, "CALLCENTER_STATE_DIR": str(tmp_path / "state"),
            "CALLCENTER_HTTP_PORT": "0"}
     proc = await asyncio.create_subprocess_exec(

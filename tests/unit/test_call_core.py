@@ -15,7 +15,7 @@ T0 = 1_700_000_000.0
 
 def arrival(**kw) -> c.Arrival:
     base = dict(call_id="call-1", channel_id="chan-1", caller_number="5551234", caller_name="Ann",
-                dialed_number="2000", prompt="hello-world", started_at=T0)
+                dialed_number="2000", route=c.Route(prompt="hello-world"), started_at=T0)
     base.update(kw)
     return c.Arrival(**base)
 
@@ -34,7 +34,7 @@ def test_happy_path_answer_play_hang_up():
     s, cmds = c.handle(s, c.Answered(), T0 + 0.1)
     assert s.phase is c.Phase.PLAYING and s.answered
     assert cmds == [CancelTimer("answer"), c.RecordAnswered("call-1", T0 + 0.1),
-                    c.Play("hello-world", "call-1-p1"), StartTimer("playback", T0 + 60.1)]
+                    c.Play(("sound:hello-world",), "call-1-p1"), StartTimer("playback", T0 + 60.1)]
 
     s, cmds = c.handle(s, c.PlaybackDone("call-1-p1"), T0 + 2)
     assert s.phase is c.Phase.HANGING_UP
@@ -89,6 +89,81 @@ def test_failed_prompt_still_hangs_up():
     assert cmds[0] == c.RecordEvent("call-1", T0 + 0.2, "prompt-failed", "hello-world")
 
 
+QUEUE = c.Route(queue="billing", priority=2, music="default", callback_key="*", recording="on_demand",
+                record_code="*7")
+
+
+def queued() -> c.CallState:
+    s, _ = c.start(arrival(route=QUEUE), LIMITS, T0)
+    s, cmds = c.handle(s, c.Answered(), T0 + 0.1)
+    assert s.phase is c.Phase.QUEUED
+    assert c.StartMusic("default") in cmds and c.JoinQueue("call-1", "billing", 2, None) in cmds
+    return s
+
+
+def test_queued_caller_hears_position_then_music_again():
+    s = queued()
+    s, cmds = c.handle(s, c.Announcement(position=3, expected_wait=130), T0 + 45)
+    assert cmds == [c.StopMusic(), c.Play(("sound:queue-thereare", "number:3", "sound:queue-callswaiting",
+                                            "sound:queue-holdtime", "number:2", "sound:queue-minutes"),
+                                           "call-1-p1")]
+    s, cmds = c.handle(s, c.PlaybackDone("call-1-p1"), T0 + 50)
+    assert cmds == [c.StartMusic("default")] and s.phase is c.Phase.QUEUED
+
+
+def test_connected_bridges_and_either_side_leaving_ends_both():
+    s = queued()
+    s, cmds = c.handle(s, c.Connected("1001", "agent-chan"), T0 + 20)
+    assert s.phase is c.Phase.CONNECTED
+    assert c.StopMusic() in cmds and c.BridgeWith("agent-chan") in cmds
+    s2, cmds = c.handle(s, c.AgentGone(), T0 + 80)
+    assert cmds[0] == c.AgentCallOver("1001") and c.Hangup() in cmds and s2.hangup_by == "agent"
+    s3, cmds = c.handle(s, c.ChannelGone(16, ""), T0 + 80)
+    assert c.HangupAgent("agent-chan") in cmds and c.AgentCallOver("1001") in cmds
+    assert c.RecordEnded("call-1", T0 + 80, 16, "Normal Clearing", "caller") in cmds
+
+
+def test_caller_leaving_the_queue_is_told_to_the_acd():
+    s = queued()
+    s, cmds = c.handle(s, c.ChannelGone(16, ""), T0 + 30)
+    assert cmds[0] == c.LeaveQueue("call-1")
+
+
+def test_callback_key_keeps_the_place_and_says_goodbye():
+    s = queued()
+    s, cmds = c.handle(s, c.Dtmf("*"), T0 + 30)
+    assert cmds[0] == c.RequestCallback("call-1", "5551234")
+    assert s.phase is c.Phase.PLAYING
+    s, cmds = c.handle(s, c.ChannelGone(16, ""), T0 + 31)
+    assert c.LeaveQueue("call-1") not in cmds  # the callback keeps its place
+
+
+def test_on_demand_recording_by_the_agents_keys():
+    s = queued()
+    s, _ = c.handle(s, c.Connected("1001", "agent-chan"), T0 + 20)
+    s, cmds = c.handle(s, c.Dtmf("*", from_agent=False), T0 + 21)
+    s, cmds = c.handle(s, c.Dtmf("*", from_agent=True), T0 + 22)
+    assert cmds == []
+    s, cmds = c.handle(s, c.Dtmf("7", from_agent=True), T0 + 23)
+    assert c.StartRecording("1001", "billing") in cmds and s.recording
+    s, cmds = c.handle(s, c.Dtmf("*", from_agent=True), T0 + 24)
+    s, cmds = c.handle(s, c.Dtmf("7", from_agent=True), T0 + 25)
+    assert cmds == []  # already recording
+
+
+def test_acd_giving_up_plays_sorry_and_hangs_up():
+    s = queued()
+    s, cmds = c.handle(s, c.GaveUp("no-agents"), T0 + 1)
+    assert s.phase is c.Phase.PLAYING and c.Play(c.SORRY, "call-1-p1") in cmds
+
+
+def test_an_agent_answering_as_the_caller_leaves_is_released():
+    s, _ = c.start(arrival(), LIMITS, T0)
+    s, _ = c.handle(s, c.Answered(), T0)
+    same, cmds = c.handle(s, c.Connected("1001", "agent-chan"), T0 + 1)
+    assert cmds == [c.HangupAgent("agent-chan"), c.AgentCallOver("1001")] and same == s
+
+
 def test_stale_events_are_ignored():
     s, _ = c.start(arrival(), LIMITS, T0)
     s, _ = c.handle(s, c.Answered(), T0)
@@ -117,6 +192,11 @@ def test_illegal_transition_raises_and_changes_nothing():
 
 EVENTS = st.one_of(
     st.just(c.Answered()),
+    st.builds(c.Announcement, position=st.integers(1, 5), expected_wait=st.floats(0, 600)),
+    st.builds(c.Connected, agent_id=st.just("1001"), agent_channel=st.just("agent-chan")),
+    st.builds(c.GaveUp, reason=st.just("no-agents")),
+    st.just(c.AgentGone()),
+    st.builds(c.Dtmf, digit=st.sampled_from(["*", "7", "1"]), from_agent=st.booleans()),
     st.builds(c.PlaybackDone, playback_id=st.sampled_from(["call-1-p1", "call-1-p0"]), ok=st.booleans()),
     st.builds(c.ChannelGone, cause=st.sampled_from([16, 17, None]), cause_text=st.just("x")),
     st.builds(c.RequestFailed, command=st.sampled_from(["answer", "play", "hangup"]), gone=st.booleans(),
@@ -126,12 +206,15 @@ EVENTS = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(answered=st.booleans(), events=st.lists(EVENTS, max_size=12))
-def test_no_call_can_get_stuck(answered, events):
-    """Whatever Asterisk sends, a live call always has a timer pending, and with nothing more from
-    Asterisk the timers alone end it, with exactly one end record."""
+@given(answered=st.booleans(), queue=st.booleans(), events=st.lists(EVENTS, max_size=12))
+def test_no_call_can_get_stuck(answered, queue, events):
+    """Whatever Asterisk and the ACD send, a live call always has a timer pending, and with nothing
+    more from them the timers alone end it, with exactly one end record; an agent taken is always
+    given back."""
     now = T0
-    s, cmds = c.start(arrival(already_answered=answered), LIMITS, now)
+    route = QUEUE if queue else c.Route(prompt="hello-world")
+    s, cmds = c.start(arrival(already_answered=answered, route=route), LIMITS, now)
+    agents_taken = 0
     timers: dict[str, float] = {}
     records: list[c.RecordEnded] = []
 
@@ -143,13 +226,22 @@ def test_no_call_can_get_stuck(answered, events):
                 timers.pop(x.key, None)
             elif isinstance(x, c.RecordEnded):
                 records.append(x)
+            elif isinstance(x, c.AgentCallOver):
+                nonlocal agents_taken
+                agents_taken -= 1
 
     apply(cmds)
     for ev in events:
         if s.phase is c.Phase.ENDED:
             break
         now += 0.5
-        s, cmds = c.handle(s, ev, now)
+        try:
+            s2, cmds = c.handle(s, ev, now)
+        except IllegalTransition:
+            continue  # an event that cannot happen here: refused, and the state is the same object
+        s = s2
+        if isinstance(ev, c.Connected):
+            agents_taken += 1
         apply(cmds)
         if s.phase is not c.Phase.ENDED:
             assert timers, f"live call in {s.phase} with no timer"
@@ -162,3 +254,4 @@ def test_no_call_can_get_stuck(answered, events):
         apply(cmds)
     assert s.phase is c.Phase.ENDED
     assert len(records) == 1 and not timers
+    assert agents_taken == 0, "an agent was connected and never released"

@@ -25,7 +25,10 @@ database: {dsn: "postgresql://x"}
 
 
 def load(text: str, environ: dict[str, str] | None = None) -> Config:
-    return load_text(textwrap.dedent(text), Config, file="cc.yaml", base_dir=Path("/etc/cc"), environ=environ or {})
+    cfg = load_text(textwrap.dedent(text), Config, file="cc.yaml", base_dir=Path("/etc/cc"), environ=environ or {})
+    if cfg.problems():
+        raise ConfigError(cfg.problems())
+    return cfg
 
 
 def problems(text: str, environ: dict[str, str] | None = None) -> list[str]:

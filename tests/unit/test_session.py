@@ -28,7 +28,7 @@ class FastClock:
 
 
 def make(executed: list[Command], clock=None) -> tuple[Session, list[Command]]:
-    arrival = c.Arrival("id-1", "ch-1", "555", "", "2000", "hello-world", 1000.0)
+    arrival = c.Arrival("id-1", "ch-1", "555", "", "2000", c.Route(prompt="hello-world"), 1000.0)
     state, first = c.start(arrival, LIMITS, 1000.0)
 
     async def execute(session, command):

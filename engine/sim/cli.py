@@ -1,0 +1,88 @@
+"""``callcenter sim ...``: simulations of the pure core on a virtual clock.
+
+    callcenter sim acd --scenario examples/sim/erlang-c.yaml [--json] [--seed N] [--hours H]
+
+(``sim dialer`` will sit beside ``sim acd``.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_parser", "format_table"]
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("sim", help="simulate the engine's core on a virtual clock")
+    sim = p.add_subparsers(dest="sim_command", required=True, metavar="{acd}")
+    a = sim.add_parser("acd", help="inbound queues and agents: service level, ASA, abandonment, occupancy")
+    a.add_argument("--scenario", required=True, help="the scenario YAML file (see examples/sim/)")
+    a.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    a.add_argument("--seed", type=int, help="override the scenario's seed")
+    a.add_argument("--hours", type=_positive_float, help="override the scenario's hours")
+    a.set_defaults(func=cmd_sim_acd)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0, got {text}")
+    return value
+
+
+def cmd_sim_acd(args: argparse.Namespace) -> int:
+    from ..yamlconf import ConfigError
+    from .acd import run
+    from .scenario import load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario, seed=args.seed, hours=args.hours)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    report = run(scenario)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_table(report))
+    return 0
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    sl = report["service_level_seconds"]
+    header = ["queue", "offered", "answered", "abandoned", "overflowed", f"SL {sl:g}s", "ASA s", "abandon",
+              "P(wait)", "occupancy"]
+    rows = []
+    for name, f in [*report["queues"].items(), ("total", report["total"])]:
+        rows.append([name, str(f["offered"]), str(f["answered"]), str(f["abandoned"]), str(f.get("overflowed", "")),
+                     _pct(f["service_level"]), _num(f["asa_seconds"]), _pct(f["abandon_rate"]), _pct(f["p_wait"]),
+                     _pct(f["occupancy"])])
+    widths = [max(len(c) for c in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    unfinished = report["total"]["unfinished"]
+    return "\n".join([
+        f"scenario {report['scenario']}  seed {report['seed']}  {report['hours']:g} h "
+        f"(first {report['warmup_minutes']:g} min not counted)  {report['agents']} agents",
+        "",
+        line(header), line(["-" * w for w in widths]), *(line(r) for r in rows),
+        "",
+        f"SL = answered within {sl:g} s / offered; ASA over answered calls; P(wait) = found no free agent",
+        *([f"{unfinished} calls still queued at the drain limit (unfinished)"] if unfinished else []),
+        f"{report['events']} events, {report['simulated_hours']:.1f} simulated hours in "
+        f"{report['wall_seconds']:.2f} s",
+    ])

@@ -1,0 +1,318 @@
+"""The ACD core: routing, strategies, ring-no-answer, expansion, overflow, invariants."""
+
+from __future__ import annotations
+
+from types import MappingProxyType as M
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.core import acd as A
+from engine.core import agent as ag
+from engine.core.common import CancelTimer, IllegalTransition, StartTimer, TimerFired
+
+T0 = 1_000_000.0
+
+
+def make(queues=None, agents=None) -> A.Acd:
+    queues = queues or {"billing": A.QueueRules("billing", M({"billing": 5}), ring_timeout=15, wrapup=10)}
+    agents = agents or {
+        "1001": A.AgentProfile("1001", M({"billing": 8}), "PJSIP/a1"),
+        "1002": A.AgentProfile("1002", M({"billing": 5}), "PJSIP/a2"),
+        "1003": A.AgentProfile("1003", M({"billing": 3}), "PJSIP/a3"),
+    }
+    return A.Acd(queues, agents)
+
+
+def login(acd: A.Acd, agent_id: str, queues=("billing",), at=T0) -> list:
+    return acd.handle(A.AgentRequest(agent_id, ag.LogIn(frozenset(queues), "")), at)
+
+
+def offers(cmds) -> list[A.Offer]:
+    return [c for c in cmds if isinstance(c, A.Offer)]
+
+
+def of(cmds, kind):
+    return [c for c in cmds if isinstance(c, kind)]
+
+
+def test_longest_idle_agent_gets_the_call_and_the_reason_says_why():
+    acd = make()
+    login(acd, "1002", at=T0)
+    login(acd, "1001", at=T0 + 5)
+    cmds = acd.handle(A.Enqueue("c1", "billing"), T0 + 65)
+    [offer] = offers(cmds)
+    assert offer.agent_id == "1002" and offer.endpoint == "PJSIP/a2" and offer.ring_timeout == 15
+    assert offer.decision.candidates == (("1002", 65.0), ("1001", 60.0))
+    assert offer.decision.explain() == (
+        "longest_idle: 1002 chosen of 2 eligible [billing>=5]: 1002 idle s 65; 1001 idle s 60")
+    assert acd.agents["1002"].phase is ag.AgentPhase.RESERVED
+    assert StartTimer("ring:c1", T0 + 65 + 15 + A.RING_GRACE_SECONDS) in cmds
+    [made] = of(cmds, A.OfferMade)
+    assert made.decision == offer.decision
+
+
+def test_answer_connects_and_records_the_wait():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 10)
+    cmds = acd.handle(A.OfferAnswered("c1", "1001"), T0 + 14)
+    assert A.Connect("c1", "1001", "billing") in cmds
+    assert A.QueueLeft("c1", "billing", T0 + 14, "answered", 4.0, "1001") in cmds
+    assert acd.agents["1001"].phase is ag.AgentPhase.ON_CALL and "c1" not in acd.waiting
+
+
+def test_skills_gate_and_expansion_widens_the_pool_keeping_the_place():
+    rules = A.QueueRules("billing", M({"billing": 5}), expand=(A.Expand(30, M({"billing": 1})),))
+    acd = make({"billing": rules})
+    login(acd, "1003")  # billing 3: not enough at first
+    cmds = acd.handle(A.Enqueue("c1", "billing"), T0)
+    assert offers(cmds) == [] and StartTimer("expand:c1", T0 + 30) in cmds
+    cmds = acd.handle(TimerFired("expand:c1"), T0 + 30)
+    [offer] = offers(cmds)
+    assert offer.agent_id == "1003" and offer.decision.step == 1
+    assert "expanded, step 1" in offer.decision.explain()
+
+
+def test_ring_no_answer_pauses_the_agent_and_the_call_goes_to_the_next_keeping_its_place():
+    acd = make()
+    login(acd, "1001", at=T0)
+    login(acd, "1002", at=T0 + 1)
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 10)   # offered to 1001
+    acd.handle(A.Enqueue("c2", "billing"), T0 + 11)   # offered to 1002
+    cmds = acd.handle(A.OfferFailed("c1", "1001", "no-answer"), T0 + 25)
+    assert acd.agents["1001"].phase is ag.AgentPhase.PAUSED and acd.agents["1001"].pause_reason == "no-answer"
+    assert of(cmds, A.OfferEnded)[0].result == "no-answer"
+    assert offers(cmds) == []  # nobody free now; c1 waits, still ahead of c2
+    acd.handle(A.OfferFailed("c2", "1002", "busy"), T0 + 26)
+    acd.handle(A.AgentRequest("1002", ag.Unpause()), T0 + 30)
+    # 1002 is free again: c1 (older) is offered first, not c2
+    assert acd.agents["1002"].call_id == "c1"
+
+
+def test_ring_timer_is_the_backstop_when_the_phone_says_nothing():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.Enqueue("c1", "billing"), T0)
+    cmds = acd.handle(TimerFired("ring:c1"), T0 + 18)
+    assert A.Withdraw("c1", "1001") in cmds
+    assert acd.agents["1001"].phase is ag.AgentPhase.PAUSED
+
+
+def test_caller_hangs_up_while_ringing_frees_the_agent_without_blame():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 5)
+    cmds = acd.handle(A.Dequeue("c1"), T0 + 8)
+    assert A.Withdraw("c1", "1001") in cmds
+    assert A.QueueLeft("c1", "billing", T0 + 8, "abandoned", 3.0) in cmds
+    a = acd.agents["1001"]
+    assert a.phase is ag.AgentPhase.AVAILABLE and a.idle_since == T0  # keeps their place
+
+
+def test_answer_racing_a_hangup_is_withdrawn():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.Enqueue("c1", "billing"), T0)
+    acd.handle(A.Dequeue("c1"), T0 + 3)
+    cmds = acd.handle(A.OfferAnswered("c1", "1001"), T0 + 3.1)
+    assert cmds == [A.Withdraw("c1", "1001")]
+    assert acd.agents["1001"].phase is ag.AgentPhase.AVAILABLE
+
+
+def test_max_wait_overflows_keeping_the_place_or_gives_up():
+    queues = {
+        "billing": A.QueueRules("billing", M({"billing": 9}), max_wait=60, overflow="general"),
+        "general": A.QueueRules("general", max_wait=30),
+    }
+    acd = make(queues)
+    login(acd, "1001", queues=("billing", "general"))
+    acd.handle(A.Enqueue("busy", "general"), T0)  # 1001 takes it
+    acd.handle(A.OfferAnswered("busy", "1001"), T0)
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 1)  # needs billing 9: nobody qualifies
+    cmds = acd.handle(TimerFired("maxwait:c1"), T0 + 61)
+    assert A.QueueLeft("c1", "billing", T0 + 61, "overflow", 60.0) in cmds
+    assert A.QueueEntered("c1", "general", T0 + 61, 0, T0 + 1) in cmds
+    cmds = acd.handle(TimerFired("maxwait:c1"), T0 + 91)
+    assert A.Unroutable("c1", "general", "max-wait") in cmds
+
+
+def test_no_agent_logged_in_means_unroutable_at_once():
+    acd = make()
+    cmds = acd.handle(A.Enqueue("c1", "billing"), T0)
+    assert A.Unroutable("c1", "billing", "no-agents") in cmds and "c1" not in acd.waiting
+
+
+def test_last_agent_logging_out_sends_the_waiting_calls_on():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.AgentRequest("1001", ag.Pause("break")), T0 + 1)
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 2)
+    assert "c1" in acd.waiting  # paused agents still staff the queue
+    cmds = acd.handle(A.AgentRequest("1001", ag.LogOut()), T0 + 3)
+    assert A.Unroutable("c1", "billing", "no-agents") in cmds
+
+
+def test_priority_goes_first_then_the_longest_wait():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.AgentRequest("1001", ag.Pause("break")), T0)
+    acd.handle(A.Enqueue("old", "billing"), T0 + 1)
+    acd.handle(A.Enqueue("vip", "billing", priority=5), T0 + 2)
+    acd.handle(A.Enqueue("new", "billing"), T0 + 3)
+    assert [acd.position(c) for c in ("vip", "old", "new")] == [1, 2, 3]
+    cmds = acd.handle(A.AgentRequest("1001", ag.Unpause()), T0 + 4)
+    assert offers(cmds)[0].call_id == "vip"
+
+
+def test_wrap_up_then_available_and_pause_requested_on_a_call_waits_for_the_end():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.Enqueue("c1", "billing"), T0)
+    acd.handle(A.OfferAnswered("c1", "1001"), T0 + 2)
+    acd.handle(A.AgentRequest("1001", ag.Pause("lunch")), T0 + 10)
+    assert acd.agents["1001"].phase is ag.AgentPhase.ON_CALL  # nobody is cut off
+    cmds = acd.handle(A.CallFinished("1001"), T0 + 100)
+    assert acd.agents["1001"].phase is ag.AgentPhase.WRAP_UP
+    assert StartTimer("wrapup:1001", T0 + 110) in cmds
+    acd.handle(TimerFired("wrapup:1001"), T0 + 110)
+    assert acd.agents["1001"].phase is ag.AgentPhase.PAUSED and acd.agents["1001"].pause_reason == "lunch"
+
+
+def test_agent_ends_wrap_up_early():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.Enqueue("c1", "billing"), T0)
+    acd.handle(A.OfferAnswered("c1", "1001"), T0)
+    acd.handle(A.CallFinished("1001"), T0 + 60)
+    cmds = acd.handle(A.AgentRequest("1001", ag.EndWrapup()), T0 + 62)
+    assert CancelTimer("wrapup:1001") in cmds and acd.agents["1001"].phase is ag.AgentPhase.AVAILABLE
+
+
+def test_illegal_and_refused_requests_change_nothing():
+    acd = make()
+    login(acd, "1001")
+    before = dict(acd.agents)
+    with pytest.raises(IllegalTransition):
+        acd.handle(A.AgentRequest("1001", ag.Unpause()), T0)
+    with pytest.raises(A.Refused, match="unknown agent"):
+        acd.handle(A.AgentRequest("9999", ag.LogOut()), T0)
+    with pytest.raises(A.Refused, match="unknown queue"):
+        login(acd, "1002", queues=("nope",))
+    with pytest.raises(A.Refused, match="unknown queue"):
+        acd.handle(A.Enqueue("c1", "nope"), T0)
+    assert acd.agents == before and not acd.waiting
+
+
+@pytest.mark.parametrize("strategy,expected", [
+    ("least_calls", "1002"), ("most_skilled", "1001"), ("round_robin", "1002"), ("longest_idle", "1002")])
+def test_strategies(strategy, expected):
+    rules = A.QueueRules("billing", M({"billing": 1}), strategy=strategy, wrapup=0)
+    acd = make({"billing": rules})
+    login(acd, "1001", at=T0)
+    login(acd, "1002", at=T0 + 1)
+    acd.handle(A.Enqueue("warm", "billing"), T0 + 2)  # 1001 (idle longest / first) takes one call
+    first = acd.agents["1001"].call_id and "1001" or "1002"
+    acd.handle(A.OfferAnswered("warm", first), T0 + 3)
+    acd.handle(A.CallFinished(first), T0 + 4)
+    cmds = acd.handle(A.Enqueue("c", "billing"), T0 + 10)
+    assert offers(cmds)[0].agent_id == expected
+
+
+def test_callback_keeps_the_place_when_the_caller_hangs_up():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.AgentRequest("1001", ag.Pause("break")), T0)
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 1)
+    cmds = acd.handle(A.ToCallback("c1", "5551234"), T0 + 20)
+    assert A.CallbackRequested("c1", "billing", "5551234", T0 + 20) in cmds
+    assert acd.handle(A.Dequeue("c1"), T0 + 21) == []  # the caller's channel went away: still queued
+    cmds = acd.handle(A.AgentRequest("1001", ag.Unpause()), T0 + 30)
+    assert offers(cmds)[0].callback_number == "5551234"
+
+
+def test_reload_keeps_agents_and_callers_and_applies_new_skills():
+    acd = make()
+    login(acd, "1001")
+    login(acd, "1002")
+    acd.handle(A.AgentRequest("1001", ag.Pause("break")), T0)
+    acd.handle(A.AgentRequest("1002", ag.Pause("break")), T0)
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 1)
+    new_agents = {"1001": A.AgentProfile("1001", M({"billing": 2}), "PJSIP/a1"),
+                  "1002": A.AgentProfile("1002", M({"billing": 9}), "PJSIP/a2")}
+    acd.handle(A.Reconfigure({"billing": A.QueueRules("billing", M({"billing": 5}))}, new_agents), T0 + 2)
+    assert acd.agents["1001"].phase is ag.AgentPhase.PAUSED and "c1" in acd.waiting
+    assert "1003" not in acd.agents  # removed, and was logged out
+    acd.handle(A.AgentRequest("1001", ag.Unpause()), T0 + 3)
+    assert "c1" in acd.waiting and acd.waiting["c1"].offer is None  # 1001 no longer qualifies
+    cmds = acd.handle(A.AgentRequest("1002", ag.Unpause()), T0 + 4)
+    assert offers(cmds)[0].agent_id == "1002"
+
+
+def test_agents_needed_follows_erlang_c():
+    acd = make()
+    login(acd, "1001")
+    t = T0
+    for i in range(400):  # 200 calls an hour: one every 18 s
+        t += 18
+        acd.handle(A.Enqueue(f"c{i}", "billing"), t)
+        acd.handle(A.Dequeue(f"c{i}"), t)
+    acd._stat("billing").handle_time = 180.0
+    assert acd.agents_needed("billing") == 14  # A = 10 Erlangs, 80/20: the domain table's answer
+
+
+# -- invariants under any sequence of events --------------------------------------------------
+AGENTS = ["1001", "1002", "1003"]
+CALLS = ["c1", "c2", "c3", "c4"]
+ACTIONS = st.one_of(
+    st.tuples(st.just("enqueue"), st.sampled_from(CALLS), st.integers(0, 2)),
+    st.tuples(st.just("dequeue"), st.sampled_from(CALLS)),
+    st.tuples(st.just("answer"), st.sampled_from(CALLS), st.sampled_from(AGENTS)),
+    st.tuples(st.just("fail"), st.sampled_from(CALLS), st.sampled_from(AGENTS)),
+    st.tuples(st.just("finish"), st.sampled_from(AGENTS)),
+    st.tuples(st.just("request"), st.sampled_from(AGENTS),
+              st.sampled_from(["login", "logout", "pause", "unpause", "endwrap"])),
+    st.tuples(st.just("timer"), st.sampled_from(["ring", "maxwait", "expand", "announce", "wrapup"]),
+              st.sampled_from(CALLS + AGENTS)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(ACTIONS, max_size=40))
+def test_no_agent_gets_two_calls_and_no_call_rings_two_agents(actions):
+    rules = A.QueueRules("billing", M({"billing": 5}), max_wait=100, overflow="general",
+                         expand=(A.Expand(10, M({"billing": 1})),), announce_every=30)
+    acd = make({"billing": rules, "general": A.QueueRules("general", max_wait=50)})
+    requests = {"login": ag.LogIn(frozenset({"billing", "general"}), ""), "logout": ag.LogOut(),
+                "pause": ag.Pause("x"), "unpause": ag.Unpause(), "endwrap": ag.EndWrapup()}
+    now = T0
+    for action in actions:
+        now += 1
+        kind = action[0]
+        event = {
+            "enqueue": lambda: A.Enqueue(action[1], "billing", action[2]),
+            "dequeue": lambda: A.Dequeue(action[1]),
+            "answer": lambda: A.OfferAnswered(action[1], action[2]),
+            "fail": lambda: A.OfferFailed(action[1], action[2]),
+            "finish": lambda: A.CallFinished(action[1]),
+            "request": lambda: A.AgentRequest(action[1], requests[action[2]]),
+            "timer": lambda: TimerFired(f"{action[1]}:{action[2]}"),
+        }[kind]()
+        snapshot = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, list(acd._line))
+        try:
+            acd.handle(event, now)
+        except (A.Refused, IllegalTransition):
+            after = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, list(acd._line))
+            assert after == snapshot, "a refused event changed the ACD"
+            continue
+        ringing = [w.offer[1] for w in acd.waiting.values() if w.offer]
+        assert len(ringing) == len(set(ringing)), "an agent rings for two calls"
+        for agent_id, a in acd.agents.items():
+            reserved_for = [c for c, w in acd.waiting.items() if w.offer and w.offer[1] == agent_id]
+            if a.phase is ag.AgentPhase.RESERVED:
+                assert reserved_for == [a.call_id], "a reserved agent's call is not ringing them"
+            else:
+                assert reserved_for == [], "a call rings an agent who is not reserved"
+            assert (agent_id in acd._free) == (a.phase is ag.AgentPhase.AVAILABLE)
+        assert sorted(acd._line) == acd._line and {c for _, c in acd._line} == set(acd.waiting)
