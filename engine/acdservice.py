@@ -45,14 +45,16 @@ log = get_logger("acd")
 _RUN = uuid.uuid4()
 
 
-def offer_result(cause: int | None) -> str:
-    """What an agent leg's end before answer means, from its Q.850 cause."""
+def offer_result(cause: int | None, rang: bool) -> str:
+    """What an agent leg's end before answer means, from its Q.850 cause. Asterisk reports a phone
+    that never answered the INVITE (nobody there) with the same 19 as one that rang out, so a leg
+    that never reached Ringing was unreachable."""
     if cause == 17:
         return "busy"
-    if cause in (18, 19, 102):
-        return "no-answer"
     if cause == 21:
         return "rejected"
+    if cause in (18, 19, 102) and rang:
+        return "no-answer"
     return "unreachable"
 
 
@@ -65,6 +67,7 @@ class Leg:
     agent_id: str
     offer_id: str
     answered: bool = False
+    rang: bool = False
     callback_number: str | None = None
 
 
@@ -151,13 +154,15 @@ class AcdService:
     # -- agent legs (events routed here by the CallManager) ------------------------------------
     def on_leg_event(self, leg: Leg, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "StasisStart" and not leg.answered:
+        if kind == "ChannelStateChange" and (event.get("channel") or {}).get("state") == "Ringing":
+            leg.rang = True
+        elif kind == "StasisStart" and not leg.answered:
             leg.answered = True
             self.post(A.OfferAnswered(leg.call_id, leg.agent_id))
         elif kind == "ChannelDestroyed" and not leg.answered:
             self.legs.pop(leg.channel_id, None)
             cause = event.get("cause")
-            self.post(A.OfferFailed(leg.call_id, leg.agent_id, offer_result(cause)))
+            self.post(A.OfferFailed(leg.call_id, leg.agent_id, offer_result(cause, leg.rang)))
         elif kind in ("StasisEnd", "ChannelDestroyed") and leg.answered:
             self.legs.pop(leg.channel_id, None)
 

@@ -492,7 +492,11 @@ class Acd:
 
     def _give_up(self, w: _Waiting, now: float, reason: str, queued: bool = True) -> list[Command]:
         """Overflow ``w`` to its queue's overflow queue, keeping its place; else it is unroutable."""
-        cmds = self._remove(w) if queued else []
+        cmds: list[Command] = []
+        if w.offer is not None:  # an agent's phone is ringing for it: stop that first
+            cmds += self._end_offer(w, now, "withdrawn", ag.OfferWithdrawn())
+        if queued:
+            cmds += self._remove(w)
         r = self.rules[w.queue]
         target = r.overflow
         seen = {w.queue}
@@ -580,10 +584,7 @@ class Acd:
                 return []
             return self._end_offer(w, now, "timeout", ag.NoAnswer("no-answer")) + self._dispatch(now)
         if kind == "maxwait":
-            cmds: list[Command] = []
-            if w.offer is not None:
-                cmds += self._end_offer(w, now, "withdrawn", ag.OfferWithdrawn())
-            return cmds + self._give_up(w, now, "max-wait") + self._dispatch(now)
+            return self._give_up(w, now, "max-wait") + self._dispatch(now)
         if kind == "expand":
             w.step += 1
             return self._arm_expansion(w) + self._dispatch(now)
@@ -631,7 +632,8 @@ class Acd:
         strategy = self.rules[queue].strategy
         agents = self.agents
         if strategy == "longest_idle":
-            ranked = sorted(((a, round(now - agents[a].idle_since, 1)) for a in candidates), key=lambda x: (-x[1], x[0]))
+            ordered = sorted(candidates, key=lambda a: (agents[a].idle_since, a))
+            ranked = [(a, round(now - agents[a].idle_since, 1)) for a in ordered]
             return RoutingDecision(strategy, need, step, tuple(ranked), "idle s")
         if strategy == "least_calls":
             ranked = sorted(((a, float(agents[a].calls_taken)) for a in candidates),

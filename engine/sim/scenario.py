@@ -114,7 +114,7 @@ class Distribution:
 
     def __post_init__(self) -> None:
         if self.distribution != "none" and self.mean_seconds is None:
-            raise ValueError(f"a {self.distribution} distribution needs mean_seconds")
+            raise ValueError(f"distribution {self.distribution!r} needs mean_seconds")
         if self.distribution == "exponential" and self.cv != 1.0:
             raise ValueError("an exponential distribution has cv 1; use lognormal for another cv")
 

@@ -316,3 +316,19 @@ def test_no_agent_gets_two_calls_and_no_call_rings_two_agents(actions):
                 assert reserved_for == [], "a call rings an agent who is not reserved"
             assert (agent_id in acd._free) == (a.phase is ag.AgentPhase.AVAILABLE)
         assert sorted(acd._line) == acd._line and {c for _, c in acd._line} == set(acd.waiting)
+
+
+def test_a_ringing_call_given_up_when_its_queue_loses_its_staff_frees_the_agent():
+    """x's phone rings for c1 (queue a); x logs in again to queue b only; y, the last other agent
+    of a, logs out: a is unstaffed and c1 is given up, and the offer to x must end with it (found
+    by the simulator: x used to stay RESERVED for good)."""
+    acd = A.Acd({n: A.QueueRules(n) for n in ("a", "b")},
+                {x: A.AgentProfile(x, endpoint=f"PJSIP/{x}") for x in ("x", "y")})
+    acd.handle(A.AgentRequest("x", ag.LogIn(frozenset({"a"}), "")), 0)
+    acd.handle(A.AgentRequest("y", ag.LogIn(frozenset({"a"}), "")), 0)
+    acd.handle(A.AgentRequest("y", ag.Pause("lunch")), 0)
+    assert any(isinstance(c, A.Offer) and c.agent_id == "x" for c in acd.handle(A.Enqueue("c1", "a"), 1))
+    acd.handle(A.AgentRequest("x", ag.LogIn(frozenset({"b"}), "")), 2)
+    cmds = acd.handle(A.AgentRequest("y", ag.LogOut()), 3)
+    assert A.Withdraw("c1", "x") in cmds and A.Unroutable("c1", "a", "no-agents") in cmds
+    assert acd.agents["x"].phase is ag.AgentPhase.AVAILABLE

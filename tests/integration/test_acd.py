@@ -1,0 +1,184 @@
+"""The ACD with real calls: sipp callers into queues, sipp agent phones answering (or not)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+
+from engine.app import Engine
+from engine.core import acd as A
+from engine.core import agent as ag
+from engine.recordings import wav_duration
+
+from .harness import SIPP_DIR, SippResult, engine_config, running, sipp, wait_until_quiet
+
+
+def acd_config(stack, dsn, tmp_path, **queue_changes):
+    """The example configuration with quick timers, so tests do not wait on ring timeouts."""
+    cfg = engine_config(stack, dsn, tmp_path)
+    queues = tuple(replace(q, ring_timeout_seconds=5, wrapup_seconds=1, **queue_changes) for q in cfg.queues)
+    return replace(cfg, queues=queues)
+
+
+async def agent_phone(stack, agent: int, scenario: str = "agent_answer.xml", **variables: str):
+    """A sipp agent phone listening for the engine's offer on agent900N's port."""
+    port = int(stack["ASTERISK_AGENT_PORT_BASE"]) + agent
+    args = ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
+            "-nostdin", "-timeout", "60s", "-timeout_error", "-trace_err", "-error_file", "/dev/stderr"]
+    for k, v in variables.items():
+        args += ["-set", k, v]
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def done() -> SippResult:
+        out, err = await asyncio.wait_for(proc.communicate(), 90)
+        return SippResult(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    return proc, done
+
+
+async def log_in(engine: Engine, agent_id: str, *queues: str) -> None:
+    await engine.acd.request(A.AgentRequest(agent_id, ag.LogIn(frozenset(queues), "")))
+
+
+async def rows(dsn: str, sql: str, *args) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def test_a_caller_in_a_queue_is_bridged_to_an_agent_and_recorded(stack, dsn, tmp_path):
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await log_in(engine, "9001", "support")
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="300", hangup_ms="2500")
+        caller = await sipp(stack, "caller_wait_bye.xml", "3100", variables={"caller": "5557001"})
+        caller.check()
+        (await phone_done()).check()
+        await wait_until_quiet(engine, 1)
+        await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)
+    [call] = await rows(dsn, "SELECT * FROM calls")
+    assert call["ended_by"] == "agent" and call["caller_number"] == "5557001"
+    [entry] = await rows(dsn, "SELECT * FROM queue_entries")
+    assert (entry["queue"], entry["outcome"], entry["agent_id"]) == ("support", "answered", "9001")
+    assert 0 < entry["wait_seconds"] < 5
+    [offer] = await rows(dsn, "SELECT * FROM queue_offers")
+    assert offer["agent_id"] == "9001" and offer["result"] == "answered"
+    assert offer["reason"].startswith("longest_idle: 9001 chosen of 1 eligible [support>=1]")
+    states = [r["state"] for r in await rows(dsn, "SELECT state FROM agent_states WHERE agent_id = '9001' ORDER BY at")]
+    assert states == ["available", "reserved", "on_call", "wrap_up", "available"]
+    # The support queue records every call: the file is there and its row says how long it is.
+    [rec] = await rows(dsn, "SELECT * FROM recordings")
+    assert (rec["call_id"], rec["agent_id"], rec["queue"], rec["format"]) == (call["id"], "9001", "support", "wav")
+    file = Path(rec["path"])
+    assert file.exists() and rec["size_bytes"] == file.stat().st_size > 44
+    assert abs(rec["duration_seconds"] - wav_duration(file)) < 1e-9
+    assert 1.5 < rec["duration_seconds"] < 4.0  # the agent talked 2.5 s
+
+
+async def test_an_agent_who_does_not_answer_is_paused_and_the_call_goes_to_the_next(stack, dsn, tmp_path):
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await log_in(engine, "9001", "support")  # idle longest: offered first
+        await log_in(engine, "9002", "support")
+        silent, silent_done = await agent_phone(stack, 1, "agent_noanswer.xml")
+        phone, phone_done = await agent_phone(stack, 2, answer_ms="200", hangup_ms="1000")
+        (await sipp(stack, "caller_wait_bye.xml", "3100", timeout=40)).check()
+        (await silent_done()).check()
+        (await phone_done()).check()
+        await wait_until_quiet(engine, 1)
+        a9001 = engine.acd.acd.agents["9001"]
+        assert a9001.phase is ag.AgentPhase.PAUSED and a9001.pause_reason == "no-answer"
+    offers = await rows(dsn, "SELECT agent_id, result FROM queue_offers ORDER BY offered_at")
+    assert [(o["agent_id"], o["result"]) for o in offers] == [("9001", "no-answer"), ("9002", "answered")]
+    [entry] = await rows(dsn, "SELECT outcome, agent_id, wait_seconds FROM queue_entries")
+    assert entry["outcome"] == "answered" and entry["agent_id"] == "9002" and entry["wait_seconds"] > 4.5
+
+
+async def test_a_caller_who_hangs_up_while_waiting_is_counted_as_abandoned(stack, dsn, tmp_path):
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await log_in(engine, "9001", "support")
+        await engine.acd.request(A.AgentRequest("9001", ag.Pause("break")))  # staffed, nobody free
+        (await sipp(stack, "caller_hangup.xml", "3100", variables={"hangup_ms": "2000"})).check()
+        await wait_until_quiet(engine, 1)
+    [entry] = await rows(dsn, "SELECT outcome, wait_seconds, agent_id FROM queue_entries")
+    assert entry["outcome"] == "abandoned" and entry["agent_id"] is None
+    assert 1.5 < entry["wait_seconds"] < 3.5
+    assert await rows(dsn, "SELECT * FROM queue_offers") == []
+
+
+async def test_agents_log_in_pause_and_unpause_with_feature_codes(stack, dsn, tmp_path):
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+
+    async def feature(code: str, digits: str = "") -> None:
+        (await sipp(stack, "agent_feature.xml", code, variables={"agent": "agent9002", "digits": digits})).check()
+
+    async with running(engine):
+        agents = engine.acd.acd.agents
+        await feature("*11", "9002#0000#9002#2345#")  # a wrong PIN first, then the right one
+        assert agents["9002"].phase is ag.AgentPhase.AVAILABLE
+        assert agents["9002"].endpoint == "PJSIP/agent9002"
+        # support 5, billing 3: support, and general (no skill needed); not billing (needs 5)
+        assert agents["9002"].queues == frozenset({"support", "general"})
+        await feature("*132")  # pause, reason 2 in one go
+        assert agents["9002"].phase is ag.AgentPhase.PAUSED and agents["9002"].pause_reason == "lunch"
+        await feature("*13", "1#")  # change the reason
+        assert agents["9002"].pause_reason == "break"
+        await feature("*14")
+        assert agents["9002"].phase is ag.AgentPhase.AVAILABLE
+        await feature("*12")
+        assert agents["9002"].phase is ag.AgentPhase.LOGGED_OUT
+    history = await rows(dsn, "SELECT state, reason FROM agent_states WHERE agent_id = '9002' ORDER BY at")
+    assert [(r["state"], r["reason"]) for r in history] == [
+        ("available", None), ("paused", "lunch"), ("paused", "break"), ("available", None), ("logged_out", None)]
+
+
+async def test_agents_and_waiting_callers_survive_an_engine_restart(stack, dsn, tmp_path):
+    cfg = acd_config(stack, dsn, tmp_path)
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
+    first = Engine(cfg)
+    async with running(first):
+        await log_in(first, "9001", "support")
+        await first.acd.request(A.AgentRequest("9001", ag.Pause("break")))
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
+        await first.acd.wait_until(lambda acd: len(acd.waiting) == 1)
+    second = Engine(cfg)
+    async with running(second):
+        await second.acd.ready.wait()
+        agent = second.acd.acd.agents["9001"]
+        assert agent.phase is ag.AgentPhase.PAUSED and agent.pause_reason == "break"  # still logged in
+        await second.acd.wait_until(lambda acd: len(acd.waiting) == 1)  # the caller is back in line
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="1000")
+        await second.acd.request(A.AgentRequest("9001", ag.Unpause()))
+        (await caller).check()
+        (await phone_done()).check()
+        await second.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)  # wrapped up
+        await wait_until_quiet(second, 1)
+    entries = await rows(dsn, "SELECT outcome, agent_id FROM queue_entries")
+    assert [(e["outcome"], e["agent_id"]) for e in entries] == [("answered", "9001")]  # not counted twice
+    logins = await rows(dsn, "SELECT 1 FROM agent_states WHERE agent_id = '9001' AND state = 'available' "
+                             "AND reason IS NULL")
+    assert len(logins) == 3  # log in, unpause, after wrap-up: the restart logged nobody in again
+
+
+async def test_reload_keeps_agents_logged_in_and_callers_in_place(stack, dsn, tmp_path):
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await log_in(engine, "9001", "support")
+        await engine.acd.request(A.AgentRequest("9001", ag.Pause("break")))
+        caller = asyncio.create_task(sipp(stack, "caller_hangup.xml", "3100", variables={"hangup_ms": "4000"}))
+        await engine.acd.wait_until(lambda acd: len(acd.waiting) == 1)
+        new = replace(engine.config, queues=tuple(replace(q, strategy="round_robin") for q in engine.config.queues))
+        engine.acd.reconfigure(new)
+        await engine.acd.wait_until(lambda acd: acd.rules["support"].strategy == "round_robin")
+        assert engine.acd.acd.agents["9001"].phase is ag.AgentPhase.PAUSED
+        assert len(engine.acd.acd.waiting) == 1
+        (await caller).check()
+        await wait_until_quiet(engine, 1)
+    [entry] = await rows(dsn, "SELECT outcome FROM queue_entries")
+    assert entry["outcome"] == "abandoned"
