@@ -28,6 +28,7 @@ import structlog
 
 from .acdservice import AcdService, Leg
 from .ari import AriClient, AriError, path
+from .callbacks import Callbacks
 from .config import Config
 from .core import acd as A
 from .core import call as core
@@ -112,6 +113,7 @@ class CallManager:
         self.acd = acd
         acd.calls = self
         self.recordings = recordings
+        self.callbacks = Callbacks(calls=self, acd=acd)
         self.phones: Phones | None = None
         self.sessions: dict[str, Session[core.CallState]] = {}  # caller channel id -> session
         self.by_call: dict[str, Session[core.CallState]] = {}   # call id -> session
@@ -149,8 +151,12 @@ class CallManager:
     def _stasis_start(self, event: dict[str, Any]) -> None:
         channel = event["channel"]
         channel_id = channel["id"]
-        if channel_id in self.sessions or channel_id in self.routes:
+        if channel_id in self.sessions:
             return  # already adopted during reconciliation
+        route = self.routes.get(channel_id)
+        if route is not None:  # a channel we made and follow (a callback's customer leg)
+            route(event)
+            return
         args = event.get("args") or []
         role = args[0] if args else "inbound"
         if role == "inbound":
@@ -248,6 +254,10 @@ class CallManager:
 
     def connect(self, leg: Leg, queue: str) -> None:
         """The ACD connected ``leg``'s agent to its call."""
+        if leg.callback_number is not None and leg.channel_id in self.acd.legs:
+            self.acd.legs.pop(leg.channel_id, None)
+            self.callbacks.begin(leg, queue)  # the agent is on: now dial the customer
+            return
         session = self.by_call.get(leg.call_id)
         if session is None or leg.channel_id not in self.acd.legs:
             # The caller left as the agent answered: release the agent.

@@ -182,3 +182,62 @@ async def test_reload_keeps_agents_logged_in_and_callers_in_place(stack, dsn, tm
         await wait_until_quiet(engine, 1)
     [entry] = await rows(dsn, "SELECT outcome FROM queue_entries")
     assert entry["outcome"] == "abandoned"
+
+
+async def test_a_caller_who_asks_for_a_callback_keeps_the_place_and_is_called_back(stack, dsn, tmp_path):
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await log_in(engine, "9001", "support")
+        await engine.acd.request(A.AgentRequest("9001", ag.Pause("break")))
+        # The caller presses * (the support queue's callback key), hears "thank you", is hung up.
+        (await sipp(stack, "caller_dtmf.xml", "3100",
+                    variables={"caller": "5557002", "digits": "*", "dtmf_delay_ms": "1500"})).check()
+        await engine.calls.wait_handled(1)
+        assert len(engine.acd.acd.waiting) == 1  # still in line
+        # Their turn: the agent answers, then the engine dials the caller back through the carrier.
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200")
+        port = int(stack["ASTERISK_CARRIER_SIP_PORT"]) - int(stack["ASTERISK_AGENT_PORT_BASE"])
+        customer, customer_done = await agent_phone(stack, port, answer_ms="500", hangup_ms="1500")
+        await engine.acd.request(A.AgentRequest("9001", ag.Unpause()))
+        (await customer_done()).check()
+        (await phone_done()).check()
+        await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)
+        await engine.writer.wait_idle()
+    [cb] = await rows(dsn, "SELECT * FROM callbacks")
+    assert (cb["number"], cb["queue"], cb["agent_id"], cb["outcome"]) == ("5557002", "support", "9001", "answered")
+    [entry] = await rows(dsn, "SELECT outcome, agent_id FROM queue_entries")
+    assert (entry["outcome"], entry["agent_id"]) == ("answered", "9001")
+
+
+async def test_disposition_from_the_keypad_during_wrap_up(stack, dsn, tmp_path):
+    cfg = acd_config(stack, dsn, tmp_path)
+    cfg = replace(cfg, queues=tuple(replace(q, wrapup_seconds=120) for q in cfg.queues))
+    engine = Engine(cfg)
+    async with running(engine):
+        await log_in(engine, "9001", "support")
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="1000")
+        (await sipp(stack, "caller_wait_bye.xml", "3100")).check()
+        (await phone_done()).check()
+        await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.WRAP_UP)
+        (await sipp(stack, "agent_feature.xml", "*163", variables={"agent": "agent9001"})).check()
+        assert engine.acd.acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE  # the disposition ends wrap-up
+        await wait_until_quiet(engine, 1)
+    [call] = await rows(dsn, "SELECT id FROM calls")
+    [d] = await rows(dsn, "SELECT * FROM dispositions")
+    assert (d["call_id"], d["agent_id"], d["code"], d["name"]) == (call["id"], "9001", "3", "escalated")
+
+
+async def test_on_demand_recording_starts_when_the_agent_keys_the_code(stack, dsn, tmp_path):
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await log_in(engine, "9001", "billing")  # billing records on demand
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", digits="*7", dtmf_delay_ms="500",
+                                              hangup_ms="2000")
+        (await sipp(stack, "caller_wait_bye.xml", "3200")).check()
+        (await phone_done()).check()
+        await wait_until_quiet(engine, 1)
+    [rec] = await rows(dsn, "SELECT queue, agent_id, duration_seconds FROM recordings")
+    assert rec["queue"] == "billing" and rec["agent_id"] == "9001"
+    assert 1.0 < rec["duration_seconds"] < 3.0  # from the keys to the end, not the whole call
+    events = await rows(dsn, "SELECT kind FROM call_events ORDER BY at")
+    assert "recording-requested" in [e["kind"] for e in events]
