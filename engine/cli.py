@@ -14,6 +14,7 @@ from typing import Any
 from . import __version__
 from .config import Config, ConfigError, load_config
 from .logsetup import configure, get_logger
+from .sim.cli import add_parser as add_sim_parser
 
 log = get_logger("cli")
 
@@ -112,7 +113,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
-def cmd_calls(args: argparse.Namespace) -> int:
+def _print_query(args: argparse.Namespace, sql: str, params: tuple[Any, ...], header: list[str],
+                 cells: Any) -> int:
+    """Connect with the config's DSN, run one query, print its rows (oldest first) as a table."""
     import asyncpg
 
     cfg = _load(args.config)
@@ -123,25 +126,40 @@ def cmd_calls(args: argparse.Namespace) -> int:
         try:
             conn = await asyncpg.connect(cfg.database.dsn, timeout=10)
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-            print(f"calls: cannot connect to the database: {exc}", file=sys.stderr)
+            print(f"{args.command}: cannot connect to the database: {exc}", file=sys.stderr)
             return 1
         try:
-            rows = await conn.fetch("""
-                SELECT started_at, direction, caller_number, caller_name, dialed_number,
-                       answered_at - started_at AS to_answer, ended_at - started_at AS duration,
-                       hangup_cause, hangup_cause_text, ended_by
-                FROM calls ORDER BY started_at DESC LIMIT $1""", args.last)
+            rows = await conn.fetch(sql, *params)
         finally:
             await conn.close()
-        print(_table(["started (UTC)", "dir", "caller", "name", "dialed", "answer after", "duration", "cause",
-                      "ended by"],
-                     [[r["started_at"].strftime("%Y-%m-%d %H:%M:%S"), r["direction"], r["caller_number"],
-                       r["caller_name"], r["dialed_number"], _secs(r["to_answer"]), _secs(r["duration"]),
-                       "" if r["hangup_cause"] is None else f'{r["hangup_cause"]} {r["hangup_cause_text"] or ""}',
-                       r["ended_by"] or "(live)"] for r in reversed(rows)]))
+        print(_table(header, [cells(r) for r in reversed(rows)]))
         return 0
 
     return asyncio.run(go())
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    return _print_query(args, """
+        SELECT started_at, direction, caller_number, caller_name, dialed_number,
+               answered_at - started_at AS to_answer, ended_at - started_at AS duration,
+               hangup_cause, hangup_cause_text, ended_by
+        FROM calls ORDER BY started_at DESC LIMIT $1""", (args.last,),
+        ["started (UTC)", "dir", "caller", "name", "dialed", "answer after", "duration", "cause", "ended by"],
+        lambda r: [r["started_at"].strftime("%Y-%m-%d %H:%M:%S"), r["direction"], r["caller_number"],
+                   r["caller_name"], r["dialed_number"], _secs(r["to_answer"]), _secs(r["duration"]),
+                   "" if r["hangup_cause"] is None else f'{r["hangup_cause"]} {r["hangup_cause_text"] or ""}',
+                   r["ended_by"] or "(live)"])
+
+
+def cmd_routing(args: argparse.Namespace) -> int:
+    """Why each call went where it went: every offer, with the candidates and the rule that chose."""
+    where, params = ("WHERE call_id = $2::uuid", (args.last, args.call)) if args.call else ("", (args.last,))
+    return _print_query(args, f"""
+        SELECT offered_at, caller_number, queue, agent_id, result, reason FROM routing_log {where}
+        ORDER BY offered_at DESC LIMIT $1""", params,
+        ["offered (UTC)", "caller", "queue", "agent", "result", "why this agent"],
+        lambda r: [r["offered_at"].strftime("%Y-%m-%d %H:%M:%S"), r["caller_number"], r["queue"], r["agent_id"],
+                   r["result"] or "(ringing)", r["reason"]])
 
 
 def _secs(delta: Any) -> str:
@@ -177,7 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--last", type=int, default=20)
     p.set_defaults(func=cmd_calls)
 
-    from .sim.cli import add_parser as add_sim_parser
+    p = sub.add_parser("routing", help="the routing reason log: each offer and why that agent")
+    p.add_argument("--config", required=True)
+    p.add_argument("--call", help="only this call id")
+    p.add_argument("--last", type=int, default=20)
+    p.set_defaults(func=cmd_routing)
+
     add_sim_parser(sub)
+
     args = parser.parse_args(argv)
     return args.func(args)

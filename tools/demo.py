@@ -49,15 +49,24 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes], deadline: float) -> d
     raise SystemExit(f"demo: the engine did not become healthy: {last}")
 
 
-def sipp(env: dict[str, str], scenario: str, dialed: str, **variables: str) -> None:
-    args = ["sipp", f"{env['ASTERISK_SIP_HOST']}:{env['ASTERISK_SIP_PORT']}", "-sf",
-            str(REPO / "tests" / "sipp" / scenario), "-s", dialed, "-i", "127.0.0.1", "-p", "0", "-m", "1",
-            "-nostdin", "-timeout", "60s", "-timeout_error"]
+def sipp_args(env: dict[str, str], scenario: str, *, dialed: str | None = None, port: int | None = None,
+              **variables: str) -> list[str]:
+    args = ["sipp"]
+    if dialed is not None:
+        args += [f"{env['ASTERISK_SIP_HOST']}:{env['ASTERISK_SIP_PORT']}", "-s", dialed]
+    args += ["-sf", str(REPO / "tests" / "sipp" / scenario), "-i", "127.0.0.1", "-m", "1", "-nostdin",
+             "-timeout", "60s", "-timeout_error"]
+    if port is not None:
+        args += ["-p", str(port)]
     for k, v in variables.items():
         args += ["-set", k, v]
-    shown = " ".join(shlex.quote(a) for a in args)
-    print(f"$ {shown}", flush=True)
-    result = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    print("$ " + " ".join(shlex.quote(a) for a in args), flush=True)
+    return args
+
+
+def sipp(env: dict[str, str], scenario: str, dialed: str, **variables: str) -> None:
+    result = subprocess.run(sipp_args(env, scenario, dialed=dialed, **variables), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     print("   -> call completed" if result.returncode == 0 else f"   -> sipp exit {result.returncode}: {result.stderr[-300:]}")
 
 
@@ -82,18 +91,37 @@ def main() -> int:
         sipp(env, "caller_wait_bye.xml", "2000", caller="5551000", caller_name="Demo Caller")
         sipp(env, "caller_hangup.xml", "2001", caller="5552000", hangup_ms="3000")
         sipp(env, "caller_wait_bye.xml", "4242", caller="5553000", caller_name="Robert'); DROP TABLE calls;--")
+
+        say("agent 9001 (Alice) logs in from her desk phone: *11, 9001#, PIN 1234#")
+        sipp(env, "agent_feature.xml", "*11", agent="agent9001", digits="9001#1234#")
+
+        say("a caller dials 3100 (queue support); Alice's phone rings, she answers and talks 3 s")
+        agent_port = int(env["ASTERISK_AGENT_PORT_BASE"]) + 1
+        phone = subprocess.Popen(sipp_args(env, "agent_answer.xml", port=agent_port, answer_ms="800",
+                                           hangup_ms="3000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sipp(env, "caller_wait_bye.xml", "3100", caller="5554000", caller_name="Queue Caller")
+        phone.wait(timeout=60)
+        print("   -> agent phone completed" if phone.returncode == 0 else f"   -> agent sipp exit {phone.returncode}")
+
+        say("Alice logs out: *12")
+        sipp(env, "agent_feature.xml", "*12", agent="agent9001")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     say(f"engine stopped (exit {proc.returncode}); the calls as PostgreSQL has them")
-    subprocess.run([callcenter, "calls", "--config", str(config), "--last", "3"], env=env, check=True)
+    subprocess.run([callcenter, "calls", "--config", str(config), "--last", "4"], env=env, check=True)
+    say("why each queued call went to its agent (the routing reason log)")
+    subprocess.run([callcenter, "routing", "--config", str(config), "--last", "3"], env=env, check=True)
 
     say("call in yourself")
     print(f"""The stack is still up. Run the engine in the foreground:
     make run
 then point a softphone on this machine (it must send from 127.0.0.1) at
-    sip:2000@127.0.0.1:{env['ASTERISK_SIP_PORT']}    (any number works; 2001 plays a longer prompt)
-Asterisk takes loopback SIP as the carrier trunk and hands the call to the engine.
+    sip:2000@127.0.0.1:{env['ASTERISK_SIP_PORT']}    (any number works; 2001 plays a longer prompt,
+                                             3100 and 3200 queue for an agent)
+Asterisk takes loopback SIP as the carrier trunk and hands the call to the engine. A softphone
+listening on 127.0.0.1:{int(env['ASTERISK_AGENT_PORT_BASE']) + 1} with user agent9001 is agent 9001's desk phone (test stack:
+no password): dial *11, then 9001# and 1234#, and queue calls ring it.
 Stop everything with `make stack-down`.""")
     return 0 if proc.returncode == 0 else 1
 
