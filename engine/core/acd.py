@@ -36,6 +36,7 @@ Every rule that can refuse a request checks before anything changes: a request t
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import math
 from collections.abc import Iterable, Mapping
@@ -313,8 +314,9 @@ class Acd:
         self.profiles: dict[str, AgentProfile] = {}
         self.agents: dict[str, ag.Agent] = {}
         self.waiting: dict[str, _Waiting] = {}
-        self._line: list[tuple[tuple[int, float, int], str]] = []  # sorted (key, call_id)
-        self._free: set[str] = set()          # AVAILABLE agents
+        self._lines: dict[str, list[tuple[tuple[int, float, int], str]]] = {}  # queue -> sorted (key, call)
+        self._free: set[str] = set()                # AVAILABLE agents
+        self._free_in: dict[str, set[str]] = {}     # queue -> AVAILABLE agents logged in to it
         self._offers: dict[str, str] = {}     # agent_id -> call_id while ringing
         self._talks: dict[str, _Talk] = {}    # agent_id -> the call they are on (for handle times)
         self._rr: dict[str, str] = {}         # queue -> last agent chosen (round robin)
@@ -338,8 +340,7 @@ class Acd:
     def position(self, call_id: str) -> int:
         """1-based place among the calls waiting in the same queue."""
         w = self.waiting[call_id]
-        i = bisect.bisect_left(self._line, (w.key, w.call_id))
-        return 1 + sum(1 for _, cid in self._line[:i] if self.waiting[cid].queue == w.queue)
+        return 1 + bisect.bisect_left(self._lines[w.queue], (w.key, w.call_id))
 
     def expected_wait(self, call_id: str) -> float:
         w = self.waiting[call_id]
@@ -366,11 +367,7 @@ class Acd:
         nothing is recorded, as nothing happened. Returns the timers to re-arm."""
         if agent.id not in self.profiles:
             raise Refused(f"unknown agent {agent.id!r}")
-        self.agents[agent.id] = agent
-        if agent.phase is ag.AgentPhase.AVAILABLE:
-            self._free.add(agent.id)
-        else:
-            self._free.discard(agent.id)
+        self._set_agent(agent)
         if agent.phase is ag.AgentPhase.WRAP_UP:
             wrapup = max((self.rules[q].wrapup for q in agent.queues if q in self.rules), default=0.0)
             return [StartTimer(ag.wrapup_key(agent.id), max(now, agent.since + wrapup))]
@@ -398,26 +395,35 @@ class Acd:
         for agent_id, a in list(self.agents.items()):
             if agent_id not in self.profiles:
                 if a.phase is ag.AgentPhase.LOGGED_OUT:
-                    del self.agents[agent_id]
+                    del self.agents[agent_id]  # logged out: in no free-agent index
                 else:  # removed from the configuration: out once their call is over
                     cmds += self._agent(agent_id, ag.LogOut(), now)
             elif a.queues - set(self.rules):
                 # queues that no longer exist drop out of the agent's login
-                self.agents[agent_id] = replace(a, queues=a.queues & set(self.rules))
+                self._set_agent(replace(a, queues=a.queues & set(self.rules)))
         return cmds + self._dispatch(now)
 
     # -- agents ----------------------------------------------------------------------------------
     def _agent(self, agent_id: str, event: ag.Event, now: float) -> list[Command]:
         before = self.agents[agent_id]
         after, cmds = ag.handle(before, event, now)
-        self.agents[agent_id] = after
-        if after.phase is ag.AgentPhase.AVAILABLE:
-            self._free.add(agent_id)
-        else:
-            self._free.discard(agent_id)
+        self._set_agent(after)
         if after.phase is ag.AgentPhase.LOGGED_OUT:
             cmds += self._overflow_unstaffed(before.queues, now)
         return cmds
+
+    def _set_agent(self, agent: ag.Agent) -> None:
+        """Store an agent's new state, keeping the free-agent indexes in step."""
+        before = self.agents.get(agent.id)
+        if before is not None and before.phase is ag.AgentPhase.AVAILABLE:
+            self._free.discard(agent.id)
+            for q in before.queues:
+                self._free_in.get(q, set()).discard(agent.id)
+        self.agents[agent.id] = agent
+        if agent.phase is ag.AgentPhase.AVAILABLE:
+            self._free.add(agent.id)
+            for q in agent.queues:
+                self._free_in.setdefault(q, set()).add(agent.id)
 
     def _agent_request(self, e: AgentRequest, now: float) -> list[Command]:
         if e.agent_id not in self.profiles:
@@ -470,7 +476,7 @@ class Acd:
         if not self._staffed(w.queue):
             return cmds + self._give_up(w, now, "no-agents", queued=False)
         self.waiting[w.call_id] = w
-        bisect.insort(self._line, (w.key, w.call_id))
+        bisect.insort(self._lines.setdefault(w.queue, []), (w.key, w.call_id))
         if r.max_wait is not None:
             cmds.append(StartTimer(f"maxwait:{w.call_id}", w.queued_at + r.max_wait))
         cmds += self._arm_expansion(w)
@@ -486,8 +492,8 @@ class Acd:
 
     def _remove(self, w: _Waiting) -> list[Command]:
         del self.waiting[w.call_id]
-        i = bisect.bisect_left(self._line, (w.key, w.call_id))
-        del self._line[i]
+        line = self._lines[w.queue]
+        del line[bisect.bisect_left(line, (w.key, w.call_id))]
         return [CancelTimer(f"{k}:{w.call_id}") for k in ("maxwait", "expand", "announce", "ring")]
 
     def _give_up(self, w: _Waiting, now: float, reason: str, queued: bool = True) -> list[Command]:
@@ -602,25 +608,26 @@ class Acd:
             return self.rules[w.queue].expand[w.step - 1].skills
         return w.skills if w.skills is not None else self.rules[w.queue].skills
 
-    def _eligible(self, agent_id: str, queue: str, need: Mapping[str, int]) -> bool:
-        a = self.agents[agent_id]
-        if queue not in a.queues:
-            return False
+    def _qualifies(self, agent_id: str, need: Mapping[str, int]) -> bool:
         skills = self.profiles[agent_id].skills
         return all(skills.get(s, 0) >= level for s, level in need.items())
 
     def _dispatch(self, now: float) -> list[Command]:
+        """Walk the line, best place first, over the queues that have both waiting calls and free
+        agents, and offer each call not already ringing to the best qualified free agent."""
         cmds: list[Command] = []
         if not self._free:
             return cmds
-        for _, call_id in list(self._line):
+        active = [line for q, line in self._lines.items() if line and self._free_in.get(q)]
+        for _, call_id in heapq.merge(*active):
             if not self._free:
                 break
             w = self.waiting[call_id]
-            if w.offer is not None:
+            free = self._free_in.get(w.queue)
+            if w.offer is not None or not free:
                 continue
             need = self.requirement(w)
-            candidates = [a for a in self._free if self._eligible(a, w.queue, need)]
+            candidates = [a for a in free if self._qualifies(a, need)]
             if not candidates:
                 continue
             decision = self._rank(w.queue, need, w.step, candidates, now)
@@ -675,7 +682,7 @@ class Acd:
         cmds: list[Command] = []
         for q in queues:
             if q in self.rules and not self._staffed(q):
-                for w in [self.waiting[c] for _, c in self._line if self.waiting[c].queue == q]:
+                for w in [self.waiting[c] for _, c in self._lines.get(q, [])]:
                     cmds += self._give_up(w, now, "no-agents")
         return cmds
 

@@ -299,11 +299,11 @@ def test_no_agent_gets_two_calls_and_no_call_rings_two_agents(actions):
             "request": lambda: A.AgentRequest(action[1], requests[action[2]]),
             "timer": lambda: TimerFired(f"{action[1]}:{action[2]}"),
         }[kind]()
-        snapshot = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, list(acd._line))
+        snapshot = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, {q: list(line) for q, line in acd._lines.items()})
         try:
             acd.handle(event, now)
         except (A.Refused, IllegalTransition):
-            after = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, list(acd._line))
+            after = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, {q: list(line) for q, line in acd._lines.items()})
             assert after == snapshot, "a refused event changed the ACD"
             continue
         ringing = [w.offer[1] for w in acd.waiting.values() if w.offer]
@@ -315,7 +315,11 @@ def test_no_agent_gets_two_calls_and_no_call_rings_two_agents(actions):
             else:
                 assert reserved_for == [], "a call rings an agent who is not reserved"
             assert (agent_id in acd._free) == (a.phase is ag.AgentPhase.AVAILABLE)
-        assert sorted(acd._line) == acd._line and {c for _, c in acd._line} == set(acd.waiting)
+            for q, free in acd._free_in.items():
+                assert (agent_id in free) == (a.phase is ag.AgentPhase.AVAILABLE and q in a.queues)
+        for q, line in acd._lines.items():
+            assert sorted(line) == line and all(acd.waiting[c].queue == q for _, c in line)
+        assert sorted(c for line in acd._lines.values() for _, c in line) == sorted(acd.waiting)
 
 
 def test_a_ringing_call_given_up_when_its_queue_loses_its_staff_frees_the_agent():
