@@ -437,6 +437,9 @@ class CallManager:
                     agent = (agent_id, mate)
                     queued = None
         self._begin(ch, adopted=True, queued=queued, agent=agent)
+        if agent is not None:
+            session = self.by_call[call_id]
+            await self.recordings.adopt(_bridge_id(call_id), call_id, agent[0], session.state.route.queue or "")
 
     async def close_lost_calls(self, live_channels: set[str] | None = None) -> int:
         """Close rows left open by a run that stopped while their channel went away."""

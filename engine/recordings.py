@@ -77,6 +77,18 @@ class Recordings:
         log.info("recording.started", call_id=call_id, agent_id=agent_id, name=name)
         return name
 
+    async def adopt(self, bridge_id: str, call_id: str, agent_id: str, queue: str) -> None:
+        """After a restart: follow the call's recordings that are still running."""
+        for n in range(1, 6):
+            name = f"{call_id}-{n}"
+            try:
+                live = await self.ari.get(path("recordings", "live", name))
+            except AriError:
+                break
+            if live.get("state") in ("recording", "paused", "queued"):
+                self.active[name] = _Active(call_id, agent_id, queue, bridge_id, time.time())
+                log.info("recording.adopted", call_id=call_id, name=name)
+
     async def stop_for(self, call_id: str) -> None:
         """Stop the call's recordings (before its bridge goes) and store their metadata."""
         for name in [n for n, a in self.active.items() if a.call_id == call_id]:

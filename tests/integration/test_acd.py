@@ -241,3 +241,30 @@ async def test_on_demand_recording_starts_when_the_agent_keys_the_code(stack, ds
     assert 1.0 < rec["duration_seconds"] < 3.0  # from the keys to the end, not the whole call
     events = await rows(dsn, "SELECT kind FROM call_events ORDER BY at")
     assert "recording-requested" in [e["kind"] for e in events]
+
+
+async def test_a_connected_call_stays_connected_across_an_engine_restart(stack, dsn, tmp_path):
+    cfg = acd_config(stack, dsn, tmp_path)
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
+    first = Engine(cfg)
+    async with running(first):
+        await log_in(first, "9001", "support")
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="6000")
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
+        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
+    second = Engine(cfg)  # the agent and the caller keep talking meanwhile
+    async with running(second):
+        agent = second.acd.acd.agents["9001"]
+        assert agent.phase is ag.AgentPhase.ON_CALL
+        [session] = second.calls.sessions.values()
+        assert session.state.phase.value == "connected" and session.state.agent_id == "9001"
+        (await phone_done()).check()  # the agent hangs up: the caller is hung up too
+        (await caller).check()
+        await second.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)
+        await wait_until_quiet(second, 1)
+    [call] = await rows(dsn, "SELECT ended_by, hangup_cause FROM calls")
+    assert call["ended_by"] == "agent"
+    entries = await rows(dsn, "SELECT outcome FROM queue_entries")
+    assert [e["outcome"] for e in entries] == ["answered"]
+    [rec] = await rows(dsn, "SELECT duration_seconds FROM recordings")  # the recording survived too
+    assert rec["duration_seconds"] > 4.0
