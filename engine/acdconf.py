@@ -38,7 +38,7 @@ def _queue_name(value: str) -> str:
     return value
 
 
-def _skills(value: Mapping[str, int]) -> Mapping[str, int]:
+def check_skills(value: Mapping[str, int]) -> Mapping[str, int]:
     for skill, level in value.items():
         if not _NAME.match(skill):
             raise ValueError(f"expected skill names of lower-case letters, digits, _ and -, got {skill!r}")
@@ -92,7 +92,7 @@ class ServiceLevel:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpandStep:
     after_seconds: float = field(metadata={"check": _at_least(1)})
-    skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": _skills})
+    skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": check_skills})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,7 +117,7 @@ class CallbackOption:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueueConfig:
     name: str = field(metadata={"check": _queue_name})
-    skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": _skills})
+    skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": check_skills})
     strategy: Literal["longest_idle", "least_calls", "most_skilled", "round_robin"] = "longest_idle"
     ring_timeout_seconds: float = field(default=15.0, metadata={"check": _at_least(5)})
     wrapup_seconds: float = field(default=10.0, metadata={"check": _non_negative})
@@ -142,7 +142,7 @@ class AgentConfig:
     name: str = ""
     endpoint: str = field(default="", metadata={"check": lambda v: v and _endpoint(v)})
     pin: str = field(metadata={"check": _digits})
-    skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": _skills})
+    skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": check_skills})
     queues: tuple[str, ...] = ()  # logged in to these; empty: every queue whose skills the agent has
     at: Mark | None = None
 

@@ -41,6 +41,8 @@ __all__ = ["AcdService", "offer_result"]
 
 log = get_logger("acd")
 
+# The best candidates stored with each offer (the reason line also says how many there were).
+STORED_CANDIDATES = 25
 # Offer ids are made by the core per run; database ids must be unique across runs.
 _RUN = uuid.uuid4()
 
@@ -218,7 +220,7 @@ class AcdService:
                      reason=d.explain())
             submit(Write("offer_made", (self.offer_uuid(command.offer_id), command.call_id, command.queue,
                                         command.agent_id, command.at, d.strategy, json.dumps(dict(d.requirement)),
-                                        d.step, json.dumps([list(c) for c in d.candidates]), d.explain())))
+                                        d.step, json.dumps([list(c) for c in d.candidates[:STORED_CANDIDATES]]), d.explain())))
         elif isinstance(command, A.OfferEnded):
             submit(Write("offer_ended", (self.offer_uuid(command.offer_id), command.at, command.result)))
         elif isinstance(command, A.CallbackRequested):

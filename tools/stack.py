@@ -365,6 +365,8 @@ def make_state_dirs() -> None:
 def pg_up(port: int) -> tuple[str, str]:
     """Start (or find) PostgreSQL; return (DSN, data dir or '' when external)."""
     external = os.environ.get("CALLCENTER_DSN")
+    if external == f"postgresql://postgres@127.0.0.1:{port}/{DB_NAME}":
+        external = None  # our own DSN, from a shell that sourced stack.env: not an external server
     if external:
         if not pg_answers(external):
             raise StackError("the server of CALLCENTER_DSN does not answer `select 1`")

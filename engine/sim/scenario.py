@@ -41,12 +41,11 @@ from typing import Literal
 
 import yaml
 
-from ..acdconf import QueueConfig
+from ..acdconf import QueueConfig, check_skills
 from ..yamlconf import ConfigError, Mark, Problem, load_text
 
 __all__ = ["AgentSpec", "Distribution", "Scenario", "SimAgent", "load_scenario", "load_scenario_text"]
 
-_SKILL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -90,15 +89,6 @@ def _agent_id(value: str) -> str:
     return value
 
 
-def _skills(value: Mapping[str, int]) -> Mapping[str, int]:
-    for skill, level in value.items():
-        if not _SKILL.match(skill):
-            raise ValueError(f"expected skill names of lower-case letters, digits, _ and -, got {skill!r}")
-        if not 1 <= level <= 10:
-            raise ValueError(f"skill {skill!r}: expected a level from 1 to 10, got {level}")
-    return value
-
-
 def _empty() -> Mapping[str, int]:
     return MappingProxyType({})
 
@@ -125,7 +115,7 @@ NO_PATIENCE = Distribution(distribution="none")
 @dataclass(frozen=True, kw_only=True)
 class AgentSpec:
     id: str = field(metadata={"check": _agent_id})
-    skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": _skills})
+    skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": check_skills})
     queues: tuple[str, ...] = ()  # empty: every queue whose skill requirement the agent meets
     count: int = field(default=1, metadata={"check": _at_least_one})
     at: Mark | None = None
