@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .acdconf import to_profile, to_rules
-from .ari import AriClient, AriError, path
+from .ari import AriClient, AriError
 from .config import Config
 from .core import acd as A
 from .core import agent as ag
@@ -183,7 +183,8 @@ class AcdService:
             leg = self.leg_of(command.call_id, command.agent_id)
             if leg is not None:
                 self.legs.pop(leg.channel_id, None)
-                await self._hang_up(leg.channel_id)
+                assert self.calls is not None
+                await self.calls.hang_up(leg.channel_id, "offer withdrawn")
         elif isinstance(command, A.Connect):
             leg = self.leg_of(command.call_id, command.agent_id)
             assert self.calls is not None
@@ -248,13 +249,6 @@ class AcdService:
             self.legs.pop(channel_id, None)
             log.warning("acd.offer_failed", call_id=offer.call_id, agent_id=offer.agent_id, error=str(exc))
             self.post(A.OfferFailed(offer.call_id, offer.agent_id, "unreachable"))
-
-    async def _hang_up(self, channel_id: str) -> None:
-        try:
-            await self.ari.delete(path("channels", channel_id))
-        except AriError as exc:
-            if not exc.gone:
-                log.warning("acd.hangup_failed", channel_id=channel_id, error=str(exc))
 
 
 def _handle(acd: A.Acd, event: A.Event, now: float) -> tuple[A.Acd, list[Command]]:

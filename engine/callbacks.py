@@ -86,7 +86,7 @@ class Callbacks:
         finally:
             self.calls.routes.pop(customer, None)
             self.calls.routes.pop(agent, None)
-            await self._remove_bridge(session.state.call_id)
+            await self.calls.remove_bridge(_bridge_id(session.state.call_id))
 
     async def _execute(self, session: Session[K.Callback], command: Command, customer: str,
                        template: str | None) -> None:
@@ -111,9 +111,9 @@ class Callbacks:
                 await self.calls.rest(session, "bridge", "POST", path("bridges", bridge, "addChannel"),
                                       channel=[cb.agent_channel, customer])
         elif isinstance(command, K.HangupCustomer):
-            await self._hang_up(customer)
+            await self.calls.hang_up(customer, "callback over")
         elif isinstance(command, C.HangupAgent):
-            await self._hang_up(command.agent_channel)
+            await self.calls.hang_up(command.agent_channel, "callback over")
         elif isinstance(command, C.AgentCallOver):
             self.acd.post(A.CallFinished(command.agent_id))
         elif isinstance(command, K.RecordOutcome):
@@ -122,19 +122,6 @@ class Callbacks:
                                                                command.outcome)))
         else:
             raise TypeError(f"no executor for {command!r}")
-
-    async def _hang_up(self, channel_id: str) -> None:
-        try:
-            await self.calls.ari.delete(path("channels", channel_id))
-        except AriError as exc:
-            if not exc.gone:
-                log.warning("callback.hangup_failed", channel_id=channel_id, error=str(exc))
-
-    async def _remove_bridge(self, call_id: str) -> None:
-        try:
-            await self.calls.ari.delete(path("bridges", _bridge_id(call_id)))
-        except AriError:
-            pass  # never made, or already gone
 
 
 def _bridge_id(call_id: str) -> str:

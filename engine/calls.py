@@ -167,7 +167,7 @@ class CallManager:
             self.phones.begin(channel)
         else:
             log.warning("calls.unknown_role", channel_id=channel_id, role=role, args=args)
-            self.spawn(self._hang_up_stray(channel_id, f"no handler for Stasis role {role!r}"))
+            self.spawn(self.hang_up(channel_id, f"no handler for Stasis role {role!r}"))
 
     def _begin(self, channel: dict[str, Any], *, adopted: bool, queued: tuple[str, float] | None = None,
                agent: tuple[str, str] | None = None) -> None:
@@ -218,7 +218,7 @@ class CallManager:
             session.log.exception("call.session_crashed", phase=session.state.phase.value)
             self.writer.submit(Write("call_ended", (session.state.call_id, time.time(), None,
                                                     "engine error", "system")))
-            await self._hang_up_stray(session.state.channel_id, "session crashed")
+            await self.hang_up(session.state.channel_id, "session crashed")
             if session.state.agent_id is not None:
                 self.acd.post(A.CallFinished(session.state.agent_id))
         finally:
@@ -263,7 +263,7 @@ class CallManager:
             # The caller left as the agent answered: release the agent.
             log.info("calls.connect_too_late", call_id=leg.call_id, agent_id=leg.agent_id)
             self.acd.legs.pop(leg.channel_id, None)
-            self.spawn(self._hang_up_stray(leg.channel_id, "caller already gone"))
+            self.spawn(self.hang_up(leg.channel_id, "caller already gone"))
             self.acd.post(A.CallFinished(leg.agent_id))
             return
         self.acd.legs.pop(leg.channel_id, None)
@@ -322,13 +322,13 @@ class CallManager:
                 session.post(core.RequestFailed("record", exc.gone, str(exc)))
         elif isinstance(command, core.HangupAgent):
             self.routes.pop(command.agent_channel, None)
-            await self._hang_up_stray(command.agent_channel, "call over")
+            await self.hang_up(command.agent_channel, "call over")
         elif isinstance(command, core.AgentCallOver):
             await self._tell_acd(A.CallFinished(command.agent_id))
         elif isinstance(command, core.Finish):
             await self.recordings.stop_for(s.call_id)
             if s.route.queue is not None:
-                await self._remove_bridge(s.call_id)
+                await self.remove_bridge(_bridge_id(s.call_id))
             session.log.info("call.finished", handled=self.handled + 1)
         else:
             raise TypeError(f"no executor for {command!r}")
@@ -356,14 +356,16 @@ class CallManager:
             await self.rest(session, "bridge", "POST", path("bridges", bridge, "addChannel"),
                             channel=[s.channel_id, agent_channel])
 
-    async def _remove_bridge(self, call_id: str) -> None:
+    async def remove_bridge(self, bridge_id: str) -> None:
+        """Remove one of our bridges; one already gone (or never made) is fine."""
         try:
-            await self.ari.delete(path("bridges", _bridge_id(call_id)))
+            await self.ari.delete(path("bridges", bridge_id))
         except AriError as exc:
             if not exc.gone:
-                log.warning("calls.bridge_cleanup_failed", call_id=call_id, error=str(exc))
+                log.warning("calls.bridge_cleanup_failed", bridge_id=bridge_id, error=str(exc))
 
-    async def _hang_up_stray(self, channel_id: str, why: str) -> None:
+    async def hang_up(self, channel_id: str, why: str) -> None:
+        """Hang up a channel we no longer need; one already gone is fine, anything else is logged."""
         try:
             await self.ari.delete(path("channels", channel_id), reason="normal")
         except AriError as exc:
@@ -403,7 +405,7 @@ class CallManager:
             elif role == "agentleg" and any(mates.get(cid) == s for s in self.sessions):
                 continue  # adopted with its caller
             else:  # an agent leg or a feature call whose session did not survive: hang up
-                await self._hang_up_stray(cid, f"left over {role} channel")
+                await self.hang_up(cid, f"left over {role} channel")
                 hung_up += 1
         removed = 0
         for b in bridges:
