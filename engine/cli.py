@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -162,6 +163,34 @@ def cmd_routing(args: argparse.Namespace) -> int:
                    r["result"] or "(ringing)", r["reason"]])
 
 
+def cmd_ivr_try(args: argparse.Namespace) -> int:
+    from .ivrtry import dry_run, parse_at
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    if args.tree not in cfg.trees:
+        print(f"ivr try: no tree {args.tree!r}; the trees are: {', '.join(sorted(cfg.trees)) or 'none'}",
+              file=sys.stderr)
+        return 1
+    keys = [k.strip() for k in args.digits.split(",") if k.strip()] if args.digits else []
+    bad = [k for k in keys if len(k) != 1 or k not in "0123456789*#"]
+    if bad:
+        print(f"ivr try: --digits takes keys 0-9, * and # separated by commas; got {', '.join(bad)}",
+              file=sys.stderr)
+        return 1
+    try:
+        at = parse_at(args.at)
+        http = json.loads(args.http_response) if args.http_response else None
+    except ValueError as exc:
+        print(f"ivr try: {exc}", file=sys.stderr)
+        return 1
+    report = dry_run(cfg.trees, args.tree, caller=args.caller, dialed=args.dialed, keys=keys, at=at,
+                     http_response=http)
+    print(report.to_json() if args.json else report.text())
+    return 0
+
+
 def _secs(delta: Any) -> str:
     return "" if delta is None else f"{delta.total_seconds():.2f}s"
 
@@ -200,6 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--call", help="only this call id")
     p.add_argument("--last", type=int, default=20)
     p.set_defaults(func=cmd_routing)
+
+    p = sub.add_parser("ivr", help="IVR trees")
+    ivr_sub = p.add_subparsers(dest="ivr_command", required=True)
+    t = ivr_sub.add_parser("try", help="walk a tree without Asterisk: the path, the prompts, the outcome")
+    t.add_argument("tree")
+    t.add_argument("--config", required=True)
+    t.add_argument("--caller", default="5550100")
+    t.add_argument("--dialed", default="")
+    t.add_argument("--digits", default="", help="keys in order, comma-separated: 1,2,#")
+    t.add_argument("--at", help="when the call happens (ISO time, or epoch seconds); default now")
+    t.add_argument("--http-response", help="the JSON the CRM answers (else CRM lookups fail)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_ivr_try)
 
     add_sim_parser(sub)
 

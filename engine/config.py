@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from types import MappingProxyType
 
 from .acdconf import AgentCodes, AgentConfig, AgentsFile, QueueConfig, QueuesFile, RecordingConfig
+from .ivrconf import IvrTree, check_trees, load_trees
 from .yamlconf import ConfigError, Mark, Problem, load_file
 
 __all__ = ["Config", "ConfigError", "load_config"]
@@ -105,6 +106,9 @@ class AmiConfig:
 class AsteriskConfig:
     ari: AriConfig
     ami: AmiConfig
+    # Asterisk's sounds folder for the default language, as this machine sees it: check-config
+    # looks there for every sound an IVR tree names. Unset: sounds are not checked.
+    sounds_dir: Path | None = field(default=None, metadata={"check": _existing})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,24 +140,22 @@ class HttpConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
-    """What an inbound call gets. Until IVR trees and queues exist, a prompt and a hang-up."""
+    """Where a call goes: a prompt (then hang-up), a queue, or an IVR tree."""
 
-    prompt: str = field(default="hello-world", metadata={"check": _sound})
+    prompt: str | None = field(default=None, metadata={"check": lambda v: v if v is None else _sound(v)})
+    queue: str | None = None
+    ivr: str | None = None
+    priority: int = 0  # queue callers of this number go ahead of lower priorities
+
+    def __post_init__(self) -> None:
+        if sum(x is not None for x in (self.prompt, self.queue, self.ivr)) != 1:
+            raise ValueError("give exactly one of prompt, queue or ivr")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class InboundRoute:
-    """An inbound number and where its calls go: a prompt (then hang-up), or a queue."""
-
+class InboundRoute(Target):
     number: str = field(metadata={"check": _number})
-    prompt: str | None = field(default=None, metadata={"check": lambda v: v if v is None else _sound(v)})
-    queue: str | None = None
-    priority: int = 0  # callers of this number go ahead of lower priorities in the queue
     at: Mark | None = None
-
-    def __post_init__(self) -> None:
-        if (self.prompt is None) == (self.queue is None):
-            raise ValueError(f"inbound number {self.number}: give exactly one of prompt or queue")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,7 +200,7 @@ class Config:
     database: DatabaseConfig
     http: HttpConfig = HttpConfig()
     inbound: tuple[InboundRoute, ...] = ()
-    inbound_default: Target = Target()
+    inbound_default: Target = Target(prompt="hello-world")
     timeouts: Timeouts = Timeouts()
     files: FilesConfig = FilesConfig()
     logging: LoggingConfig = LoggingConfig()
@@ -212,6 +214,8 @@ class Config:
     dispositions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(
         {"1": "resolved", "2": "follow-up", "3": "escalated", "9": "other"}), metadata={"check": _keyed_codes})
     recording: RecordingConfig = RecordingConfig()
+    trees: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}),
+                                         metadata={"internal": True})  # loaded from files.ivr
 
     def problems(self) -> list[Problem]:
         """Rules across the whole configuration (after the agent and queue files are merged)."""
@@ -226,15 +230,20 @@ class Config:
             for name in a.queues:
                 if name not in queues:
                     problems.append(_at(a, f"agent {a.id}: unknown queue {name!r}"))
-        for r in self.inbound:
+        for r in (*self.inbound, self.inbound_default):
+            where = f"inbound number {r.number}" if isinstance(r, InboundRoute) else "inbound_default"
             if r.queue is not None and r.queue not in queues:
-                problems.append(_at(r, f"inbound number {r.number}: unknown queue {r.queue!r}"))
+                problems.append(_at(r, f"{where}: unknown queue {r.queue!r}"))
+            if r.ivr is not None and r.ivr not in self.trees:
+                problems.append(_at(r, f"{where}: unknown IVR tree {r.ivr!r}"
+                                       + ("" if self.files.ivr else " (files.ivr is not set)")))
+        problems += check_trees(self.trees, queues, self.asterisk.sounds_dir)
         return problems
 
     def queue(self, name: str) -> QueueConfig:
         return next(q for q in self.queues if q.name == name)
 
-    def route(self, dialed: str) -> Target | InboundRoute:
+    def route(self, dialed: str) -> Target:
         for r in self.inbound:
             if r.number == dialed:
                 return r
@@ -269,6 +278,11 @@ def load_config(path: str | Path) -> Config:
             continue
         try:
             extra[name] = getattr(cfg, name) + getattr(load_file(file, schema), name)
+        except ConfigError as exc:
+            problems += exc.problems
+    if cfg.files.ivr is not None:
+        try:
+            extra["trees"] = MappingProxyType(load_trees(cfg.files.ivr))
         except ConfigError as exc:
             problems += exc.problems
     if problems:

@@ -14,6 +14,7 @@ against the type hints of a dataclass, so the schema *is* the dataclass:
   the mapping), or :class:`ConfigError` with its own marks (items that clash, each at its line);
 - a field typed ``Mark`` is not read from YAML: it receives the place its mapping starts, so
   later cross-reference checks (an IVR node naming an unknown queue) can point at the right line;
+  a field with ``metadata["internal"]`` is not read from YAML either (the loader fills it later);
 - string scalars may use ``${VAR}`` or ``${VAR:-default}`` (``$$`` is a literal ``$``) so secrets
   can stay in the environment; a variable that is unset and has no default is an error.
 
@@ -232,7 +233,8 @@ class _Builder:
             return self.fail(node, where, f"expected a mapping, got {_kind(node)}")
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-        readable = {name: f for name, f in fields.items() if not _is_mark(hints[name])}
+        readable = {name: f for name, f in fields.items()
+                    if not _is_mark(hints[name]) and not f.metadata.get("internal")}
         values: dict[str, Any] = {name: self.mark(node) for name in fields if _is_mark(hints[name])}
         seen: dict[str, yaml.Node] = {}
         ok = True

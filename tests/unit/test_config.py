@@ -37,10 +37,18 @@ def problems(text: str, environ: dict[str, str] | None = None) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
-def test_example_config_is_valid(monkeypatch):
+def test_example_config_is_valid(monkeypatch, tmp_path):
     for k, v in ENV.items():
         monkeypatch.setenv(k, v)
+    from engine.ivrconf import load_trees, sound_names
+    for tree in load_trees(REPO / "examples" / "ivr").values():  # the sounds the example trees say
+        for node in tree.tree.nodes.values():
+            for sound in sound_names(node):
+                (tmp_path / f"{sound}.gsm").parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / f"{sound}.gsm").write_bytes(b"")
+    monkeypatch.setenv("ASTERISK_SOUNDS_DIR", str(tmp_path))
     cfg = load_config(REPO / "examples" / "callcenter.yaml")
+    assert cfg.trees["main"].tree.start == "welcome" and cfg.route("1000").ivr == "main"
     assert cfg.asterisk.ari.password == "s3cret"
     assert cfg.asterisk.ami.port == 5038
     assert cfg.database.dsn == ENV["CALLCENTER_DSN"]
@@ -121,10 +129,12 @@ def test_a_number_routed_twice_is_an_error():
     assert out == ["cc.yaml:8:5: inbound: number '1' is routed twice (first at cc.yaml:7:5)"]
 
 
-def test_a_route_goes_to_a_prompt_or_a_queue():
+def test_a_route_goes_to_a_prompt_a_queue_or_a_tree():
     out = problems(MINIMAL + "inbound:\n  - {number: '1'}\n  - {number: '2', prompt: beep, queue: sales}\n")
-    assert out == ["cc.yaml:7:5: inbound[0]: inbound number 1: give exactly one of prompt or queue",
-                   "cc.yaml:8:5: inbound[1]: inbound number 2: give exactly one of prompt or queue"]
+    assert out == ["cc.yaml:7:5: inbound[0]: give exactly one of prompt, queue or ivr",
+                   "cc.yaml:8:5: inbound[1]: give exactly one of prompt, queue or ivr"]
+    out = problems(MINIMAL + "inbound:\n  - {number: '1', ivr: main}\n")
+    assert out == ["cc.yaml:7:5: inbound number 1: unknown IVR tree 'main' (files.ivr is not set)"]
 
 
 def test_prompt_cannot_escape_the_sounds_folder():

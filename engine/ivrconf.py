@@ -1,0 +1,454 @@
+"""IVR trees: the YAML schema, loading, and the checks ``callcenter check-config`` runs on them.
+
+A tree is one YAML file (``files.ivr`` names a file or a folder of them; the tree is named after
+the file). It has a ``start`` node, named ``nodes``, and optional named opening ``hours``. Each node
+is a single-key mapping: the key is the verb (``play``, ``menu``, ``gather``, ``branch``, ``set``,
+``language``, ``queue``, ``transfer``, ``hangup``, ``voicemail`` / ``record``, ``callback``, ``http``,
+``survey``, ``goto``), its value the verb's settings. Example: examples/ivr/main.yaml.
+
+Strings may use ``{name}`` for call variables (``{caller}``, ``{dialed}``, what ``set``, ``gather``
+and ``http`` stored); ``${NAME}`` is still the environment, read when the file is loaded. A sound
+is an Asterisk sound name (``welcome``, ``custom/welcome``) or ``digits:...``, ``number:...``,
+``characters:...``, ``date:YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .yamlconf import ConfigError, Mark, Problem, load_text
+
+__all__ = ["IvrTree", "Node", "Tree", "VERBS", "check_trees", "load_trees", "sound_names"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_VAR = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_SOUND = re.compile(r"^(digits|number|characters|date):.+$|^[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}$")
+_KEYS = re.compile(r"^[0-9*#]$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+
+
+def _empty() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+def _sounds(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        if not _SOUND.match(item) or ".." in item:
+            raise ValueError(f"expected sound names (or digits:/number:/characters:/date: items), got {item!r}")
+    return value
+
+
+def _seconds(value: float) -> float:
+    if not 0 < value <= 3600:
+        raise ValueError(f"expected seconds between 0 and 3600, got {value:g}")
+    return value
+
+
+def _retries(value: int) -> int:
+    if not 0 <= value <= 10:
+        raise ValueError(f"expected 0 to 10 retries, got {value}")
+    return value
+
+
+def _pattern(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+def _variable(value: str) -> str:
+    if not re.match(r"^[a-z_][a-z0-9_]*$", value):
+        raise ValueError(f"expected a variable name (lower-case letters, digits, _), got {value!r}")
+    return value
+
+
+# -- the verbs -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Play:
+    say: tuple[str, ...] = field(metadata={"check": _sounds})
+    barge_in: bool = False          # a key stops the prompt and goes on to next
+    next: str | None = None         # none: hang up after the prompt
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Menu:
+    prompt: tuple[str, ...] = field(metadata={"check": _sounds})
+    options: Mapping[str, str]      # key -> node
+    timeout_seconds: float = field(default=5.0, metadata={"check": _seconds})
+    retries: int = field(default=2, metadata={"check": _retries})
+    invalid: tuple[str, ...] = field(default=("pbx-invalid",), metadata={"check": _sounds})
+    timeout: tuple[str, ...] = field(default=(), metadata={"check": _sounds})
+    after_retries: str | None = None  # node after the last retry; none: hang up
+
+    def __post_init__(self) -> None:
+        bad = [k for k in self.options if not _KEYS.match(k)]
+        if bad:
+            raise ValueError(f"menu options are single keys 0-9, * or #; got {', '.join(map(repr, bad))}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gather:
+    prompt: tuple[str, ...] = field(metadata={"check": _sounds})
+    variable: str = field(metadata={"check": _variable})
+    max_digits: int = 20
+    terminator: str = "#"
+    timeout_seconds: float = field(default=5.0, metadata={"check": _seconds})
+    pattern: str | None = field(default=None, metadata={"check": _pattern})  # the whole input must match
+    retries: int = field(default=2, metadata={"check": _retries})
+    invalid: tuple[str, ...] = field(default=("pbx-invalid",), metadata={"check": _sounds})
+    timeout: tuple[str, ...] = field(default=(), metadata={"check": _sounds})
+    next: str
+    after_retries: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_digits <= 64:
+            raise ValueError(f"max_digits: expected 1 to 64, got {self.max_digits}")
+        if self.terminator not in ("#", "*", ""):
+            raise ValueError(f"terminator: expected #, * or nothing, got {self.terminator!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Condition:
+    """All the tests given must hold; ``then`` is where the call goes."""
+
+    variable: str | None = None
+    equals: str | None = None
+    matches: str | None = field(default=None, metadata={"check": _pattern})
+    caller: str | None = field(default=None, metadata={"check": _pattern})   # a pattern on the caller number
+    dialed: str | None = field(default=None, metadata={"check": _pattern})   # a pattern on the dialed number
+    open: str | None = None     # the name of an hours set: true while open
+    closed: str | None = None   # true while that hours set is closed
+    then: str
+    at: Mark | None = None
+
+    def __post_init__(self) -> None:
+        if (self.equals is not None or self.matches is not None) and self.variable is None:
+            raise ValueError("equals / matches test a variable: give variable")
+        if self.variable is not None and self.equals is None and self.matches is None:
+            raise ValueError(f"variable {self.variable}: give equals or matches")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Branch:
+    when: tuple[Condition, ...]
+    default: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetVars:
+    variables: Mapping[str, str]
+    next: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Language:
+    code: str
+    next: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueTo:
+    name: str
+    priority: str = "0"                 # a number, or "{variable}"
+    skills: Mapping[str, str] = field(default_factory=_empty)  # skill -> level or "{variable}"
+    after: str | None = None            # where the caller goes when the agent hangs up (a survey)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transfer:
+    to: str                             # a number (dialled like callbacks) or an endpoint (PJSIP/...)
+    timeout_seconds: float = field(default=30.0, metadata={"check": _seconds})
+    on_failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hangup:
+    say: tuple[str, ...] = field(default=(), metadata={"check": _sounds})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Voicemail:
+    prompt: tuple[str, ...] = field(default=("vm-intro",), metadata={"check": _sounds})
+    max_seconds: float = field(default=120.0, metadata={"check": _seconds})
+    beep: bool = True
+    next: str | None = None             # none: thank and hang up
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Callback:
+    """Confirm the caller's number (1 yes, 2 type another), then store a callback request."""
+
+    prompt: tuple[str, ...] = field(default=("auth-thankyou",), metadata={"check": _sounds})
+    queue: str | None = None            # the queue whose agents call back
+    next: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Http:
+    url: str
+    method: Literal["GET", "POST"] = "GET"
+    body: Mapping[str, str] = field(default_factory=_empty)
+    timeout_seconds: float = field(default=3.0, metadata={"check": _seconds})
+    assign: Mapping[str, str] = field(default_factory=_empty)  # variable -> path in the JSON answer (a.b.c)
+    next: str
+    on_failure: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Question:
+    name: str = field(metadata={"check": _variable})
+    prompt: tuple[str, ...] = field(metadata={"check": _sounds})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Survey:
+    questions: tuple[Question, ...]
+    timeout_seconds: float = field(default=6.0, metadata={"check": _seconds})
+    thanks: tuple[str, ...] = field(default=("auth-thankyou",), metadata={"check": _sounds})
+    next: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Goto:
+    node: str | None = None
+    tree: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.node is None and self.tree is None:
+            raise ValueError("goto: give node, tree, or both")
+
+
+VERBS = ("play", "menu", "gather", "branch", "set", "language", "queue", "transfer", "hangup", "voicemail",
+         "record", "callback", "http", "survey", "goto")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Node:
+    play: Play | None = None
+    menu: Menu | None = None
+    gather: Gather | None = None
+    branch: Branch | None = None
+    set: SetVars | None = None
+    language: Language | None = None
+    queue: QueueTo | None = None
+    transfer: Transfer | None = None
+    hangup: Hangup | None = None
+    voicemail: Voicemail | None = None
+    record: Voicemail | None = None
+    callback: Callback | None = None
+    http: Http | None = None
+    survey: Survey | None = None
+    goto: Goto | None = None
+    at: Mark | None = None
+
+    def __post_init__(self) -> None:
+        given = [v for v in VERBS if getattr(self, v) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a node is one verb ({', '.join(VERBS)}); got {', '.join(given) or 'none'}")
+
+    @property
+    def verb(self) -> str:
+        return next(v for v in VERBS if getattr(self, v) is not None)
+
+    @property
+    def body(self) -> object:
+        return getattr(self, self.verb)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hours:
+    timezone: str
+    weekly: Mapping[str, tuple[str, ...]]     # mon..sun -> ["09:00-12:30", "13:30-17:00"]
+    holidays: tuple[str, ...] = ()            # YYYY-MM-DD: closed all day
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r} (e.g. Europe/London)") from None
+        for day, spans in self.weekly.items():
+            if day not in _DAYS:
+                raise ValueError(f"weekly: days are {', '.join(_DAYS)}; got {day!r}")
+            for span in spans:
+                if not _SPAN.match(span):
+                    raise ValueError(f"weekly.{day}: expected spans like 09:00-17:00, got {span!r}")
+        for day in self.holidays:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"holidays: expected YYYY-MM-DD, got {day!r}") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tree:
+    start: str
+    nodes: Mapping[str, Node]
+    hours: Mapping[str, Hours] = field(default_factory=lambda: MappingProxyType({}))
+    at: Mark | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IvrTree:
+    """A loaded tree: its name, the version calls record (a hash of the file), and the nodes."""
+
+    name: str
+    version: str
+    file: str
+    tree: Tree
+
+    def node(self, name: str) -> Node:
+        return self.tree.nodes[name]
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def load_trees(path: Path) -> dict[str, IvrTree]:
+    """A file (one tree) or a folder of ``*.yaml`` files (one tree each), named after the file."""
+    files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")) if path.is_dir() else [path]
+    trees: dict[str, IvrTree] = {}
+    problems: list[Problem] = []
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+            tree = load_text(text, Tree, file=str(file), base_dir=file.parent)
+        except OSError as exc:
+            problems.append(Problem(Mark(str(file), 1, 1), f"cannot read the file: {exc}"))
+            continue
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        name = file.stem
+        trees[name] = IvrTree(name, hashlib.sha256(text.encode()).hexdigest()[:12], str(file), tree)
+    if problems:
+        raise ConfigError(problems)
+    return trees
+
+
+# -- checks ----------------------------------------------------------------------------------------
+def targets(node: Node) -> Iterator[str]:
+    """The nodes this node can go to, in the same tree."""
+    body = node.body
+    for name in ("next", "after_retries", "default", "on_failure", "after"):
+        value = getattr(body, name, None)
+        if isinstance(value, str):
+            yield value
+    if isinstance(body, Menu):
+        yield from body.options.values()
+    if isinstance(body, Branch):
+        yield from (c.then for c in body.when)
+    if isinstance(body, Goto) and body.node is not None and body.tree is None:
+        yield body.node
+
+
+_NO_INPUT = (Branch, SetVars, Language, Goto, Http)
+
+
+def sound_names(node: Node) -> Iterator[str]:
+    body = node.body
+    for name in ("say", "prompt", "invalid", "timeout", "thanks"):
+        items = getattr(body, name, None)
+        if isinstance(items, tuple):
+            yield from (s for s in items if ":" not in s and "{" not in s)
+    if isinstance(body, Survey):
+        for q in body.questions:
+            yield from (s for s in q.prompt if ":" not in s)
+
+
+def check_trees(trees: Mapping[str, IvrTree], queues: set[str], sounds_dir: Path | None) -> list[Problem]:
+    """Problems across trees: unknown nodes, trees or queues, unreachable nodes, loops that take no
+    input, hours sets that do not exist, sounds missing from ``sounds_dir`` (when given)."""
+    problems: list[Problem] = []
+    for t in trees.values():
+        tree = t.tree
+
+        def at(node: Node | None) -> Mark:
+            return (node.at if node is not None and node.at else None) or tree.at or Mark(t.file, 1, 1)
+
+        if tree.start not in tree.nodes:
+            problems.append(Problem(at(None), f"tree {t.name}: start node {tree.start!r} does not exist"))
+        for name, node in tree.nodes.items():
+            for target in targets(node):
+                if target not in tree.nodes:
+                    problems.append(Problem(at(node), f"node {name}: goes to unknown node {target!r}"))
+            body = node.body
+            if isinstance(body, Goto) and body.tree is not None:
+                other = trees.get(body.tree)
+                if other is None:
+                    problems.append(Problem(at(node), f"node {name}: goto unknown tree {body.tree!r}"))
+                elif body.node is not None and body.node not in other.tree.nodes:
+                    problems.append(Problem(at(node), f"node {name}: tree {body.tree} has no node {body.node!r}"))
+            if isinstance(body, (QueueTo, Callback)):
+                queue = body.name if isinstance(body, QueueTo) else body.queue
+                if queue is not None and queue not in queues:
+                    problems.append(Problem(at(node), f"node {name}: unknown queue {queue!r}"))
+            if isinstance(body, Branch):
+                for c in body.when:
+                    for hours in (c.open, c.closed):
+                        if hours is not None and hours not in tree.hours:
+                            problems.append(Problem(c.at or at(node), f"node {name}: unknown hours {hours!r}"))
+            if sounds_dir is not None:
+                for sound in sound_names(node):
+                    if not any(sounds_dir.glob(f"{sound}.*")):
+                        problems.append(Problem(at(node), f"node {name}: sound {sound!r} not found in {sounds_dir}"))
+        reachable = _reachable(tree)
+        for name, node in tree.nodes.items():
+            if name not in reachable:
+                problems.append(Problem(at(node), f"node {name}: unreachable from start {tree.start!r}"))
+        for loop in _silent_loops(tree):
+            first = tree.nodes[loop[0]]
+            problems.append(Problem(at(first), "a loop that takes no input from the caller: "
+                                               + " -> ".join([*loop, loop[0]])))
+    return problems
+
+
+def _reachable(tree: Tree) -> set[str]:
+    seen: set[str] = set()
+    todo = [tree.start] if tree.start in tree.nodes else []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += [t for t in targets(tree.nodes[name]) if t in tree.nodes]
+    return seen
+
+
+def _silent_loops(tree: Tree) -> list[list[str]]:
+    """Cycles made only of nodes that take no input (branch, set, language, goto, http)."""
+    silent = {n for n, node in tree.nodes.items() if isinstance(node.body, _NO_INPUT)}
+    edges = {n: [t for t in targets(tree.nodes[n]) if t in silent] for n in silent}
+    loops: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    stack: list[str] = []
+
+    def visit(n: str) -> None:
+        state[n] = 1
+        stack.append(n)
+        for m in edges[n]:
+            if state.get(m) == 1:
+                loops.append(stack[stack.index(m):])
+            elif m not in state:
+                visit(m)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(silent):
+        if n not in state:
+            visit(n)
+    return loops
+
+
+def variables_in(text: str) -> list[str]:
+    return _VAR.findall(text)
+
