@@ -34,6 +34,8 @@ class DryRun:
     outcome: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     keys_left: list[str] = field(default_factory=list)
+    steps: list[I.Step] = field(default_factory=list)
+    answers: list[tuple[str, int | None]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps({"tree": self.tree, "version": self.version, "path": self.lines, "heard": self.heard,
@@ -68,11 +70,13 @@ def dry_run(library: Mapping[str, IvrTree], tree: str, *, caller: str, dialed: s
             elif isinstance(c, StopPlayback):
                 playing = None
             elif isinstance(c, I.Step):
+                report.steps.append(c)
                 note = " ".join(x for x in (f"key {c.input}" if c.input else "", f"-> {c.result}" if c.result else "") if x)
                 report.lines.append(f"{_clock(now, at)}  {c.tree}/{c.node} ({c.verb}) {note}".rstrip())
             elif isinstance(c, I.HttpCall):
                 report.lines.append(f"{_clock(now, at)}    {c.method} {c.url}")
             elif isinstance(c, I.SurveyAnswer):
+                report.answers.append((c.question, c.answer))
                 report.lines.append(f"{_clock(now, at)}    survey {c.question} = {c.answer}")
             elif isinstance(c, I.CallbackWanted):
                 report.lines.append(f"{_clock(now, at)}    callback requested to {c.number}")
