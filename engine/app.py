@@ -123,6 +123,8 @@ class Engine:
                 await self._shutdown(background, writer_task)
         finally:
             self.ami.close()
+            if self.calls is not None:
+                await self.calls.close()
             if runner is not None:
                 await runner.cleanup()
             self.writer.spill()

@@ -18,20 +18,23 @@ gone are closed.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import structlog
 
-from .acdservice import AcdService, Leg
+from .acdservice import AcdService, Leg, offer_result
 from .ari import AriClient, AriError, path
 from .callbacks import Callbacks
 from .config import Config
 from .core import acd as A
 from .core import call as core
+from .core import ivr
 from .core.common import Command, Event, Rejected
 from .db import Database, Write, Writer
 from .logsetup import get_logger
@@ -118,6 +121,8 @@ class CallManager:
         self.sessions: dict[str, Session[core.CallState]] = {}  # caller channel id -> session
         self.by_call: dict[str, Session[core.CallState]] = {}   # call id -> session
         self.routes: dict[str, Callable[[dict[str, Any]], None]] = {}  # any other channel we follow
+        self._http: aiohttp.ClientSession | None = None
+        self._ivr_steps: dict[str, int] = {}  # call id -> steps written (their order in the path)
         self.handled = 0  # calls whose session ended (finished, or crashed and logged)
         self._changed = asyncio.Event()
         self.lost_swept = asyncio.Event()  # set once open rows were checked against Asterisk
@@ -182,7 +187,8 @@ class CallManager:
             caller_number=str(caller.get("number", "")), caller_name=str(caller.get("name", "")),
             dialed_number=dialed, route=route, started_at=_epoch(channel.get("creationtime"), now),
             already_answered=channel.get("state") == "Up", adopted=adopted,
-            queued_since=queued[1] if queued else None, agent=agent)
+            queued_since=queued[1] if queued else None, agent=agent, library=cfg.trees,
+            queue_routes={q.name: _queue_route(cfg, q.name, 0) for q in cfg.queues})
         t = cfg.timeouts
         limits = core.Limits(t.answer_seconds, t.playback_seconds, t.hangup_seconds, t.max_call_seconds)
         state, first = core.start(arrival, limits, now)
@@ -196,7 +202,7 @@ class CallManager:
             self._follow_agent(session, agent[1])
         self._changed.set()
         bound.info("call.arrived", caller=arrival.caller_number, dialed=dialed, prompt=route.prompt,
-                   queue=route.queue, adopted=adopted, answered=arrival.already_answered)
+                   queue=route.queue, ivr=route.ivr, adopted=adopted, answered=arrival.already_answered)
         self.spawn(self._run(session, first))
 
     def _follow_agent(self, session: Session[core.CallState], agent_channel: str) -> None:
@@ -225,6 +231,7 @@ class CallManager:
             s = session.state
             self.sessions.pop(s.channel_id, None)
             self.by_call.pop(s.call_id, None)
+            self._ivr_steps.pop(s.call_id, None)
             if s.agent_channel is not None:
                 self.routes.pop(s.agent_channel, None)
             if session.finished:
@@ -304,7 +311,7 @@ class CallManager:
         elif isinstance(command, core.JoinQueue):
             try:
                 await self.acd.request(A.Enqueue(command.call_id, command.queue, command.priority,
-                                                 entered_at=command.entered_at))
+                                                 skills=command.skills, entered_at=command.entered_at))
             except Rejected as exc:
                 session.log.error("call.queue_refused", queue=command.queue, error=str(exc))
                 session.post(core.GaveUp(str(exc)))
@@ -327,11 +334,113 @@ class CallManager:
             await self._tell_acd(A.CallFinished(command.agent_id))
         elif isinstance(command, core.Finish):
             await self.recordings.stop_for(s.call_id)
-            if s.route.queue is not None:
+            if s.route.queue is not None or s.route.ivr is not None:  # it may have had a bridge
                 await self.remove_bridge(_bridge_id(s.call_id))
             session.log.info("call.finished", handled=self.handled + 1)
-        else:
+        elif not await self._execute_ivr(session, command):
             raise TypeError(f"no executor for {command!r}")
+
+    async def _execute_ivr(self, session: Session[core.CallState], command: Command) -> bool:
+        """The IVR's commands (and the transfer it may start); False if ``command`` is none of them."""
+        s = session.state
+        submit = self.writer.submit
+        if isinstance(command, ivr.Step):
+            session.log.info("ivr.step", tree=command.tree, node=command.node, verb=command.verb,
+                             input=command.input, result=command.result)
+            seq = self._ivr_steps.get(s.call_id, 0) + 1
+            self._ivr_steps[s.call_id] = seq
+            submit(Write("ivr_step", (str(uuid.uuid4()), s.call_id, seq, command.at, command.tree, command.version,
+                                      command.node, command.verb, command.input, command.result)))
+        elif isinstance(command, core.RecordIvr):
+            submit(Write("call_ivr", (command.call_id, command.tree, command.version)))
+        elif isinstance(command, core.RecordVariables):
+            names = sorted(command.variables)
+            submit(Write("call_variables", (command.call_id, names, [command.variables[n] for n in names])))
+        elif isinstance(command, ivr.SurveyAnswer):
+            submit(Write("survey_answer", (s.call_id, command.question, command.answer, command.at)))
+        elif isinstance(command, ivr.CallbackWanted):
+            submit(Write("callback_requested_ivr", (s.call_id, command.queue, command.number, command.at)))
+        elif isinstance(command, ivr.SetLanguage):
+            await self.rest(session, "language", "POST", path("channels", s.channel_id, "variable"),
+                            variable="CHANNEL(language)", value=command.code)
+        elif isinstance(command, ivr.HttpCall):
+            self.spawn(self._http_call(session, command))
+        elif isinstance(command, ivr.RecordMessage):
+            try:
+                await self.recordings.voicemail(s.channel_id, s.call_id, command.max_seconds, command.beep,
+                                                lambda ok, secs: session.post(ivr.RecordingDone(ok, secs)))
+            except AriError as exc:
+                session.post(core.RequestFailed("record", exc.gone, str(exc)))
+        elif isinstance(command, core.DialOut):
+            await self._dial_out(session, command)
+        elif isinstance(command, core.LeaveBridge):
+            await self.rest(session, "leave_bridge", "POST", path("bridges", _bridge_id(s.call_id), "removeChannel"),
+                            channel=s.channel_id)
+        else:
+            return False
+        return True
+
+    def http(self) -> aiohttp.ClientSession:
+        """The client for the IVR's CRM lookups (made on first use, closed by :meth:`close`)."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(headers={"User-Agent": "callcenter"})
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _http_call(self, session: Session[core.CallState], call: ivr.HttpCall) -> None:
+        try:
+            async with asyncio.timeout(call.timeout):
+                body = dict(call.body) if call.method == "POST" else None
+                async with self.http().request(call.method, call.url, json=body) as resp:
+                    if resp.status >= 400:
+                        raise ValueError(f"HTTP {resp.status}")
+                    data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            session.log.info("ivr.http_failed", url=call.url, error=f"{type(exc).__name__}: {exc}")
+            session.post(ivr.HttpDone(False, detail=str(exc) or type(exc).__name__))
+            return
+        session.post(ivr.HttpDone(True, data if isinstance(data, dict) else {"value": data}))
+
+    async def _dial_out(self, session: Session[core.CallState], dial: core.DialOut) -> None:
+        """A transfer: originate the target; its answer (or failure) comes back to the call."""
+        cfg = self.config()
+        s = session.state
+        if "/" in dial.target:
+            endpoint = dial.target
+        elif re.fullmatch(r"\+?[0-9*#]{1,32}", dial.target):
+            endpoint = cfg.outbound.dial.format(number=dial.target)
+        else:
+            session.post(core.TransferFailed(f"cannot dial {dial.target!r}"))
+            return
+        channel = f"xfer-{uuid.uuid4()}"
+        answered = False
+
+        def route(event: dict[str, Any]) -> None:
+            nonlocal answered
+            kind = event.get("type")
+            if kind == "StasisStart" and not answered:
+                answered = True
+                session.post(core.TransferAnswered(channel))
+            elif kind == "ChannelDestroyed" and not answered:
+                self.routes.pop(channel, None)
+                session.post(core.TransferFailed(offer_result(event.get("cause"), True)))
+            elif answered:
+                translated = translate(event, agent_side=True)
+                if translated is not None:
+                    session.post(translated)
+
+        self.routes[channel] = route
+        try:
+            await self.ari.post("/channels", endpoint=endpoint, app=cfg.asterisk.ari.app, channelId=channel,
+                                appArgs=f"transfer,{s.call_id}", timeout=int(dial.timeout),
+                                callerId=cfg.outbound.caller_id or s.caller_number or None)
+        except AriError as exc:
+            self.routes.pop(channel, None)
+            session.post(core.TransferFailed(str(exc)))
 
     async def rest(self, session: Session[Any], what: str, method: str, url_path: str, **params: Any) -> bool:
         """One REST request for a session; a failure comes back to it as RequestFailed."""
@@ -468,13 +577,20 @@ class CallManager:
 def _route(cfg: Config, dialed: str, queue: str | None) -> core.Route:
     """The core's view of where a call goes (``queue`` given: an adopted call's current queue)."""
     target = cfg.route(dialed)
-    name = queue if queue is not None else getattr(target, "queue", None)
-    if name is None:
-        return core.Route(prompt=target.prompt or "hello-world")
-    q = cfg.queue(name) if any(q.name == name for q in cfg.queues) else None
+    if queue is not None:
+        return _queue_route(cfg, queue, target.priority)
+    if target.ivr is not None:
+        return core.Route(ivr=target.ivr)
+    if target.queue is not None:
+        return _queue_route(cfg, target.queue, target.priority)
+    return core.Route(prompt=target.prompt or "hello-world")
+
+
+def _queue_route(cfg: Config, name: str, priority: int) -> core.Route:
+    q = next((q for q in cfg.queues if q.name == name), None)
     if q is None:
-        return core.Route(queue=name)
-    return core.Route(queue=name, priority=getattr(target, "priority", 0), music=q.announce.music,
+        return core.Route(queue=name, priority=priority)
+    return core.Route(queue=name, priority=priority, music=q.announce.music,
                       callback_key=q.callback.key if q.callback else None, recording=q.recording,
                       record_code=cfg.agent_codes.record)
 

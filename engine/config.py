@@ -159,6 +159,14 @@ class InboundRoute(Target):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundConfig:
+    """How the engine reaches a phone number (IVR transfers): {number} is replaced."""
+
+    dial: str = "PJSIP/{number}@carrier"
+    caller_id: str = ""  # what the called party sees; empty: the caller's number
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Timeouts:
     """Every call state has a way out: these bound how long the engine waits for Asterisk."""
 
@@ -214,6 +222,7 @@ class Config:
     dispositions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(
         {"1": "resolved", "2": "follow-up", "3": "escalated", "9": "other"}), metadata={"check": _keyed_codes})
     recording: RecordingConfig = RecordingConfig()
+    outbound: OutboundConfig = OutboundConfig()
     trees: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}),
                                          metadata={"internal": True})  # loaded from files.ivr
 

@@ -104,12 +104,31 @@ OPERATIONS: dict[str, str] = {
     "callback_placed": """
         UPDATE callbacks SET placed_at = COALESCE(placed_at, to_timestamp($2)), agent_id = $3, outcome = $4
         WHERE call_id = $1""",
-    # (id, call, name, format, path, direction, agent, queue, started_at, ended_at, duration, size)
+    # (id, call, name, format, path, direction, agent, queue, started_at, ended_at, duration, size, kind)
     "recording": """
         INSERT INTO recordings (id, call_id, name, format, path, direction, agent_id, queue, started_at, ended_at,
-                                duration_seconds, size_bytes)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9), to_timestamp($10), $11, $12)
+                                duration_seconds, size_bytes, kind)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9), to_timestamp($10), $11, $12, $13)
         ON CONFLICT (id) DO NOTHING""",
+    # (call, tree, version)
+    "call_ivr": """
+        UPDATE calls SET ivr_tree = COALESCE(ivr_tree, $2), ivr_version = COALESCE(ivr_version, $3) WHERE id = $1""",
+    # (id, call, seq, at, tree, version, node, verb, input, result)
+    "ivr_step": """
+        INSERT INTO ivr_steps (id, call_id, seq, at, tree, version, node, verb, input, result)
+        VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING""",
+    # (call, names[], values[])
+    "call_variables": """
+        INSERT INTO call_variables (call_id, name, value) SELECT $1, n, v FROM unnest($2::text[], $3::text[]) AS t(n, v)
+        ON CONFLICT (call_id, name) DO UPDATE SET value = EXCLUDED.value""",
+    # (call, question, answer, at)
+    "survey_answer": """
+        INSERT INTO survey_answers (call_id, question, answer, at) VALUES ($1, $2, $3, to_timestamp($4))
+        ON CONFLICT (call_id, question) DO NOTHING""",
+    # (call, queue or null, number, at): a callback asked for in the IVR
+    "callback_requested_ivr": """
+        INSERT INTO callbacks (call_id, queue, number, requested_at, source) VALUES ($1, $2, $3, to_timestamp($4), 'ivr')
+        ON CONFLICT (call_id) DO NOTHING""",
 }
 
 

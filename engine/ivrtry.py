@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .core import ivr as I
-from .core.call import Dtmf, Play, PlaybackDone, StopPlayback
+from .core.channel import Dtmf, Play, PlaybackDone, StopPlayback
 from .core.common import CancelTimer, StartTimer, TimerFired
 from .ivrconf import IvrTree
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from .ari import AriClient, AriError, path
@@ -58,6 +59,8 @@ class _Active:
     queue: str
     bridge_id: str
     started_at: float
+    kind: str = "call"
+    done: Callable[[bool, float | None], None] | None = None  # told when the file is complete
 
 
 class Recordings:
@@ -105,6 +108,17 @@ class Recordings:
         if name in self.active:
             self.finished(name, failed=event.get("type") == "RecordingFailed")
 
+    async def voicemail(self, channel_id: str, call_id: str, max_seconds: float, beep: bool,
+                        done: Callable[[bool, float | None], None]) -> str:
+        """Record a caller's message on their channel (``#`` ends it); ``done(ok, seconds)`` when over."""
+        name = f"{call_id}-vm-{len([a for a in self.active.values() if a.call_id == call_id]) + 1}"
+        await self.ari.post(path("channels", channel_id, "record"), name=name, format=self.format,
+                            maxDurationSeconds=int(max_seconds), maxSilenceSeconds=10, beep=beep,
+                            terminateOn="#", ifExists="overwrite")
+        self.active[name] = _Active(call_id, "", "", "", time.time(), kind="voicemail", done=done)
+        log.info("recording.started", call_id=call_id, name=name, kind="voicemail")
+        return name
+
     def finished(self, name: str, failed: bool = False) -> None:
         a = self.active.pop(name, None)
         if a is None:
@@ -116,4 +130,6 @@ class Recordings:
         log.info("recording.finished", call_id=a.call_id, name=name, duration=duration, size=size, failed=failed)
         self.writer.submit(Write("recording", (
             str(uuid.uuid5(_NS, name)), a.call_id, name, self.format, str(file) if file else None, "inbound",
-            a.agent_id, a.queue, a.started_at, ended, duration, size)))
+            a.agent_id or None, a.queue or None, a.started_at, ended, duration, size, a.kind)))
+        if a.done is not None:
+            a.done(not failed and (size is None or size > 44), duration)  # 44: a WAV header and no audio

@@ -103,22 +103,33 @@ def main() -> int:
         phone.wait(timeout=60)
         print("   -> agent phone completed" if phone.returncode == 0 else f"   -> agent sipp exit {phone.returncode}")
 
+        say("a caller dials 1000 (the example IVR tree): presses 2, types account 123456#, queues for billing")
+        print("(what the tree does, tried first without Asterisk:)")
+        subprocess.run([callcenter, "ivr", "try", "main", "--config", str(config), "--caller", "5555000",
+                        "--dialed", "1000", "--digits", "2,1,2,3,4,5,6,#"], env=env, check=True)
+        phone = subprocess.Popen(sipp_args(env, "agent_answer.xml", port=agent_port, answer_ms="800",
+                                           hangup_ms="2000"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sipp(env, "caller_dtmf.xml", "1000", caller="5555000", caller_name="IVR Caller", digits="2123456#",
+             dtmf_delay_ms="2500")
+        phone.wait(timeout=60)
+        print("   -> agent phone completed" if phone.returncode == 0 else f"   -> agent sipp exit {phone.returncode}")
+
         say("Alice logs out: *12")
         sipp(env, "agent_feature.xml", "*12", agent="agent9001")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     say(f"engine stopped (exit {proc.returncode}); the calls as PostgreSQL has them")
-    subprocess.run([callcenter, "calls", "--config", str(config), "--last", "4"], env=env, check=True)
+    subprocess.run([callcenter, "calls", "--config", str(config), "--last", "5"], env=env, check=True)
     say("why each queued call went to its agent (the routing reason log)")
-    subprocess.run([callcenter, "routing", "--config", str(config), "--last", "3"], env=env, check=True)
+    subprocess.run([callcenter, "routing", "--config", str(config), "--last", "2"], env=env, check=True)
 
     say("call in yourself")
     print(f"""The stack is still up. Run the engine in the foreground:
     make run
 then point a softphone on this machine (it must send from 127.0.0.1) at
-    sip:2000@127.0.0.1:{env['ASTERISK_SIP_PORT']}    (any number works; 2001 plays a longer prompt,
-                                             3100 and 3200 queue for an agent)
+    sip:1000@127.0.0.1:{env['ASTERISK_SIP_PORT']}    (the example IVR; any number works: 2000 and 2001
+                                             play a prompt, 3100 and 3200 queue for an agent)
 Asterisk takes loopback SIP as the carrier trunk and hands the call to the engine. A softphone
 listening on 127.0.0.1:{int(env['ASTERISK_AGENT_PORT_BASE']) + 1} with user agent9001 is agent 9001's desk phone (test stack:
 no password): dial *11, then 9001# and 1234#, and queue calls ring it.

@@ -30,10 +30,21 @@ must be recorded (``Record*`` commands): the shell writes those to PostgreSQL, i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import Enum
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
+
+from . import ivr as ivr_core
+from .channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
+                      RequestFailed, StopPlayback)
+from .ivr import Ivr
+
+if TYPE_CHECKING:
+    from ..ivrconf import IvrTree
 
 __all__ = [
     "CAUSES", "AgentCallOver", "AgentGone", "Announcement", "Answer", "Answered", "Arrival", "BridgeWith",
@@ -47,6 +58,8 @@ __all__ = [
 class Phase(Enum):
     ANSWERING = "answering"
     PLAYING = "playing"
+    IVR = "ivr"
+    TRANSFERRING = "transferring"
     QUEUED = "queued"
     CONNECTED = "connected"
     HANGING_UP = "hanging_up"
@@ -63,10 +76,11 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Where the call goes: ``prompt`` (played, then hang-up) or ``queue``."""
+    """Where the call goes: ``prompt`` (played, then hang-up), ``queue``, or an ``ivr`` tree."""
 
     prompt: str | None = None
     queue: str | None = None
+    ivr: str | None = None
     priority: int = 0
     music: str = "default"
     callback_key: str | None = None   # a waiting caller presses it to be called back
@@ -106,44 +120,8 @@ class Arrival(Event):
     adopted: bool = False
     queued_since: float | None = None      # adopted while waiting: its place in line
     agent: tuple[str, str] | None = None   # adopted while connected: (agent id, agent channel)
-
-
-@dataclass(frozen=True, slots=True)
-class Answered(Event):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class PlaybackDone(Event):
-    playback_id: str
-    ok: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class HangupRequested(Event):
-    """Someone asked for the channel to hang up (ARI ChannelHangupRequest): the cause is known now
-    (None for a soft hang-up, whose event carries flags, not a cause), the channel leaves the
-    application next."""
-
-    cause: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelGone(Event):
-    """The channel left the application (StasisEnd) or was destroyed. ``cause`` None: use the one
-    the hang-up request carried."""
-
-    cause: int | None = None
-    cause_text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RequestFailed(Event):
-    """A command could not be carried out; ``gone`` when the channel no longer exists."""
-
-    command: str
-    gone: bool
-    detail: str
+    library: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}))  # the IVR trees now
+    queue_routes: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))  # for IVR queues
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,28 +153,16 @@ class AgentGone(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class Dtmf(Event):
-    digit: str
-    from_agent: bool = False
+class TransferAnswered(Event):
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFailed(Event):
+    reason: str
 
 
 # -- commands ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Answer(Command):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Play(Command):
-    media: tuple[str, ...]  # ARI media URIs: sound:NAME, number:N, digits:N
-    playback_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class StopPlayback(Command):
-    playback_id: str
-
-
 @dataclass(frozen=True, slots=True)
 class StartMusic(Command):
     music_class: str
@@ -208,16 +174,38 @@ class StopMusic(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Hangup(Command):
-    reason: str = "normal"
-
-
-@dataclass(frozen=True, slots=True)
 class JoinQueue(Command):
     call_id: str
     queue: str
     priority: int
     entered_at: float | None = None  # set when an adopted call takes its old place back
+    skills: Mapping[str, int] | None = None  # the IVR's override of the queue's requirement
+
+
+@dataclass(frozen=True, slots=True)
+class DialOut(Command):
+    """Originate a leg to ``target`` (a number or an endpoint) for a transfer."""
+
+    target: str
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveBridge(Command):
+    """Take the caller out of the call's bridge (the agent left; the IVR takes over again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordIvr(Command):
+    call_id: str
+    tree: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVariables(Command):
+    call_id: str
+    variables: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +303,11 @@ class CallState:
     agent_channel: str | None = None
     recording: bool = False
     agent_keys: str = ""           # the agent's last keys, to spot the record code
+    ivr: Ivr | None = None         # while in the IVR (and after, for the post-call part)
+    library: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}))
+    queue_routes: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))
+    post_call: tuple[str, str] | None = None  # (tree, node) for the caller once the agent hangs up
+    on_failure: tuple[str, str] | None = None  # where a failed transfer goes back to in the IVR
 
     @property
     def playback_id(self) -> str:
@@ -325,7 +318,8 @@ def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[C
     """A new call: the state to keep and the first commands."""
     state = CallState(call_id=event.call_id, channel_id=event.channel_id, phase=Phase.ANSWERING,
                       route=event.route, limits=limits, caller_number=event.caller_number,
-                      answered=event.already_answered)
+                      answered=event.already_answered, library=event.library, queue_routes=event.queue_routes,
+                      ivr=_variables_only(event))
     commands: list[Command] = [
         RecordStarted(call_id=event.call_id, channel_id=event.channel_id, direction="inbound",
                       caller_number=event.caller_number, caller_name=event.caller_name,
@@ -343,12 +337,55 @@ def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[C
     return state, commands + [Answer(), StartTimer("answer", now + limits.answer_seconds)]
 
 
+def _variables_only(event: Arrival) -> Ivr | None:
+    """Holds the call's variables until an IVR starts (None: no IVR for this call)."""
+    if event.route.ivr is None or event.route.ivr not in event.library:
+        return None
+    return Ivr(library=event.library, tree=event.route.ivr, node=event.library[event.route.ivr].tree.start,
+               variables=MappingProxyType({"caller": event.caller_number, "dialed": event.dialed_number,
+                                           "call_id": event.call_id}))
+
+
 def _route(state: CallState, now: float, queued_since: float | None = None) -> tuple[CallState, list[Command]]:
     r = state.route
+    if r.ivr is not None:
+        if state.ivr is None:  # the tree disappeared between routing and now: say sorry
+            return _play(state, now, SORRY)
+        ivr, cmds = ivr_core.start(state.library, r.ivr, state.ivr.variables, now)
+        state = replace(state, phase=Phase.IVR)
+        tree = state.library[r.ivr]
+        return _from_ivr(state, ivr, [RecordIvr(state.call_id, tree.name, tree.version), *cmds], now)
     if r.queue is None:
         return _play(state, now, (f"sound:{r.prompt}",))
     state = replace(state, phase=Phase.QUEUED)
     return state, [StartMusic(r.music), JoinQueue(state.call_id, r.queue, r.priority, queued_since)]
+
+
+def _from_ivr(state: CallState, ivr: Ivr, cmds: list[Command], now: float) -> tuple[CallState, list[Command]]:
+    """Take the interpreter's new state and commands; its outcomes move the call on."""
+    state = replace(state, ivr=ivr)
+    out: list[Command] = []
+    for c in cmds:
+        if isinstance(c, ivr_core.ToQueue):
+            base = state.queue_routes.get(c.queue, Route(queue=c.queue))
+            route = replace(base, priority=c.priority)
+            state = replace(state, phase=Phase.QUEUED, route=route, post_call=c.after)
+            out += [RecordVariables(state.call_id, _routing_variables(ivr)), StartMusic(route.music),
+                    JoinQueue(state.call_id, c.queue, c.priority, None, c.skills)]
+        elif isinstance(c, ivr_core.TransferTo):
+            state = replace(state, phase=Phase.TRANSFERRING, on_failure=c.on_failure)
+            out += [RecordVariables(state.call_id, _routing_variables(ivr)), DialOut(c.target, c.timeout),
+                    StartTimer("transfer", now + c.timeout + 5.0)]
+        elif isinstance(c, ivr_core.IvrHangup):
+            state, more = _hang_up(state, now, "engine")
+            out += more
+        else:
+            out.append(c)
+    return state, out
+
+
+def _routing_variables(ivr: Ivr) -> Mapping[str, str]:
+    return MappingProxyType({k: v for k, v in ivr.variables.items() if k != "call_id"})
 
 
 def _play(state: CallState, now: float, media: tuple[str, ...]) -> tuple[CallState, list[Command]]:
@@ -367,7 +404,7 @@ def _end(state: CallState, now: float, cause: int | None, text: str, by: str) ->
     cmds: list[Command] = []
     if state.phase is Phase.QUEUED:
         cmds.append(LeaveQueue(state.call_id))
-    if state.agent_id is not None and state.phase is Phase.CONNECTED:
+    if state.agent_channel is not None and state.phase is Phase.CONNECTED:
         cmds += _release_agent(state)
     state = replace(state, phase=Phase.ENDED)
     return state, [*cmds, CancelTimer("answer"), CancelTimer("playback"), CancelTimer("hangup"),
@@ -375,8 +412,12 @@ def _end(state: CallState, now: float, cause: int | None, text: str, by: str) ->
 
 
 def _release_agent(state: CallState) -> list[Command]:
-    assert state.agent_id is not None and state.agent_channel is not None
-    return [HangupAgent(state.agent_channel), AgentCallOver(state.agent_id)]
+    """Hang up the other leg; an agent's (not a transfer's) call is over for the ACD."""
+    assert state.agent_channel is not None
+    cmds: list[Command] = [HangupAgent(state.agent_channel)]
+    if state.agent_id is not None:
+        cmds.append(AgentCallOver(state.agent_id))
+    return cmds
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -462,15 +503,22 @@ def _connected_dtmf(state: CallState, event: Dtmf, now: float):
 
 
 def _agent_gone(state: CallState, event: AgentGone, now: float):
-    assert state.agent_id is not None
-    over = AgentCallOver(state.agent_id)
-    state, cmds = _hang_up(replace(state, agent_id=None, agent_channel=None), now, "agent")
-    return state, [over, *cmds]
+    over: list[Command] = [AgentCallOver(state.agent_id)] if state.agent_id is not None else []
+    state = replace(state, agent_id=None, agent_channel=None)
+    if state.post_call is not None and state.ivr is not None:
+        # The agent hung up; the caller stays for what the tree has for after the call (a survey).
+        tree, node = state.post_call
+        ivr, cmds = ivr_core.start(state.ivr.library, tree, state.ivr.variables, now, node=node)
+        state = replace(state, phase=Phase.IVR, post_call=None)
+        state, more = _from_ivr(state, ivr, cmds, now)
+        return state, [*over, LeaveBridge(), *more]
+    state, cmds = _hang_up(state, now, "agent")
+    return state, [*over, *cmds]
 
 
 def _connected_max(state: CallState, event: TimerFired, now: float):
     if event.key != "max":
-        return state, []
+        return state, []  # a stale timer of an earlier phase
     release = _release_agent(state)
     state, cmds = _hang_up(replace(state, agent_id=None, agent_channel=None), now, "engine")
     return state, [RecordEvent(state.call_id, now, "timeout", "max"), *release, *cmds]
@@ -484,6 +532,52 @@ def _connected_failed(state: CallState, event: RequestFailed, now: float):
     release = _release_agent(state)
     state, cmds = _hang_up(replace(state, agent_id=None, agent_channel=None), now, "engine")
     return state, [note, *release, *cmds]
+
+
+def _to_ivr(state: CallState, event: Event, now: float):
+    assert state.ivr is not None
+    if isinstance(event, TimerFired):
+        if event.key == "max":
+            state, cmds = _hang_up(state, now, "engine")
+            return state, [RecordEvent(state.call_id, now, "timeout", "max"), *cmds]
+        if event.key != "ivr":
+            return state, []
+    ivr, cmds = ivr_core.handle(state.ivr, event, now)
+    return _from_ivr(state, ivr, cmds, now)
+
+
+def _ivr_request_failed(state: CallState, event: RequestFailed, now: float):
+    assert state.ivr is not None
+    note = RecordEvent(state.call_id, now, "request-failed", f"{event.command}: {event.detail}")
+    if event.gone:
+        return _failed_live(state, event, now)
+    if event.command == "play":  # a missing sound must not stop the tree: go on as if it was said
+        state, cmds = _to_ivr(state, PlaybackDone(state.ivr.playback_id, ok=False), now)
+    elif event.command == "record":
+        state, cmds = _to_ivr(state, ivr_core.RecordingDone(False), now)
+    else:
+        cmds = []
+    return state, [note, *cmds]
+
+
+def _transfer_answered(state: CallState, event: TransferAnswered, now: float):
+    state = replace(state, phase=Phase.CONNECTED, agent_id=None, agent_channel=event.channel, on_failure=None)
+    return state, [CancelTimer("transfer"), BridgeWith(event.channel),
+                   RecordEvent(state.call_id, now, "transferred", event.channel)]
+
+
+def _transfer_failed(state: CallState, event: Event, now: float):
+    if isinstance(event, TimerFired) and event.key not in ("transfer", "max"):
+        return state, []
+    reason = event.reason if isinstance(event, TransferFailed) else "timeout"
+    note = RecordEvent(state.call_id, now, "transfer-failed", reason)
+    if state.on_failure is not None and state.ivr is not None:
+        tree, node = state.on_failure
+        ivr, cmds = ivr_core.start(state.ivr.library, tree, state.ivr.variables, now, node=node)
+        state, more = _from_ivr(replace(state, phase=Phase.IVR, on_failure=None), ivr, cmds, now)
+        return state, [note, CancelTimer("transfer"), *more]
+    state, more = _play(state, now, SORRY)
+    return state, [note, CancelTimer("transfer"), *more]
 
 
 def _hangup_requested(state: CallState, event: HangupRequested, now: float):
@@ -540,6 +634,10 @@ def _failed_hanging_up(state: CallState, event: RequestFailed, now: float):
     return state, [RecordEvent(state.call_id, now, "request-failed", f"{event.command}: {event.detail}")]
 
 
+def _late_transfer(state: CallState, event: TransferAnswered, now: float):
+    return state, [HangupAgent(event.channel)]
+
+
 def _late_connect(state: CallState, event: Connected, now: float):
     # The agent answered as the caller was leaving: release the agent at once.
     return state, [HangupAgent(event.agent_channel), AgentCallOver(event.agent_id)]
@@ -547,7 +645,7 @@ def _late_connect(state: CallState, event: Connected, now: float):
 
 P = Phase
 _LIVE = (P.ANSWERING, P.PLAYING, P.QUEUED)
-_ALIVE = (*_LIVE, P.CONNECTED, P.HANGING_UP)
+_ALIVE = (*_LIVE, P.IVR, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP)
 
 TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     (P.ANSWERING, Answered): _answered,
@@ -565,17 +663,31 @@ TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     **{(p, HangupRequested): _hangup_requested for p in _ALIVE},
     **{(p, RequestFailed): _failed_live for p in _LIVE},
     **{(p, TimerFired): _timer_live for p in _LIVE},
+    **{(P.IVR, e): _to_ivr for e in (PlaybackDone, Dtmf, TimerFired, ivr_core.HttpDone, ivr_core.RecordingDone)},
+    (P.IVR, RequestFailed): _ivr_request_failed,
+    (P.TRANSFERRING, TransferAnswered): _transfer_answered,
+    (P.TRANSFERRING, TransferFailed): _transfer_failed,
+    (P.TRANSFERRING, TimerFired): _transfer_failed,
+    (P.TRANSFERRING, RequestFailed): _failed_live,
     (P.HANGING_UP, TimerFired): _timer_hanging_up,
     (P.HANGING_UP, RequestFailed): _failed_hanging_up,
     # Late or crossing events: nothing to do, but not a bug either.
-    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.CONNECTED, P.HANGING_UP)
+    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP)
        for e in (Announcement, GaveUp)},
-    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.HANGING_UP) for e in (Dtmf, AgentGone)},
-    **{(p, PlaybackDone): _ignore for p in (P.ANSWERING, P.CONNECTED, P.HANGING_UP)},
-    **{(p, Answered): _ignore for p in (P.PLAYING, P.QUEUED, P.CONNECTED, P.HANGING_UP)},
-    **{(p, Connected): _late_connect for p in (P.ANSWERING, P.PLAYING, P.CONNECTED, P.HANGING_UP)},
+    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.TRANSFERRING, P.HANGING_UP) for e in (Dtmf, AgentGone)},
+    (P.IVR, AgentGone): _ignore,
+    **{(p, PlaybackDone): _ignore for p in (P.ANSWERING, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP)},
+    **{(p, Answered): _ignore for p in (P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.CONNECTED, P.HANGING_UP)},
+    **{(p, Connected): _late_connect for p in (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.CONNECTED,
+                                                 P.HANGING_UP)},
+    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.QUEUED, P.CONNECTED, P.HANGING_UP, P.TRANSFERRING)
+       for e in (ivr_core.HttpDone, ivr_core.RecordingDone)},
+    **{(p, TransferAnswered): _late_transfer for p in (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED,
+                                                        P.HANGING_UP)},
+    **{(p, TransferFailed): _ignore for p in (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED, P.HANGING_UP)},
 })
 
 
 def handle(state: CallState, event: Event, now: float) -> tuple[CallState, list[Command]]:
     return TABLE.handle(state, event, now)
+

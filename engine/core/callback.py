@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from .call import AgentCallOver, AgentGone, ChannelGone, HangupAgent, HangupRequested, RequestFailed
+from .call import AgentCallOver, AgentGone, HangupAgent
+from .channel import ChannelGone, HangupRequested, RequestFailed
 from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
 
 __all__ = ["Callback", "CustomerAnswered", "CustomerFailed", "DialCustomer", "Phase", "RecordOutcome",

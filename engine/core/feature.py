@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from .call import Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone
-from .call import RequestFailed, StopPlayback
+from .channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
+                      RequestFailed, StopPlayback)
 from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
 
 __all__ = ["ActionResult", "AgentAction", "FeatureCall", "Phase", "Request", "handle", "match", "start"]

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 
 from ..ivrconf import (Branch, Callback, Gather, Goto, Hangup, Hours, Http, IvrTree, Language, Menu, Play,
                        QueueTo, SetVars, Survey, Transfer, Voicemail)
-from .call import Dtmf, PlaybackDone, StopPlayback
-from .call import Play as PlayMedia
+from .channel import Dtmf, PlaybackDone, StopPlayback
+from .channel import Play as PlayMedia
 from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
 
 __all__ = [

@@ -225,7 +225,8 @@ def test_ivr_try_command(example_env, capsys):
             "--at", "2026-11-24T10:00:00Z"]
     assert cli([*args, "--digits", "1"]) == 0
     out = capsys.readouterr().out
-    assert "main/main-menu (menu) key 1 -> support" in out and out.endswith("outcome: queue support (priority 0)\n")
+    assert "main/main-menu (menu) key 1 -> support-hours" in out
+    assert out.endswith("outcome: queue support (priority 0)\n")  # a Tuesday, 10:00 in London: open
     assert cli([*args, "--http-response", '{"customer": {"tier": "gold"}}', "--json"]) == 0
     assert '"outcome": "queue support (priority 10)"' in capsys.readouterr().out
     assert cli([*args[:2], "nope", *args[3:]]) == 1
