@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -44,6 +45,7 @@ async def test_daemon_reloads_on_sighup_and_stops_on_sigterm(stack, dsn, tmp_pat
     config.write_text(good)
     for name in ("agents.yaml", "queues.yaml"):
         (tmp_path / name).write_text((REPO / "examples" / name).read_text())
+    shutil.copytree(REPO / "examples" / "ivr", tmp_path / "ivr")
     env = {**os.environ, **stack, "CALLCENTER_DSN": dsn, "CALLCENTER_STATE_DIR": str(tmp_path / "state"),
            "CALLCENTER_HTTP_PORT": "0"}
     proc = await asyncio.create_subprocess_exec(

@@ -3,6 +3,7 @@ a CRM lookup, a survey after the agent hangs up."""
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -26,7 +27,7 @@ NUMBER = "1100"
 def ivr_config(stack, dsn, tmp_path, tree: str):
     """The example configuration, with quick queue timers and this one tree on NUMBER."""
     folder = tmp_path / "ivr"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "t.yaml").write_text(textwrap.dedent(tree))
     cfg = acd_config(stack, dsn, tmp_path)
     trees = MappingProxyType({**cfg.trees, **load_trees(folder)})
@@ -187,3 +188,65 @@ async def test_a_caller_hanging_up_mid_prompt_leaves_nothing_behind(stack, dsn, 
         assert engine.calls.sessions == {}
     [call] = await rows(dsn, "SELECT ended_by, ended_at FROM calls")
     assert call["ended_by"] == "caller" and call["ended_at"] is not None
+
+
+async def test_a_reload_gives_new_calls_the_new_tree_while_calls_in_progress_keep_theirs(stack, dsn, tmp_path):
+    v1 = MENU.replace('options: {"1": support, "2": bye}', 'options: {"1": bye, "2": support}')
+    engine = Engine(ivr_config(stack, dsn, tmp_path / "v1", v1))
+    async with running(engine):
+        # The first caller is in the menu (keys in 4 s) when the tree changes under it.
+        first = asyncio.create_task(sipp(stack, "caller_dtmf.xml", NUMBER,
+                                         variables={"caller": "5558101", "digits": "1", "dtmf_delay_ms": "4000"}))
+        await engine.calls.wait_until(lambda m: any(s.state.phase.value == "ivr" for s in m.sessions.values()))
+        v2 = MENU.replace('options: {"1": support, "2": bye}', 'options: {"1": other, "2": support}') + """\
+  other:
+    hangup: {say: [beep]}
+"""
+        engine.config = ivr_config(stack, dsn, tmp_path / "v2", v2)  # what SIGHUP does with a new file
+        (await sipp(stack, "caller_dtmf.xml", NUMBER, variables={"caller": "5558102", "digits": "1"})).check()
+        (await first).check()
+        await wait_until_quiet(engine, 2)
+    paths = await rows(dsn, """SELECT c.caller_number, c.ivr_version, s.version, s.node, s.result
+                               FROM ivr_steps s JOIN calls c ON c.id = s.call_id ORDER BY s.seq""")
+    by_caller: dict[str, list] = {}
+    for r in paths:
+        by_caller.setdefault(r["caller_number"], []).append(r)
+    old, new = by_caller["5558101"], by_caller["5558102"]
+    chose = lambda path: [r["result"] for r in path if r["node"] == "menu" and r["result"] not in ("", "timeout")]  # noqa: E731
+    assert chose(old) == ["bye"]     # key 1 in the tree the call started on
+    assert chose(new) == ["other"]   # key 1 in the new tree
+    assert {r["version"] for r in old} == {old[0]["ivr_version"]} != {r["version"] for r in new}
+
+
+async def test_a_transfer_dials_out_and_bridges(stack, dsn, tmp_path):
+    tree = """\
+    start: xfer
+    nodes:
+      xfer: {transfer: {to: "5559999", timeout_seconds: 10, on_failure: sorry}}
+      sorry: {hangup: {say: [vm-sorry]}}
+    """
+    engine = Engine(ivr_config(stack, dsn, tmp_path, tree))
+    port = int(stack["ASTERISK_CARRIER_SIP_PORT"]) - int(stack["ASTERISK_AGENT_PORT_BASE"])
+    async with running(engine):
+        far, far_done = await agent_phone(stack, port, answer_ms="300", hangup_ms="1500")
+        (await sipp(stack, "caller_wait_bye.xml", NUMBER)).check()
+        (await far_done()).check()
+        await wait_until_quiet(engine, 1)
+    events = [r["kind"] for r in await rows(dsn, "SELECT kind FROM call_events ORDER BY at")]
+    assert "transferred" in events
+    [call] = await rows(dsn, "SELECT ended_by FROM calls")
+    assert call["ended_by"] == "agent"  # the far end hung up first
+
+
+async def test_a_callback_asked_for_in_the_ivr_is_stored(stack, dsn, tmp_path):
+    tree = """\
+    start: cb
+    nodes:
+      cb: {callback: {prompt: [beep], queue: support}}
+    """
+    engine = Engine(ivr_config(stack, dsn, tmp_path, tree))
+    async with running(engine):
+        (await sipp(stack, "caller_dtmf.xml", NUMBER, variables={"caller": "5558003", "digits": "1"})).check()
+        await wait_until_quiet(engine, 1)
+    [cb] = await rows(dsn, "SELECT number, queue, source FROM callbacks")
+    assert (cb["number"], cb["queue"], cb["source"]) == ("5558003", "support", "ivr")
