@@ -250,3 +250,15 @@ async def test_a_callback_asked_for_in_the_ivr_is_stored(stack, dsn, tmp_path):
         await wait_until_quiet(engine, 1)
     [cb] = await rows(dsn, "SELECT number, queue, source FROM callbacks")
     assert (cb["number"], cb["queue"], cb["source"]) == ("5558003", "support", "ivr")
+
+
+async def test_a_flood_of_star_and_pound_ends_cleanly(stack, dsn, tmp_path):
+    engine = Engine(ivr_config(stack, dsn, tmp_path, MENU))
+    async with running(engine):
+        (await sipp(stack, "caller_dtmf.xml", NUMBER, variables={"digits": "*#*#"})).check()
+        await wait_until_quiet(engine, 1)
+        assert engine.calls.sessions == {}
+    results = [r for _, _, r in await steps(dsn)]
+    assert results[:3] == ["", "invalid", "invalid"] and results[-1] == ""  # two strikes, then goodbye
+    [call] = await rows(dsn, "SELECT ended_by, ended_at, answered_at FROM calls")
+    assert call["ended_by"] == "engine" and call["ended_at"] and call["answered_at"]
