@@ -29,7 +29,6 @@ from .yamlconf import ConfigError, Mark, Problem, load_text
 __all__ = ["IvrTree", "Node", "Tree", "VERBS", "check_trees", "load_trees", "sound_names"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_VAR = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _SOUND = re.compile(r"^(digits|number|characters|date):.+$|^[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}$")
 _KEYS = re.compile(r"^[0-9*#]$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -448,7 +447,4 @@ def _silent_loops(tree: Tree) -> list[list[str]]:
             visit(n)
     return loops
 
-
-def variables_in(text: str) -> list[str]:
-    return _VAR.findall(text)
 
