@@ -15,6 +15,7 @@ from typing import Any
 from . import __version__
 from .config import Config, ConfigError, load_config
 from .logsetup import configure, get_logger
+from .outboundcli import add_parsers as add_outbound_parsers, with_db
 from .sim.cli import add_parser as add_sim_parser
 
 log = get_logger("cli")
@@ -117,26 +118,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def _print_query(args: argparse.Namespace, sql: str, params: tuple[Any, ...], header: list[str],
                  cells: Any) -> int:
     """Connect with the config's DSN, run one query, print its rows (oldest first) as a table."""
-    import asyncpg
 
-    cfg = _load(args.config)
-    if cfg is None:
-        return 1
-
-    async def go() -> int:
-        try:
-            conn = await asyncpg.connect(cfg.database.dsn, timeout=10)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-            print(f"{args.command}: cannot connect to the database: {exc}", file=sys.stderr)
-            return 1
-        try:
-            rows = await conn.fetch(sql, *params)
-        finally:
-            await conn.close()
+    async def work(conn: Any, cfg: Config) -> int:
+        rows = await conn.fetch(sql, *params)
         print(_table(header, [cells(r) for r in reversed(rows)]))
         return 0
 
-    return asyncio.run(go())
+    return with_db(args, work)
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
@@ -244,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(func=cmd_ivr_try)
 
     add_sim_parser(sub)
+    add_outbound_parsers(sub)   # import-leads, dnc
 
     args = parser.parse_args(argv)
     return args.func(args)

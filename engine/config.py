@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from types import MappingProxyType
 
 from .acdconf import AgentCodes, AgentConfig, AgentsFile, QueueConfig, QueuesFile, RecordingConfig
+from .campaignconf import CampaignConfig, CampaignsFile, check_campaigns
 from .ivrconf import IvrTree, check_trees, load_trees
 from .yamlconf import ConfigError, Mark, Problem, load_file
 
@@ -223,6 +224,7 @@ class Config:
         {"1": "resolved", "2": "follow-up", "3": "escalated", "9": "other"}), metadata={"check": _keyed_codes})
     recording: RecordingConfig = RecordingConfig()
     outbound: OutboundConfig = OutboundConfig()
+    campaigns: tuple[CampaignConfig, ...] = ()   # outbound campaigns (also from files.campaigns)
     trees: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}),
                                          metadata={"internal": True})  # loaded from files.ivr
 
@@ -247,6 +249,7 @@ class Config:
                 problems.append(_at(r, f"{where}: unknown IVR tree {r.ivr!r}"
                                        + ("" if self.files.ivr else " (files.ivr is not set)")))
         problems += check_trees(self.trees, queues, self.asterisk.sounds_dir)
+        problems += check_campaigns(self.campaigns, queues)
         return problems
 
     def queue(self, name: str) -> QueueConfig:
@@ -276,12 +279,12 @@ def _unique(items: tuple[object, ...], key: str, message: str) -> list[Problem]:
 
 
 def load_config(path: str | Path) -> Config:
-    """Load and validate the main file and the agent and queue files it names; raise
+    """Load and validate the main file and the agent, queue and campaign files it names; raise
     :class:`ConfigError` listing every problem."""
     cfg = load_file(path, Config)
     extra: dict[str, tuple[object, ...]] = {}
     problems: list[Problem] = []
-    for name, schema in (("agents", AgentsFile), ("queues", QueuesFile)):
+    for name, schema in (("agents", AgentsFile), ("queues", QueuesFile), ("campaigns", CampaignsFile)):
         file = getattr(cfg.files, name)
         if file is None:
             continue

@@ -129,6 +129,10 @@ OPERATIONS: dict[str, str] = {
     "callback_requested_ivr": """
         INSERT INTO callbacks (call_id, queue, number, requested_at, source) VALUES ($1, $2, $3, to_timestamp($4), 'ivr')
         ON CONFLICT (call_id) DO NOTHING""",
+    # (number E.164, scope, source, at, reason): an agent keyed DNC; see engine/dnc.py add_write
+    "dnc_add": """
+        INSERT INTO dnc_numbers (number, scope, source, added_at, reason) VALUES ($1, $2, $3, to_timestamp($4), $5)
+        ON CONFLICT (number, scope) DO NOTHING""",
 }
 
 

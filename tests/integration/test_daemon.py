@@ -43,7 +43,7 @@ async def test_daemon_reloads_on_sighup_and_stops_on_sigterm(stack, dsn, tmp_pat
     config = tmp_path / "cc.yaml"
     good = (REPO / "examples" / "callcenter.yaml").read_text()
     config.write_text(good)
-    for name in ("agents.yaml", "queues.yaml"):
+    for name in ("agents.yaml", "queues.yaml", "campaigns.yaml", "dnc-renewals.txt"):
         (tmp_path / name).write_text((REPO / "examples" / name).read_text())
     shutil.copytree(REPO / "examples" / "ivr", tmp_path / "ivr")
     env = {**os.environ, **stack, "CALLCENTER_DSN": dsn, "CALLCENTER_STATE_DIR": str(tmp_path / "state"),

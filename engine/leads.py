@@ -1,0 +1,652 @@
+"""Importing leads from CSV: columns, phone numbers, time zones, duplicates, all in one transaction.
+
+Theory of operation
+-------------------
+``callcenter import-leads CAMPAIGN FILE.csv --config PATH`` reads the whole file first (pure
+functions: :func:`detect_columns`, :func:`parse_row`, :func:`normalize_number`, :func:`merge`), then
+writes it in ONE transaction with COPY: either every good row is in, or (on any database failure)
+nothing is. A broken row is not a failure: it goes to the reject report with its row number and
+reason, and the rest is imported.
+
+- **Columns** are found by their header (case, spaces and dashes do not matter), or named with
+  ``--column ROLE=HEADER[,HEADER...]``: phone columns (``phone``, ``phone2``, ``mobile``, ``cell``,
+  ``home_phone``, ``telephone``... in header order: the order numbers are tried), ``first_name``,
+  ``last_name``, ``name``, ``timezone``, ``consent``, ``consent_text``, ``external_id``,
+  ``priority``. Every other column is kept in ``leads.fields`` (jsonb).
+- **Numbers** are normalised with Google's libphonenumber (``phonenumbers``) to E.164, numbers
+  without a country code read in the campaign's ``default_region`` (or ``--region``). An invalid
+  number is dropped (and reported); a row left with no valid number is rejected.
+- **Time zone**: the ``timezone`` column (an IANA name) when given; else the first number's, from
+  its country and area code (``phonenumbers.timezone``). A number that may be in several zones
+  records them all in ``lead_numbers.time_zones`` (the gate then calls only when every one is in
+  its window); the lead's own ``timezone`` is then the easternmost of them (the largest UTC offset
+  on 1 January, ties by name): where the evening window closes first. Neither: the campaign's
+  ``time_zone``.
+- **Consent**: yes/y/true/1/x/opt-in give consent to automated calls; no/n/false/0/empty do not;
+  anything else rejects the row (a consent nobody can read is no consent to rely on).
+- **Duplicates** (the same external id, or a number already seen in this campaign, in the file or
+  in the database) are merged into the earliest lead: its values win, the later row adds the
+  numbers and fields it lacked. Each merge is listed in the report.
+- **Row numbers** count the header as row 1, as a spreadsheet shows them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+from phonenumbers import timezone as pn_timezone
+
+if TYPE_CHECKING:
+    from .campaignconf import CampaignConfig
+
+__all__ = [
+    "ColumnMap", "ImportReport", "LeadRow", "Normalized", "Note", "ROLES", "ImportFileError", "detect_columns",
+    "import_leads", "merge", "normalize_number", "parse_file", "parse_row", "pick_timezone",
+]
+
+ROLES = ("phone", "first_name", "last_name", "name", "timezone", "consent", "consent_text", "external_id", "priority")
+
+_PHONE = re.compile(r"^((home|work|office|alt|alternate|other|main|primary|second|secondary|business|direct)_)?"
+                    r"(phone|mobile|cell|cellphone|cell_phone|mobile_phone|tel|telephone|landline|phone_number|"
+                    r"mobile_number|number)(_?\d+)?$")
+_ALIASES: dict[str, frozenset[str]] = {
+    "first_name": frozenset({"first_name", "firstname", "first", "given_name", "forename"}),
+    "last_name": frozenset({"last_name", "lastname", "last", "surname", "family_name"}),
+    "name": frozenset({"name", "full_name", "fullname", "contact_name", "contact"}),
+    "timezone": frozenset({"timezone", "time_zone", "tz"}),
+    "consent": frozenset({"consent", "autodial_consent", "consent_autodial", "tcpa_consent", "autodial", "opt_in"}),
+    "consent_text": frozenset({"consent_text", "consent_source", "consent_date", "consent_evidence"}),
+    "external_id": frozenset({"external_id", "externalid", "ext_id", "lead_id", "customer_id", "crm_id",
+                              "account_id", "id"}),
+    "priority": frozenset({"priority"}),
+}
+_YES = frozenset({"yes", "y", "true", "t", "1", "x", "opt-in", "opt_in", "optin", "opted-in", "granted"})
+_NO = frozenset({"", "no", "n", "false", "f", "0", "opt-out", "opt_out", "optout", "none", "denied", "revoked"})
+_LINE_TYPES = {
+    PhoneNumberType.FIXED_LINE: "fixed_line", PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile", PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate", PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip", PhoneNumberType.PERSONAL_NUMBER: "personal", PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan", PhoneNumberType.VOICEMAIL: "voicemail",
+}
+
+
+class ImportFileError(Exception):
+    """The file cannot be imported at all (no header, a column named twice, an unknown column)."""
+
+
+def _norm(header: str) -> str:
+    return re.sub(r"[\s.\-/]+", "_", header.strip().lower()).strip("_")
+
+
+# -- columns -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ColumnMap:
+    """Which header (by index) plays which role; the rest are custom fields."""
+
+    header: tuple[str, ...]
+    phones: tuple[int, ...]
+    roles: Mapping[str, int]              # role -> column index (one column each)
+    fields: tuple[int, ...]
+
+    def describe(self) -> str:
+        parts = [f"phones: {', '.join(self.header[i] for i in self.phones)}"]
+        parts += [f"{role}: {self.header[i]}" for role, i in self.roles.items()]
+        if self.fields:
+            parts.append(f"custom fields: {', '.join(self.header[i] for i in self.fields)}")
+        return "; ".join(parts)
+
+
+def detect_columns(header: Sequence[str], overrides: Mapping[str, Sequence[str]] | None = None) -> ColumnMap:
+    """Roles by header name; ``overrides`` (role -> headers) take precedence and switch off the
+    guess for that role."""
+    header = tuple(h.strip() for h in header)
+    if not any(header):
+        raise ImportFileError("the file has no header row")
+    seen: dict[str, int] = {}
+    for i, h in enumerate(header):
+        if not h:
+            raise ImportFileError(f"column {i + 1} has no name in the header")
+        if _norm(h) in seen:
+            raise ImportFileError(f"column {h!r} appears twice in the header (columns {seen[_norm(h)] + 1} and {i + 1})")
+        seen[_norm(h)] = i
+    overrides = dict(overrides or {})
+    for role in overrides:
+        if role not in ROLES:
+            raise ImportFileError(f"unknown column role {role!r}; the roles are: {', '.join(ROLES)}")
+
+    def lookup(name: str) -> int:
+        i = seen.get(_norm(name))
+        if i is None:
+            raise ImportFileError(f"no column {name!r} in the header ({', '.join(header)})")
+        return i
+
+    used: set[int] = set()
+    if "phone" in overrides:
+        phones = tuple(lookup(n) for n in overrides["phone"])
+    else:
+        phones = tuple(i for i, h in enumerate(header) if _PHONE.match(_norm(h)))
+    used |= set(phones)
+    roles: dict[str, int] = {}
+    for role in ROLES[1:]:
+        if role in overrides:
+            names = list(overrides[role])
+            if len(names) != 1:
+                raise ImportFileError(f"--column {role}= takes one column, got {', '.join(names)}")
+            roles[role] = lookup(names[0])
+        else:
+            for i, h in enumerate(header):
+                if i not in used and i not in roles.values() and _norm(h) in _ALIASES[role]:
+                    roles[role] = i
+                    break
+        if role in roles:
+            used.add(roles[role])
+    if not phones:
+        raise ImportFileError(f"no phone column found in the header ({', '.join(header)}); name one with "
+                              "--column phone=HEADER")
+    return ColumnMap(header, phones, roles, tuple(i for i in range(len(header)) if i not in used))
+
+
+# -- numbers -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    e164: str
+    line_type: str
+    time_zones: tuple[str, ...]
+
+
+def normalize_number(raw: str, region: str) -> Normalized | str:
+    """E.164 and what is known of the number, or the reason it is not a valid number."""
+    text = raw.strip()
+    if not text:
+        return "empty"
+    try:
+        n = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        return f"not a phone number ({_parse_error(exc)})"
+    # number_type() is UNKNOWN exactly when is_valid_number() is False (both match the region's
+    # patterns): one pattern scan instead of three, the cost of an import.
+    kind = phonenumbers.number_type(n)
+    if kind == PhoneNumberType.UNKNOWN:
+        where = phonenumbers.region_code_for_number(n) or f"+{n.country_code}"
+        return f"not a valid number in {where}" if phonenumbers.is_possible_number(n) else \
+            f"not a possible number in {where} (wrong length)"
+    if phonenumbers.is_number_type_geographical(kind, n.country_code):
+        zones = pn_timezone.time_zones_for_geographical_number(n)
+    else:
+        zones = pn_timezone.time_zones_for_number(n)    # country-level zones (mobiles in some countries)
+    return Normalized(phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164),
+                      _LINE_TYPES.get(kind, "unknown"), tuple(sorted(z for z in zones if z != "Etc/Unknown")))
+
+
+def _parse_error(exc: phonenumbers.NumberParseException) -> str:
+    return {0: "unknown country code", 1: "no digits", 2: "too short", 3: "too short", 4: "too long"}.get(
+        exc.error_type, str(exc))
+
+
+@lru_cache(maxsize=1024)
+def _january_offset(zone: str) -> float:
+    return datetime(2000, 1, 1, 12, tzinfo=timezone.utc).astimezone(ZoneInfo(zone)).utcoffset().total_seconds()  # type: ignore[union-attr]
+
+
+def pick_timezone(zones: Iterable[str]) -> str | None:
+    """One zone for a number that may be in several: the easternmost (largest UTC offset on
+    1 January), ties by name. Deterministic whatever order the zones come in."""
+    zones = sorted(set(zones))
+    if not zones:
+        return None
+    return min(zones, key=lambda z: (-_january_offset(z), z))
+
+
+@lru_cache(maxsize=1024)
+def _valid_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+# -- rows --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    e164: str
+    kind: str
+    line_type: str
+    time_zones: tuple[str, ...]
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRow:
+    row: int
+    numbers: tuple[Number, ...]
+    external_id: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    name: str = ""
+    timezone: str | None = None          # from the column only; derived later
+    consent: bool | None = None          # None: the file said nothing
+    consent_text: str = ""
+    priority: int | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
+    merged_rows: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A line of the reject report."""
+
+    row: int
+    outcome: str           # rejected | number_dropped | merged | number_kept_elsewhere
+    column: str
+    value: str
+    reason: str
+
+
+def parse_row(row_no: int, cells: Sequence[str], cols: ColumnMap, region: str) -> tuple[LeadRow | None, list[Note]]:
+    """One CSV record into a lead, or ``None`` and the reason it was rejected."""
+    notes: list[Note] = []
+    if len(cells) != len(cols.header):
+        return None, [Note(row_no, "rejected", "", "", f"has {len(cells)} fields, the header has {len(cols.header)}")]
+    cells = [c.strip() for c in cells]
+
+    def get(role: str) -> str:
+        i = cols.roles.get(role)
+        return cells[i] if i is not None else ""
+
+    def reject(role: str, reason: str) -> tuple[None, list[Note]]:
+        i = cols.roles[role]
+        return None, [Note(row_no, "rejected", cols.header[i], cells[i], reason)]
+
+    consent: bool | None = None
+    text = get("consent").lower()
+    if "consent" in cols.roles and text:
+        if text in _YES:
+            consent = True
+        elif text in _NO:
+            consent = False
+        else:
+            return reject("consent", "consent must read yes or no (yes, y, true, 1, x, opt-in / no, n, false, 0)")
+    zone = get("timezone") or None
+    if zone is not None and not _valid_zone(zone):
+        return reject("timezone", "not an IANA time zone (e.g. America/New_York)")
+    priority: int | None = None
+    if get("priority"):
+        try:
+            priority = int(get("priority"))
+        except ValueError:
+            return reject("priority", "priority must be a whole number")
+        if not -1000 <= priority <= 1000:
+            return reject("priority", "priority must be between -1000 and 1000")
+    numbers: list[Number] = []
+    for i in cols.phones:
+        raw = cells[i]
+        if not raw:
+            continue
+        n = normalize_number(raw, region)
+        if isinstance(n, str):
+            notes.append(Note(row_no, "number_dropped", cols.header[i], raw, n))
+            continue
+        if any(x.e164 == n.e164 for x in numbers):
+            continue
+        numbers.append(Number(n.e164, _norm(cols.header[i]), n.line_type, n.time_zones, raw))
+    if not numbers:
+        reason = "no valid phone number" if notes else "no phone number"
+        return None, [*notes, Note(row_no, "rejected", "", "", reason)]
+    fields = {cols.header[i]: cells[i] for i in cols.fields if cells[i]}
+    return LeadRow(row_no, tuple(numbers), get("external_id") or None, get("first_name"), get("last_name"),
+                   get("name"), zone, consent, get("consent_text"), priority, fields), notes
+
+
+def merge(rows: Sequence[LeadRow]) -> tuple[list[LeadRow], list[Note]]:
+    """Rows sharing an external id or a number become one lead: the earliest row's values win,
+    later rows add the numbers and fields it lacks."""
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        keys = [f"n:{n.e164}" for n in r.numbers]
+        if r.external_id is not None:
+            keys.append(f"x:{r.external_id}")
+        for k in keys:
+            j = owner.setdefault(k, i)
+            if j != i:
+                a, b = find(i), find(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(rows)):
+        groups.setdefault(find(i), []).append(i)
+    merged: list[LeadRow] = []
+    notes: list[Note] = []
+    for members in groups.values():
+        base = rows[members[0]]
+        for j in members[1:]:
+            other = rows[j]
+            base, lost = combine(base, other)
+            why = "same external id" if other.external_id is not None and other.external_id == base.external_id \
+                else "same phone number"
+            notes.append(Note(other.row, "merged", "", "", f"merged into the lead of row {base.row} ({why})" + lost))
+        merged.append(base)
+    merged.sort(key=lambda r: r.row)
+    return merged, notes
+
+
+def combine(base: LeadRow, other: LeadRow) -> tuple[LeadRow, str]:
+    """``base`` with what ``other`` adds (base wins); and a note of what was dropped."""
+    numbers = list(base.numbers)
+    for n in other.numbers:
+        if all(x.e164 != n.e164 for x in numbers):
+            numbers.append(n)
+    fields = dict(other.fields)
+    fields.update(base.fields)
+    lost = ""
+    if other.external_id is not None and base.external_id is not None and other.external_id != base.external_id:
+        lost = f"; its external id {other.external_id!r} is not kept"
+    return replace(
+        base, numbers=tuple(numbers), fields=fields,
+        external_id=base.external_id if base.external_id is not None else other.external_id,
+        first_name=base.first_name or other.first_name, last_name=base.last_name or other.last_name,
+        name=base.name or other.name, timezone=base.timezone or other.timezone,
+        consent=base.consent if base.consent is not None else other.consent,
+        consent_text=base.consent_text or other.consent_text,
+        priority=base.priority if base.priority is not None else other.priority,
+        merged_rows=(*base.merged_rows, other.row, *other.merged_rows)), lost
+
+
+# -- the file ----------------------------------------------------------------------------------------
+
+@dataclass
+class Parsed:
+    columns: ColumnMap
+    rows: int                       # data records read
+    leads: list[LeadRow]            # after merging within the file
+    notes: list[Note]
+    merged: int                     # rows merged into an earlier row of the file
+
+
+def _reader(f: TextIO) -> Iterable[list[str]]:
+    sample = f.read(65536)
+    f.seek(0)
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    return csv.reader(f, dialect)
+
+
+def parse_file(path: Path, region: str, overrides: Mapping[str, Sequence[str]] | None = None,
+               progress: Callable[[int], None] | None = None) -> Parsed:
+    """Read and check the whole file (no database): leads merged within the file, and the notes."""
+    try:
+        f = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {path}: {exc}") from None
+    with f:
+        try:
+            records = _reader(f)
+            header = next(iter(records), None)
+            if header is None:
+                raise ImportFileError(f"{path} is empty")
+            cols = detect_columns(header, overrides)
+            good: list[LeadRow] = []
+            notes: list[Note] = []
+            count = 0
+            for row_no, cells in enumerate(records, start=2):
+                if not cells or (len(cells) == 1 and not cells[0].strip()):
+                    continue
+                count += 1
+                lead, row_notes = parse_row(row_no, cells, cols, region)
+                notes += row_notes
+                if lead is not None:
+                    good.append(lead)
+                if progress is not None and count % 1000 == 0:
+                    progress(count)
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(f"{path} is not UTF-8 text: {exc}") from None
+        except csv.Error as exc:
+            raise ImportFileError(f"{path}: not readable as CSV: {exc}") from None
+    leads, merge_notes = merge(good)
+    return Parsed(cols, count, leads, sorted(notes + merge_notes, key=lambda n: (n.row, n.outcome)),
+                  len(good) - len(leads))
+
+
+# -- the database ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    import_id: str
+    campaign: str
+    rows: int
+    leads: int                    # new leads
+    merged: int                   # rows merged into another lead (in the file or already in the database)
+    rejected: int
+    numbers_dropped: int
+    rejects_file: Path | None
+    seconds: float
+    columns: str
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+    def text(self) -> str:
+        lines = [f"{self.rows} rows: {self.leads} new leads, {self.merged} merged into others, "
+                 f"{self.rejected} rejected, {self.numbers_dropped} invalid numbers dropped "
+                 f"({self.seconds:.2f} s, {self.rows_per_second:,.0f} rows/s)",
+                 f"columns: {self.columns}"]
+        if self.rejects_file is not None:
+            lines.append(f"report: {self.rejects_file}")
+        return "\n".join(lines)
+
+
+class Progress:
+    """A one-line progress bar on stderr, only when it is a terminal."""
+
+    def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty() and total > 0
+        self.label, self.total, self._last = label, total, -1.0
+
+    def __call__(self, done: int, phase: str = "reading") -> None:
+        if not self.enabled:
+            return
+        share = min(done / self.total, 1.0)
+        if share - self._last < 0.01 and share < 1.0:
+            return
+        self._last = share
+        bar = "#" * int(share * 30)
+        self.stream.write(f"\r{self.label} {phase:8} [{bar:<30}] {share:4.0%} {done:,}/{self.total:,}")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+async def import_leads(conn: Any, campaign: CampaignConfig, path: Path, *, region: str | None = None,
+                       overrides: Mapping[str, Sequence[str]] | None = None, rejects: Path | None = None,
+                       progress: bool = True, now: float | None = None) -> ImportReport:
+    """Import ``path`` into ``campaign`` (a :class:`~engine.campaignconf.CampaignConfig`) over the
+    asyncpg connection ``conn``, in one transaction. Raises :class:`ImportFileError` when the file
+    cannot be read at all, and asyncpg's errors when the database fails (nothing is then imported)."""
+    started = time.perf_counter()
+    now = time.time() if now is None else now
+    region = (region or campaign.default_region).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImportFileError(f"unknown region {region!r} (e.g. US, GB, DE)")
+    bar = Progress(path.name, max(_count_lines(path) - 1, 0)) if progress else None
+    parsed = parse_file(path, region, overrides, bar)
+    import_id = str(uuid.uuid4())
+    leads = parsed.leads
+    notes = list(parsed.notes)
+    fallback_zone = campaign.time_zone
+    async with conn.transaction():
+        # The database's leads this file meets again (same external id or number): merge into them.
+        ext_ids = [r.external_id for r in leads if r.external_id is not None]
+        numbers = [n.e164 for r in leads for n in r.numbers]
+        by_ext = {r["external_id"]: r["id"] for r in await conn.fetch(
+            "SELECT id, external_id FROM leads WHERE campaign = $1 AND external_id = ANY($2::text[])",
+            campaign.name, ext_ids)}
+        by_number = {r["number"]: r["lead_id"] for r in await conn.fetch(
+            "SELECT lead_id, number FROM lead_numbers WHERE campaign = $1 AND number = ANY($2::text[])",
+            campaign.name, numbers)}
+        new: list[LeadRow] = []
+        into_existing: dict[int, list[LeadRow]] = {}
+        for r in leads:
+            targets = {by_ext[r.external_id]} if r.external_id in by_ext else set()
+            targets |= {by_number[n.e164] for n in r.numbers if n.e164 in by_number}
+            if targets:
+                into_existing.setdefault(min(targets), []).append(r)
+            else:
+                new.append(r)
+        ids = [row["id"] for row in await conn.fetch(
+            "SELECT nextval(pg_get_serial_sequence('leads', 'id')) AS id FROM generate_series(1, $1)", len(new))]
+        lead_records: list[tuple[Any, ...]] = []
+        number_records: list[tuple[Any, ...]] = []
+        created = datetime.fromtimestamp(now, timezone.utc)
+        for lead_id, r in zip(ids, new):
+            zone, source = _lead_zone(r, fallback_zone)
+            lead_records.append((
+                lead_id, campaign.name, r.external_id, r.first_name, r.last_name,
+                r.name or " ".join(x for x in (r.first_name, r.last_name) if x), json.dumps(r.fields), zone, source,
+                bool(r.consent), r.consent_text, r.priority or 0, "new", created, uuid.UUID(import_id), r.row,
+                created, created))
+            for pos, n in enumerate(r.numbers):
+                number_records.append((lead_id, pos, campaign.name, n.e164, n.kind, n.line_type, list(n.time_zones),
+                                       n.raw))
+        if bar is not None:
+            bar(parsed.rows, "writing")
+        if lead_records:
+            await conn.copy_records_to_table(
+                "leads", records=lead_records,
+                columns=["id", "campaign", "external_id", "first_name", "last_name", "name", "fields", "timezone",
+                         "timezone_source", "consent_autodial", "consent_text", "priority", "status", "next_due_at",
+                         "import_id", "source_row", "created_at", "updated_at"])
+        merged_existing = await _merge_into_existing(conn, campaign.name, into_existing, by_number, number_records,
+                                                     notes, created)
+        if number_records:
+            await conn.copy_records_to_table(
+                "lead_numbers", records=number_records,
+                columns=["lead_id", "position", "campaign", "number", "kind", "line_type", "time_zones", "raw"])
+        notes.sort(key=lambda n: (n.row, n.outcome))
+        rejected = sum(1 for n in notes if n.outcome == "rejected")
+        dropped = sum(1 for n in notes if n.outcome == "number_dropped")
+        report_path = (rejects or path.with_name(path.stem + ".rejects.csv")) if notes else None
+        await conn.execute(
+            """INSERT INTO lead_imports (id, campaign, file, imported_at, rows, leads, merged, rejected,
+                                         numbers_dropped, rejects_file)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+            uuid.UUID(import_id), campaign.name, str(path), created, parsed.rows, len(new),
+            parsed.merged + merged_existing, rejected, dropped, None if report_path is None else str(report_path))
+    if report_path is not None:
+        write_report(report_path, notes)
+    if bar is not None:
+        bar(parsed.rows, "done")
+        bar.done()
+    return ImportReport(import_id, campaign.name, parsed.rows, len(new), parsed.merged + merged_existing, rejected,
+                        dropped, report_path, time.perf_counter() - started, parsed.columns.describe())
+
+
+def _lead_zone(r: LeadRow, fallback: str | None) -> tuple[str | None, str | None]:
+    if r.timezone is not None:
+        return r.timezone, "column"
+    zone = pick_timezone(r.numbers[0].time_zones)
+    if zone is not None:
+        return zone, "number"
+    return (fallback, "campaign") if fallback else (None, None)
+
+
+async def _merge_into_existing(conn: Any, campaign: str, into: Mapping[int, list[LeadRow]],
+                               by_number: Mapping[str, int], number_records: list[tuple[Any, ...]],
+                               notes: list[Note], now: datetime) -> int:
+    """Rows that meet a lead already in the database: add their numbers and missing fields to it
+    (its values win). Returns how many rows were merged."""
+    if not into:
+        return 0
+    positions = {r["lead_id"]: r["next"] for r in await conn.fetch(
+        "SELECT lead_id, max(position) + 1 AS next FROM lead_numbers WHERE lead_id = ANY($1::bigint[]) GROUP BY lead_id",
+        list(into))}
+    updates: list[tuple[Any, ...]] = []
+    count = 0
+    for lead_id, rows in into.items():
+        base = rows[0]
+        for other in rows[1:]:
+            base, _ = combine(base, other)
+        pos = positions.get(lead_id, 0)
+        for n in base.numbers:
+            owner = by_number.get(n.e164)
+            if owner == lead_id:
+                continue
+            if owner is not None:
+                notes.append(Note(base.row, "number_kept_elsewhere", n.kind, n.raw,
+                                  f"{n.e164} already belongs to lead {owner}; left there"))
+                continue
+            number_records.append((lead_id, pos, campaign, n.e164, n.kind, n.line_type, list(n.time_zones), n.raw))
+            pos += 1
+        updates.append((lead_id, json.dumps(base.fields), base.external_id, base.first_name, base.last_name,
+                        base.name, base.timezone, base.consent_text))
+        for r in rows:
+            count += 1
+            notes.append(Note(r.row, "merged", "", "", f"merged into lead {lead_id}, already in the database"))
+    await conn.execute("""
+        CREATE TEMP TABLE lead_merge (id bigint, fields jsonb, external_id text, first_name text, last_name text,
+                                      name text, timezone text, consent_text text)
+        ON COMMIT DROP""")
+    await conn.copy_records_to_table("lead_merge", records=updates)
+    await conn.execute("""
+        UPDATE leads l SET
+            fields = m.fields || l.fields,
+            external_id = COALESCE(l.external_id, m.external_id),
+            first_name = CASE WHEN l.first_name = '' THEN COALESCE(m.first_name, '') ELSE l.first_name END,
+            last_name = CASE WHEN l.last_name = '' THEN COALESCE(m.last_name, '') ELSE l.last_name END,
+            name = CASE WHEN l.name = '' THEN COALESCE(NULLIF(m.name, ''),
+                        concat_ws(' ', NULLIF(m.first_name, ''), NULLIF(m.last_name, ''))) ELSE l.name END,
+            timezone = CASE WHEN l.timezone_source = 'column' THEN l.timezone ELSE COALESCE(m.timezone, l.timezone) END,
+            timezone_source = CASE WHEN l.timezone_source <> 'column' AND m.timezone IS NOT NULL THEN 'column'
+                                   ELSE l.timezone_source END,
+            consent_text = CASE WHEN l.consent_text = '' THEN COALESCE(m.consent_text, '') ELSE l.consent_text END,
+            updated_at = $1
+        FROM lead_merge m WHERE l.id = m.id""", now)
+    return count
+
+
+def write_report(path: Path, notes: Sequence[Note]) -> None:
+    """The reject report: one CSV line per rejected row, dropped number or merge."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["row", "outcome", "column", "value", "reason"])
+    for n in notes:
+        w.writerow([n.row, n.outcome, n.column, n.value, n.reason])
+    path.write_text(buf.getvalue(), encoding="utf-8")
