@@ -43,6 +43,8 @@ log = get_logger("acd")
 
 # The best candidates stored with each offer (the reason line also says how many there were).
 STORED_CANDIDATES = 25
+AUTO_ANSWER = {"PJSIP_HEADER(add,Call-Info)": "<sip:callcenter>;answer-after=0",
+               "PJSIP_HEADER(add,Alert-Info)": "<http://callcenter>;info=alert-autoanswer;delay=0"}
 # Offer ids are made by the core per run; database ids must be unique across runs.
 _RUN = uuid.uuid4()
 
@@ -86,6 +88,7 @@ class AcdService:
         self.legs: dict[str, Leg] = {}          # agent leg channel id -> leg
         self.calls: CallManager | None = None    # set by the CallManager
         self.ready = asyncio.Event()             # agents restored; events flow
+        self.listeners: list[Callable[[ag.AgentChanged], None]] = []   # told of every agent state change
         self._changed = asyncio.Event()
 
     # -- running -------------------------------------------------------------------------------
@@ -203,6 +206,8 @@ class AcdService:
             a = self.acd.agents.get(command.agent_id) or ag.Agent(command.agent_id)
             log.info("agent.state", agent_id=command.agent_id, state=command.phase.value, reason=command.reason,
                      call_id=command.call_id)
+            for listener in self.listeners:
+                listener(command)
             submit(Write("agent_state", (str(uuid.uuid4()), command.agent_id, command.phase.value, command.reason,
                                          command.call_id, command.at, sorted(a.queues), a.endpoint, a.idle_since,
                                          a.calls_taken, a.pending)))
@@ -240,10 +245,13 @@ class AcdService:
         assert self.calls is not None
         caller = self.calls.caller_of(offer.call_id)
         app = self.config().asterisk.ari.app
+        # An answered outbound call has seconds to reach an agent: ask the phone to answer by itself
+        # (Call-Info answer-after: Yealink, Snom, Grandstream, Cisco; Alert-Info: Polycom and others).
+        body = {"variables": AUTO_ANSWER} if self.calls.is_outbound(offer.call_id) else None
         try:
-            await self.ari.post("/channels", endpoint=offer.endpoint, app=app, channelId=channel_id,
-                                appArgs=f"agentleg,{offer.call_id},{offer.agent_id}", timeout=int(offer.ring_timeout),
-                                callerId=caller or None)
+            await self.ari.request("POST", "/channels", params=dict(
+                endpoint=offer.endpoint, app=app, channelId=channel_id, appArgs=f"agentleg,{offer.call_id},{offer.agent_id}",
+                timeout=int(offer.ring_timeout), callerId=caller or None), body=body)
         except AriError as exc:
             # 500 "Allocation failed": no reachable contact for the phone; 4xx: a bad endpoint.
             self.legs.pop(channel_id, None)

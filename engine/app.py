@@ -25,6 +25,7 @@ from .acdservice import AcdService
 from .ami import Ami
 from .ari import AriClient, AriError
 from .calls import CallManager
+from .dialer import Dialer
 from .phones import Phones
 from .recordings import Recordings
 from .config import Config, ConfigError, load_config
@@ -51,6 +52,7 @@ class Engine:
         self.ari: AriClient | None = None
         self.calls: CallManager | None = None
         self.acd: AcdService | None = None
+        self.dialer: Dialer | None = None
         self.http_port: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -74,6 +76,8 @@ class Engine:
         self.config = new
         if acd_changed and self.acd is not None:
             self.acd.reconfigure(new)  # agents stay logged in, callers keep their place
+        if self.dialer is not None:
+            self.dialer.changed.set()   # campaigns added, changed or made inactive
         log.info("config.reloaded", file=str(self.config_path))
         return True
 
@@ -107,11 +111,13 @@ class Engine:
                 self.calls = CallManager(ari=ari, db=self.db, writer=self.writer, config=config,
                                          spawn=self._spawn, acd=self.acd, recordings=recordings)
                 Phones(calls=self.calls, acd=self.acd, config=config)
+                self.dialer = Dialer(calls=self.calls, acd=self.acd, config=config, spawn=self._spawn)
                 writer_task = tg.create_task(self.writer.run(), name="db-writer")
                 background = [
                     tg.create_task(self._connect_db(), name="db-connect"),
                     tg.create_task(self.acd.run(), name="acd"),
                     tg.create_task(ari.run_events(self.calls.on_event, self.calls.reconcile), name="ari-events"),
+                    tg.create_task(self.dialer.run(), name="dialer"),
                 ]
                 if cfg.asterisk.ami.enabled:
                     self.ami.start()

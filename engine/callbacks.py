@@ -43,13 +43,17 @@ class Callbacks:
         cfg = self.calls.config()
         q = next((q for q in cfg.queues if q.name == queue), None)
         template = q.callback.dial if q is not None and q.callback is not None else None
-        state, first = K.start(leg.call_id, leg.agent_id, leg.channel_id, leg.callback_number, RING_SECONDS,
-                               time.time())
+        caller_id, ring = None, RING_SECONDS
+        dialer = self.calls.dialer
+        preview = dialer.preview_dial(leg.call_id) if dialer is not None else None
+        if preview is not None:   # a campaign's preview: its dial string, caller id and ring time
+            template, caller_id, ring = preview
+        state, first = K.start(leg.call_id, leg.agent_id, leg.channel_id, leg.callback_number, ring, time.time())
         customer = f"cbleg-{uuid.uuid4()}"
         bound = log.bind(call_id=leg.call_id, agent_id=leg.agent_id, number=leg.callback_number)
         session: Session[K.Callback] = Session(
             state=state, handle=K.handle, phase_of=lambda s: s.phase, is_finished=lambda s: s.phase is K.Phase.ENDED,
-            log=bound, execute=lambda s, c: self._execute(s, c, customer, template))
+            log=bound, execute=lambda s, c: self._execute(s, c, customer, template, caller_id))
         answered = False
 
         def on_customer(event: dict[str, Any]) -> None:
@@ -89,8 +93,10 @@ class Callbacks:
             await self.calls.remove_bridge(_bridge_id(session.state.call_id))
 
     async def _execute(self, session: Session[K.Callback], command: Command, customer: str,
-                       template: str | None) -> None:
+                       template: str | None, caller_id: str | None) -> None:
         cb = session.state
+        if self.calls.dialer is not None:
+            self.calls.dialer.preview_observe(cb.call_id, command)
         if isinstance(command, K.DialCustomer):
             if template is None or not _DIALABLE.match(command.number):
                 session.log.warning("callback.not_dialable", template=template)
@@ -100,7 +106,7 @@ class Callbacks:
                 await self.calls.ari.post(
                     "/channels", endpoint=template.format(number=command.number),
                     app=self.calls.config().asterisk.ari.app, channelId=customer,
-                    appArgs=f"callbackleg,{cb.call_id}", timeout=int(command.ring_seconds))
+                    appArgs=f"callbackleg,{cb.call_id}", timeout=int(command.ring_seconds), callerId=caller_id)
             except AriError as exc:
                 session.post(C.RequestFailed("dial", exc.gone, str(exc)))
         elif isinstance(command, K.BridgeCustomer):

@@ -42,6 +42,7 @@ from .recordings import Recordings
 from .session import Session
 
 if TYPE_CHECKING:
+    from .dialer import Dialer
     from .phones import Phones
 
 __all__ = ["BRIDGE_PREFIX", "CallManager", "call_id_for", "translate"]
@@ -118,6 +119,10 @@ class CallManager:
         self.recordings = recordings
         self.callbacks = Callbacks(calls=self, acd=acd)
         self.phones: Phones | None = None
+        self.dialer: Dialer | None = None
+        # call id -> a function shown every command its session carries out (the dialer follows
+        # its answered calls this way: connected, abandoned, ended)
+        self.observers: dict[str, Callable[[Command], None]] = {}
         self.sessions: dict[str, Session[core.CallState]] = {}  # caller channel id -> session
         self.by_call: dict[str, Session[core.CallState]] = {}   # call id -> session
         self.routes: dict[str, Callable[[dict[str, Any]], None]] = {}  # any other channel we follow
@@ -174,21 +179,33 @@ class CallManager:
             log.warning("calls.unknown_role", channel_id=channel_id, role=role, args=args)
             self.spawn(self.hang_up(channel_id, f"no handler for Stasis role {role!r}"))
 
+    def begin_outbound(self, channel: dict[str, Any], route: core.Route, *, number: str, name: str,
+                       observer: Callable[[Command], None]) -> str:
+        """An outbound call the callee answered becomes a call like any other (queued for the
+        campaign's agents, bridged, recorded); ``observer`` sees its session's commands."""
+        call_id = call_id_for(channel["id"])
+        self.observers[call_id] = observer
+        channel = {**channel, "caller": {"number": number, "name": name}, "state": "Up"}
+        self._begin(channel, adopted=False, route=route, direction="outbound")
+        return call_id
+
     def _begin(self, channel: dict[str, Any], *, adopted: bool, queued: tuple[str, float] | None = None,
-               agent: tuple[str, str] | None = None) -> None:
+               agent: tuple[str, str] | None = None, route: core.Route | None = None,
+               direction: str = "inbound") -> None:
         cfg = self.config()
         now = time.time()
         channel_id = channel["id"]
         caller = channel.get("caller") or {}
         dialed = str((channel.get("dialplan") or {}).get("exten", ""))
-        route = _route(cfg, dialed, queued[0] if queued else None)
+        if route is None:
+            route = _route(cfg, dialed, queued[0] if queued else None)
         arrival = core.Arrival(
             call_id=call_id_for(channel_id), channel_id=channel_id,
             caller_number=str(caller.get("number", "")), caller_name=str(caller.get("name", "")),
             dialed_number=dialed, route=route, started_at=_epoch(channel.get("creationtime"), now),
             already_answered=channel.get("state") == "Up", adopted=adopted,
             queued_since=queued[1] if queued else None, agent=agent, library=cfg.trees,
-            queue_routes={q.name: _queue_route(cfg, q.name, 0) for q in cfg.queues})
+            queue_routes={q.name: _queue_route(cfg, q.name, 0) for q in cfg.queues}, direction=direction)
         t = cfg.timeouts
         limits = core.Limits(t.answer_seconds, t.playback_seconds, t.hangup_seconds, t.max_call_seconds)
         state, first = core.start(arrival, limits, now)
@@ -232,6 +249,7 @@ class CallManager:
             self.sessions.pop(s.channel_id, None)
             self.by_call.pop(s.call_id, None)
             self._ivr_steps.pop(s.call_id, None)
+            self.observers.pop(s.call_id, None)
             if s.agent_channel is not None:
                 self.routes.pop(s.agent_channel, None)
             if session.finished:
@@ -255,7 +273,12 @@ class CallManager:
         if session is not None:
             session.post(event)
 
+    def is_outbound(self, call_id: str) -> bool:
+        return call_id in self.observers
+
     def caller_of(self, call_id: str) -> str:
+        if self.dialer is not None and (preview := self.dialer.preview_caller(call_id)) is not None:
+            return preview
         session = self.by_call.get(call_id)
         return session.state.caller_number if session is not None else ""
 
@@ -281,6 +304,9 @@ class CallManager:
     async def _execute(self, session: Session[core.CallState], command: Command) -> None:
         s = session.state
         submit = self.writer.submit
+        observer = self.observers.get(s.call_id)
+        if observer is not None:
+            observer(command)
         if isinstance(command, core.RecordStarted):
             submit(Write("call_started", (command.call_id, command.channel_id, command.direction,
                                           command.caller_number, command.caller_name, command.dialed_number,
@@ -508,7 +534,7 @@ class CallManager:
             role = _role(ch, app)
             if role is None or cid in self.sessions or cid in self.routes or cid in self.acd.legs:
                 continue
-            if role == "inbound":
+            if role == "inbound" or (role in ("dial", "amd") and cid in mates):
                 await self._adopt(ch, mates.get(cid), by_id)
                 adopted += 1
             elif role == "agentleg" and any(mates.get(cid) == s for s in self.sessions):
@@ -608,4 +634,6 @@ def _role(channel: dict[str, Any], app: str) -> str | None:
             return parts[1] if len(parts) > 1 and parts[1] else "inbound"
     if str(channel.get("id", "")).startswith("agentleg-"):
         return "agentleg"  # originated into the app: its dialplan shows no Stasis while ringing
+    if str(channel.get("id", "")).startswith("dial-"):
+        return "dial"      # the dialer's call to a customer, ringing or in AMD
     return None

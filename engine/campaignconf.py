@@ -142,6 +142,13 @@ def _existing_files(value: tuple[Path, ...]) -> tuple[Path, ...]:
     return value
 
 
+def _pacing(value: str) -> str:
+    from .core.pacing import make_pacer
+
+    make_pacer(value)   # ValueError names the algorithms
+    return value
+
+
 def _minutes(t: str) -> int:
     h, m = t.split(":")
     return int(h) * 60 + int(m)
@@ -302,6 +309,13 @@ class CampaignConfig:
     dnc_lists: tuple[Path, ...] = field(default=(), metadata={"check": _existing_files})
     national_dnc: NationalDnc = NationalDnc()
     agentless: Agentless | None = None
+    # false: the dialer leaves the campaign alone (leads can still be imported and checked).
+    active: bool = True
+    # The pacing algorithm: progressive, ratio:X, vicidial-adapt, predictive (default: the mode's).
+    pacing: str | None = field(default=None, metadata={"check": lambda v: v if v is None else _pacing(v)})
+    # What the campaign's agents key after the disposition code (*16) in wrap-up: digits -> name.
+    # Codes not listed here fall back to the main file's dispositions.
+    dispositions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     at: Mark | None = None
 
     def __post_init__(self) -> None:
@@ -317,9 +331,20 @@ class CampaignConfig:
         if self.mode in ("predictive", "progressive") and self.safe_harbor_sound is None:
             raise ValueError(f"campaign {self.name}: mode {self.mode} may abandon calls: give safe_harbor_sound "
                              "(the message that identifies the seller)")
+        for code, name in self.dispositions.items():
+            if not code.isdigit() or not _DISPOSITION.match(name):
+                raise ValueError(f"campaign {self.name}: dispositions: expected digits -> a name of letters, digits, "
+                                 f"_ and -, got {code!r}: {name!r}")
         if self.abandon.rule == "uk" and self.amd.enabled and self.abandon.amd_false_positive_percent is None:
             raise ValueError(f"campaign {self.name}: rule uk counts AMD false positives as abandons: give "
                              "abandon.amd_false_positive_percent (a reasoned estimate)")
+
+    @property
+    def algorithm(self) -> str:
+        return self.pacing or ("predictive" if self.mode == "predictive" else "progressive")
+
+    def disposition_name(self, code: str) -> str | None:
+        return self.dispositions.get(code)
 
     def caller_id_for(self, number: str) -> str:
         """The pool number sharing the callee's country and area code, else the same country, else

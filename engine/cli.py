@@ -151,6 +151,27 @@ def cmd_routing(args: argparse.Namespace) -> int:
                    r["result"] or "(ringing)", r["reason"]])
 
 
+def cmd_attempts(args: argparse.Namespace) -> int:
+    """The dialer's latest attempts, and the gate's refusals, newest last."""
+    where, params = ("WHERE campaign = $2", (args.last, args.campaign)) if args.campaign else ("", (args.last,))
+    return _print_query(args, f"""
+        SELECT at, campaign, number, mode, result, agent_id, detail FROM (
+            SELECT placed_at AS at, campaign, number, mode,
+                   COALESCE(outcome, '(in progress)') || COALESCE(' ' || amd_status, '')
+                       || COALESCE(' ' || disposition, '') AS result, agent_id,
+                   CASE WHEN connected_at IS NOT NULL
+                        THEN 'agent after ' || round(extract(epoch FROM connected_at - verdict_at)::numeric, 3) || ' s'
+                        ELSE '' END AS detail
+            FROM dial_attempts
+            UNION ALL
+            SELECT at, campaign, number, mode, 'refused ' || reason, NULL, detail
+            FROM dial_decisions WHERE NOT allowed) x {where}
+        ORDER BY at DESC LIMIT $1""", params,
+        ["at (UTC)", "campaign", "number", "mode", "result", "agent", "detail"],
+        lambda r: [r["at"].strftime("%Y-%m-%d %H:%M:%S"), r["campaign"], r["number"], r["mode"], r["result"],
+                   r["agent_id"] or "", r["detail"]])
+
+
 def cmd_ivr_try(args: argparse.Namespace) -> int:
     from .ivrtry import dry_run, parse_at
 
@@ -217,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--call", help="only this call id")
     p.add_argument("--last", type=int, default=20)
     p.set_defaults(func=cmd_routing)
+
+    p = sub.add_parser("attempts", help="the dialer's latest attempts and refused dials")
+    p.add_argument("--config", required=True)
+    p.add_argument("--campaign", help="only this campaign")
+    p.add_argument("--last", type=int, default=20)
+    p.set_defaults(func=cmd_attempts)
 
     p = sub.add_parser("ivr", help="IVR trees")
     ivr_sub = p.add_subparsers(dest="ivr_command", required=True)

@@ -6,6 +6,8 @@ examples/callcenter.yaml is a commented example of every key.
 
 from __future__ import annotations
 
+import socket
+
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -200,6 +202,9 @@ class EngineConfig:
     # On SIGTERM, calls in progress get this long to finish; the rest stay up in Asterisk and are
     # adopted by the next start.
     shutdown_grace_seconds: float = field(default=10.0, metadata={"check": _positive})
+    # This engine's name among several sharing a database (leases on leads, attempts): the host
+    # name unless given. Two engines running at once must not share one.
+    instance: str = field(default_factory=socket.gethostname)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -154,7 +154,7 @@ def plan(campaign: CampaignConfig, *, attempts: int, outcome: str, disposition: 
 @contextlib.asynccontextmanager
 async def _connection(db: Any) -> AsyncIterator[Any]:
     """A pool (acquire a connection) or a connection (use it)."""
-    if hasattr(db, "acquire") and not hasattr(db, "fetchrow"):
+    if not hasattr(db, "transaction"):   # a pool (connections have transactions, pools do not)
         async with db.acquire() as conn:
             yield conn
     else:

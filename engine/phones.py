@@ -141,13 +141,17 @@ class Phones:
 
     async def _disposition(self, agent_id: str, code: str) -> tuple[bool, str]:
         """A disposition for the call in wrap-up; it ends the wrap-up (the agent is done with it)."""
-        name = self.config().dispositions.get(code)
-        if name is None:
-            return False, f"unknown disposition code {code!r}"
         agent = self.acd.acd.agents.get(agent_id)
         if agent is None or agent.phase is not ag.AgentPhase.WRAP_UP or agent.call_id is None:
             return False, "a disposition is keyed during wrap-up"
+        dialer = self.calls.dialer
+        name = dialer.disposition_name(agent.call_id, code) if dialer is not None else None
+        name = name or self.config().dispositions.get(code)
+        if name is None:
+            return False, f"unknown disposition code {code!r}"
         self.calls.writer.submit(Write("disposition", (str(uuid.uuid4()), agent.call_id, agent_id, code, name,
                                                        time.time())))
         log.info("agent.disposition", agent_id=agent_id, call_id=agent.call_id, code=code, name=name)
+        if dialer is not None:
+            dialer.on_disposition(agent.call_id, agent_id, name)
         return await self._request(agent_id, ag.EndWrapup())

@@ -2,13 +2,17 @@
 
 Run by the Makefile after `make stack-up`, with the project's virtualenv. Starts
 `callcenter run --config examples/callcenter.yaml` as a daemon would run, places a few sipp calls
-through Asterisk's carrier trunk, prints the calls table and stops the engine with SIGTERM.
+through Asterisk's carrier trunk, lets the renewals campaign dial three customers (sipp behind the
+carrier: a person, an answering machine, a busy line), prints the calls table and the dialer's
+attempts, and stops the engine with SIGTERM.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import random
 import shlex
 import signal
 import subprocess
@@ -114,6 +118,8 @@ def main() -> int:
         phone.wait(timeout=60)
         print("   -> agent phone completed" if phone.returncode == 0 else f"   -> agent sipp exit {phone.returncode}")
 
+        outbound(env, callcenter, config)
+
         say("Alice logs out: *12")
         sipp(env, "agent_feature.xml", "*12", agent="agent9001")
     finally:
@@ -135,6 +141,58 @@ listening on 127.0.0.1:{int(env['ASTERISK_AGENT_PORT_BASE']) + 1} with user agen
 no password): dial *11, then 9001# and 1234#, and queue calls ring it.
 Stop everything with `make stack-down`.""")
     return 0 if proc.returncode == 0 else 1
+
+
+def zone_at_noon() -> str:
+    """A time zone where it is about midday now, so the campaign's calling hours are open."""
+    hour = time.gmtime().tm_hour
+    offset = (12 - hour + 12) % 24 - 12
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
+
+
+def outbound(env: dict[str, str], callcenter: str, config: Path) -> None:
+    run = REPO / ".run" / "demo"
+    run.mkdir(parents=True, exist_ok=True)
+    say("outbound: the national do-not-call list (autodialling needs one no older than 31 days)")
+    national = run / "national-dnc.txt"
+    national.write_text("+12125550000\n+13125550000\n")
+    subprocess.run([callcenter, "dnc", "import", str(national), "--scope", "national", "--config", str(config)],
+                   env=env, check=True)
+    say("three leads for the renewals campaign (predictive, AMD on): a person, a machine, a busy line")
+    block = random.Random().randrange(100, 999)            # new numbers each run: ...1 person, ...2 machine, ...3 busy
+    leads = run / "leads.csv"
+    with leads.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["external_id", "first_name", "last_name", "phone", "timezone", "consent", "plan"])
+        zone = zone_at_noon()   # their local time is midday, whenever the demo runs
+        for digit, (first, last) in zip("123", [("Dana", "Person"), ("Max", "Machine"), ("Bea", "Busy")]):
+            w.writerow([f"demo-{block}{digit}", first, last, f"+1212555{block}{digit}", zone, "yes", "gold"])
+    subprocess.run([callcenter, "import-leads", "renewals", str(leads), "--config", str(config)], env=env, check=True)
+    voices = {}
+    for preset in ("human", "machine"):
+        voices[preset] = run / f"{preset}.pcap"
+        subprocess.run([sys.executable, str(REPO / "tools" / "make_rtp_pcap.py"), "--preset", preset,
+                        str(voices[preset])], check=True, capture_output=True)
+    carrier = ["sipp", "-sf", str(REPO / "tests" / "sipp" / "customer_mix.xml"), "-key", "human_pcap",
+               str(voices["human"]), "-key", "machine_pcap", str(voices["machine"]), "-i", "127.0.0.1",
+               "-p", env["ASTERISK_CARRIER_SIP_PORT"], "-m", "3", "-nostdin", "-timeout", "90s", "-timeout_error"]
+    print("$ " + " ".join(shlex.quote(a) for a in carrier), flush=True)
+    customers = subprocess.Popen(carrier, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    say("Alice's phone answers the person the dialer connects; she talks 4 s, then keys *161 (SALE)")
+    agent_port = int(env["ASTERISK_AGENT_PORT_BASE"]) + 1
+    phone = subprocess.Popen(sipp_args(env, "agent_answer.xml", port=agent_port, answer_ms="100", hangup_ms="4000"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        customers.wait(timeout=90)
+        phone.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        customers.kill()
+        phone.kill()
+    print("   -> customers done" if customers.returncode == 0 else f"   -> customers sipp exit {customers.returncode}")
+    sipp(env, "agent_feature.xml", "*161", agent="agent9001")
+    time.sleep(1.5)   # the wrap-up's end reaches the database; then show it
+    say("what the dialer did (and why it refused anything)")
+    subprocess.run([callcenter, "attempts", "--config", str(config), "--last", "6"], env=env, check=True)
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ class Enqueue(Event):
     priority: int = 0
     skills: Mapping[str, int] | None = None  # overrides the queue's requirement (from the IVR)
     entered_at: float | None = None          # a call restored after a restart keeps its place
+    callback: str | None = None              # no caller on the line: the agent answers, then this is dialled
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,6 +467,7 @@ class Acd:
         entered = e.entered_at if e.entered_at is not None else now
         w = _Waiting(e.call_id, e.queue, e.priority, entered, now, next(self._seq),
                      MappingProxyType(dict(e.skills)) if e.skills is not None else None)
+        w.callback = e.callback
         self._stat(e.queue).arrival(now)
         return self._place(w, now) + self._dispatch(now)
 

@@ -86,6 +86,10 @@ class Route:
     callback_key: str | None = None   # a waiting caller presses it to be called back
     recording: str = "none"           # all | none | on_demand
     record_code: str = "*7"           # on_demand: the agent keys it during the call
+    # An outbound call a person answered: an agent must take it within this many seconds, or the
+    # call is abandoned: ``abandon_media`` (the safe-harbor message) is played and it hangs up.
+    connect_grace: float | None = None
+    abandon_media: tuple[str, ...] = ()
 
 
 # Q.850 release causes as Asterisk names them (main/causes.h), for the ones calls meet.
@@ -122,6 +126,7 @@ class Arrival(Event):
     agent: tuple[str, str] | None = None   # adopted while connected: (agent id, agent channel)
     library: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}))  # the IVR trees now
     queue_routes: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))  # for IVR queues
+    direction: str = "inbound"             # outbound: the dialer placed it and the callee answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +326,7 @@ def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[C
                       answered=event.already_answered, library=event.library, queue_routes=event.queue_routes,
                       ivr=_variables_only(event))
     commands: list[Command] = [
-        RecordStarted(call_id=event.call_id, channel_id=event.channel_id, direction="inbound",
+        RecordStarted(call_id=event.call_id, channel_id=event.channel_id, direction=event.direction,
                       caller_number=event.caller_number, caller_name=event.caller_name,
                       dialed_number=event.dialed_number, started_at=event.started_at),
         StartTimer("max", event.started_at + limits.max_call_seconds),
@@ -358,7 +363,10 @@ def _route(state: CallState, now: float, queued_since: float | None = None) -> t
     if r.queue is None:
         return _play(state, now, (f"sound:{r.prompt}",))
     state = replace(state, phase=Phase.QUEUED)
-    return state, [StartMusic(r.music), JoinQueue(state.call_id, r.queue, r.priority, queued_since)]
+    cmds: list[Command] = [StartMusic(r.music), JoinQueue(state.call_id, r.queue, r.priority, queued_since)]
+    if r.connect_grace is not None and queued_since is None:
+        cmds.append(StartTimer("grace", now + r.connect_grace))
+    return state, cmds
 
 
 def _from_ivr(state: CallState, ivr: Ivr, cmds: list[Command], now: float) -> tuple[CallState, list[Command]]:
@@ -468,6 +476,9 @@ def _queued_dtmf(state: CallState, event: Dtmf, now: float):
 
 
 def _gave_up(state: CallState, event: GaveUp, now: float):
+    if state.route.connect_grace is not None:  # an answered outbound call nobody can take
+        state, cmds = _abandon(state, now)
+        return state, [RecordEvent(state.call_id, now, "queue-gave-up", event.reason), *cmds]
     cmds: list[Command] = [RecordEvent(state.call_id, now, "queue-gave-up", event.reason), StopMusic()]
     if state.playing:
         cmds.append(StopPlayback(state.playback_id))
@@ -481,6 +492,8 @@ def _connected(state: CallState, event: Connected, now: float):
         cmds.append(StopPlayback(state.playback_id))
     state = replace(state, phase=Phase.CONNECTED, agent_id=event.agent_id, agent_channel=event.agent_channel,
                     playing=False)
+    if state.route.connect_grace is not None:
+        cmds.append(CancelTimer("grace"))
     cmds += [BridgeWith(event.agent_channel), RecordEvent(state.call_id, now, "connected", event.agent_id)]
     if state.route.recording == "all":
         state = replace(state, recording=True)
@@ -609,12 +622,25 @@ def _failed_live(state: CallState, event: RequestFailed, now: float):
 
 
 def _timer_live(state: CallState, event: TimerFired, now: float):
+    if event.key == "grace" and state.phase is Phase.QUEUED:
+        return _abandon(state, now)
     expected = {Phase.ANSWERING: "answer", Phase.PLAYING: "playback", Phase.QUEUED: None}[state.phase]
     if event.key not in (expected, "max"):
         return state, []  # a stale timer from an earlier phase
     cmds: list[Command] = [LeaveQueue(state.call_id)] if state.phase is Phase.QUEUED else []
     state, more = _hang_up(state, now, "engine")
     return state, [RecordEvent(state.call_id, now, "timeout", event.key), *cmds, *more]
+
+
+def _abandon(state: CallState, now: float) -> tuple[CallState, list[Command]]:
+    """No agent took the answered outbound call within the grace: the safe-harbor message, then
+    hang up (the dialer counts it against the campaign's abandon rate)."""
+    cmds: list[Command] = [LeaveQueue(state.call_id), StopMusic(),
+                           RecordEvent(state.call_id, now, "abandoned", f"no agent within {state.route.connect_grace:g} s")]
+    if state.playing:
+        cmds.append(StopPlayback(state.playback_id))
+    state, more = _play(state, now, state.route.abandon_media or SORRY)
+    return state, cmds + more
 
 
 def _timer_hanging_up(state: CallState, event: TimerFired, now: float):

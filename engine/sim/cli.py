@@ -1,8 +1,8 @@
 """``callcenter sim ...``: simulations of the pure core on a virtual clock.
 
     callcenter sim acd --scenario examples/sim/erlang-c.yaml [--json] [--seed N] [--hours H]
-
-(``sim dialer`` will sit beside ``sim acd``.)
+    callcenter sim dialer --scenario examples/sim/dialer-standard.yaml --algorithm predictive \
+        [--json] [--seed N] [--hours H]
 """
 
 from __future__ import annotations
@@ -12,18 +12,26 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["add_parser", "format_table"]
+__all__ = ["add_parser", "format_dialer_table", "format_table"]
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("sim", help="simulate the engine's core on a virtual clock")
-    sim = p.add_subparsers(dest="sim_command", required=True, metavar="{acd}")
+    sim = p.add_subparsers(dest="sim_command", required=True, metavar="{acd,dialer}")
     a = sim.add_parser("acd", help="inbound queues and agents: service level, ASA, abandonment, occupancy")
     a.add_argument("--scenario", required=True, help="the scenario YAML file (see examples/sim/)")
     a.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     a.add_argument("--seed", type=int, help="override the scenario's seed")
     a.add_argument("--hours", type=_positive_float, help="override the scenario's hours")
     a.set_defaults(func=cmd_sim_acd)
+    d = sim.add_parser("dialer", help="outbound pacing: dials, live answers, abandon rate, occupancy")
+    d.add_argument("--scenario", required=True, help="the scenario YAML file (see examples/sim/dialer-standard.yaml)")
+    d.add_argument("--algorithm", required=True,
+                   help="progressive, ratio:X (X >= 1), vicidial-adapt or predictive")
+    d.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    d.add_argument("--seed", type=int, help="override the scenario's seed")
+    d.add_argument("--hours", type=_positive_float, help="override the scenario's hours")
+    d.set_defaults(func=cmd_sim_dialer)
 
 
 def _positive_float(text: str) -> float:
@@ -52,6 +60,63 @@ def cmd_sim_acd(args: argparse.Namespace) -> int:
     else:
         print(format_table(report))
     return 0
+
+
+def cmd_sim_dialer(args: argparse.Namespace) -> int:
+    from ..core.pacing import make_pacer
+    from ..yamlconf import ConfigError
+    from .dialer import run
+    from .dialer_scenario import load_dialer_scenario
+
+    try:
+        make_pacer(args.algorithm)
+    except ValueError as exc:
+        print(f"--algorithm: {exc}", file=sys.stderr)
+        return 2
+    try:
+        scenario = load_dialer_scenario(args.scenario, seed=args.seed, hours=args.hours)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    report = run(scenario, args.algorithm)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_dialer_table(report))
+    return 0
+
+
+def format_dialer_table(r: dict[str, Any]) -> str:
+    lat = r["answer_to_agent_seconds"]
+    rows = [
+        ("dials", f"{r['dials']}  ({r['dials_per_agent_hour']:.1f} per agent hour)"),
+        ("outcomes", f"persons {r['persons']}, machines {r['machines']}, no answer {r['no_answer']}, "
+                     f"busy {r['busy']}"),
+        ("live answers", f"{r['live_answers']}  (connected {r['connected']})"),
+        ("abandoned", f"{r['abandoned']}"),
+        ("abandon rate", f"{100 * r['abandon_rate']:.2f}%  (target {100 * r['abandon_target']:g}%)"),
+        ("persons lost", f"{100 * r['human_abandon_rate']:.2f}%  (abandoned or AMD false positive, of persons "
+                         f"who answered)"),
+        ("occupancy", f"{100 * r['occupancy']:.1f}%"),
+        ("talk min/agent h", f"{r['talk_minutes_per_agent_hour']:.1f}"),
+        ("answer to agent", f"p50 {_num3(lat['p50'])} s, p99 {_num3(lat['p99'])} s"),
+    ]
+    if r["amd_false_positives"] or r["amd_false_negatives"]:
+        rows.append(("AMD errors", f"false positives {r['amd_false_positives']}, "
+                                   f"false negatives {r['amd_false_negatives']}"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join([
+        f"scenario {r['scenario']}  algorithm {r['algorithm']}  seed {r['seed']}  {r['hours']:g} h  "
+        f"{r['agents']} agents" + (f"  (first {r['warmup_minutes']:g} min not counted)" if r["warmup_minutes"] else ""),
+        "",
+        *(f"{k.ljust(width)}  {v}" for k, v in rows),
+        "",
+        f"{r['decisions']} pacing decisions, {r['events']} events in {r['wall_seconds']:.2f} s",
+    ])
+
+
+def _num3(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def _pct(v: float | None) -> str:

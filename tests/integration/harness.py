@@ -117,6 +117,18 @@ async def sipp(stack: dict[str, str], scenario: str, dialed: str, *, calls: int 
     return SippResult(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
+async def sipp_listening(args: list[str], *, timeout: float = 90):
+    """Start a sipp that waits for calls (an agent phone, customers behind the carrier); returns
+    the process and a coroutine function giving its result once it has served its calls."""
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def done() -> SippResult:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        return SippResult(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    return proc, done
+
+
 async def wait_until_quiet(engine: Engine, calls: int) -> None:
     """Until ``calls`` calls have ended in the engine and every database write has landed."""
     assert engine.calls is not None

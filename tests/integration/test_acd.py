@@ -13,7 +13,7 @@ from engine.core import acd as A
 from engine.core import agent as ag
 from engine.recordings import wav_duration
 
-from .harness import SIPP_DIR, SippResult, engine_config, running, sipp, wait_until_quiet
+from .harness import SIPP_DIR, engine_config, running, sipp, sipp_listening, wait_until_quiet
 
 
 def acd_config(stack, dsn, tmp_path, **queue_changes):
@@ -23,20 +23,15 @@ def acd_config(stack, dsn, tmp_path, **queue_changes):
     return replace(cfg, queues=queues)
 
 
-async def agent_phone(stack, agent: int, scenario: str = "agent_answer.xml", **variables: str):
-    """A sipp agent phone listening for the engine's offer on agent900N's port."""
+async def agent_phone(stack, agent: int, scenario: str = "agent_answer.xml", *, calls: int = 1, timeout: int = 60,
+                      **variables: str):
+    """A sipp agent phone listening for the engine's offer on agent900N's port (``calls`` offers)."""
     port = int(stack["ASTERISK_AGENT_PORT_BASE"]) + agent
-    args = ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
-            "-nostdin", "-timeout", "60s", "-timeout_error", "-trace_err", "-error_file", "/dev/stderr"]
+    args = ["sipp", "-sf", str(SIPP_DIR / scenario), "-i", "127.0.0.1", "-p", str(port), "-m", str(calls),
+            "-nostdin", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err", "-error_file", "/dev/stderr"]
     for k, v in variables.items():
         args += ["-set", k, v]
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-
-    async def done() -> SippResult:
-        out, err = await asyncio.wait_for(proc.communicate(), 90)
-        return SippResult(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
-
-    return proc, done
+    return await sipp_listening(args, timeout=timeout + 30)
 
 
 async def log_in(engine: Engine, agent_id: str, *queues: str) -> None:
@@ -127,8 +122,9 @@ async def test_agents_log_in_pause_and_unpause_with_feature_codes(stack, dsn, tm
         await feature("*11", "9002#0000#9002#2345#")  # a wrong PIN first, then the right one
         assert agents["9002"].phase is ag.AgentPhase.AVAILABLE
         assert agents["9002"].endpoint == "PJSIP/agent9002"
-        # support 5, billing 3: support, and general (no skill needed); not billing (needs 5)
-        assert agents["9002"].queues == frozenset({"support", "general"})
+        # support 5, billing 3, renewals 5: support, renewals and general (no skill needed); not
+        # billing (needs 5)
+        assert agents["9002"].queues == frozenset({"support", "renewals", "general"})
         await feature("*132")  # pause, reason 2 in one go
         assert agents["9002"].phase is ag.AgentPhase.PAUSED and agents["9002"].pause_reason == "lunch"
         await feature("*13", "1#")  # change the reason

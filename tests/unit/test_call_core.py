@@ -255,3 +255,38 @@ def test_no_call_can_get_stuck(answered, queue, events):
     assert s.phase is c.Phase.ENDED
     assert len(records) == 1 and not timers
     assert agents_taken == 0, "an agent was connected and never released"
+
+
+# -- an outbound call a person answered: an agent within the grace, or the safe-harbor message ----
+OUTBOUND = c.Route(queue="renewals", priority=1000, connect_grace=2.0, abandon_media=("sound:custom/safe-harbor",))
+
+
+def answered_outbound() -> c.CallState:
+    s, cmds = c.start(arrival(route=OUTBOUND, already_answered=True, direction="outbound"), LIMITS, T0)
+    assert s.phase is c.Phase.QUEUED and cmds[0].direction == "outbound"
+    assert StartTimer("grace", T0 + 2.0) in cmds and c.JoinQueue("call-1", "renewals", 1000, None) in cmds
+    return s
+
+
+def test_an_agent_within_the_grace_cancels_the_abandon():
+    s, cmds = c.handle(answered_outbound(), c.Connected("1001", "agent-chan"), T0 + 0.4)
+    assert s.phase is c.Phase.CONNECTED and CancelTimer("grace") in cmds
+    s, cmds = c.handle(s, TimerFired("grace"), T0 + 2.0)   # a late timer changes nothing
+    assert s.phase is c.Phase.CONNECTED and cmds == []
+
+
+def test_no_agent_within_the_grace_plays_the_safe_harbor_message_then_hangs_up():
+    s, cmds = c.handle(answered_outbound(), TimerFired("grace"), T0 + 2.0)
+    assert cmds[0] == c.LeaveQueue("call-1")
+    assert c.RecordEvent("call-1", T0 + 2.0, "abandoned", "no agent within 2 s") in cmds
+    assert c.Play(("sound:custom/safe-harbor",), "call-1-p1") in cmds and s.phase is c.Phase.PLAYING
+    s, cmds = c.handle(s, c.Connected("1001", "agent-chan"), T0 + 2.1)   # the agent came too late
+    assert cmds == [c.HangupAgent("agent-chan"), c.AgentCallOver("1001")]
+    s, cmds = c.handle(s, c.PlaybackDone("call-1-p1"), T0 + 6)
+    assert s.phase is c.Phase.HANGING_UP and c.Hangup() in cmds and s.hangup_by == "engine"
+
+
+def test_an_outbound_call_nobody_can_take_is_an_abandon_too():
+    s, cmds = c.handle(answered_outbound(), c.GaveUp("no agent logged in"), T0 + 0.1)
+    assert [x.kind for x in cmds if isinstance(x, c.RecordEvent)] == ["queue-gave-up", "abandoned"]
+    assert c.Play(("sound:custom/safe-harbor",), "call-1-p1") in cmds

@@ -148,7 +148,7 @@ def test_bad_values_each_at_their_line():
         "campaigns.yaml:10:16: campaigns[0].dnc_lists: /etc/cc/missing.txt does not exist",
         "campaigns.yaml:11:5: campaigns[0]: unknown key 'sucess_dispositions'; expected one of: name, mode, queue, dial, "
         "caller_id, caller_id_pool, ring_timeout_seconds, abandon, safe_harbor_sound, amd, calling_hours, retry, "
-        "success_dispositions, default_region, time_zone, dnc_lists, national_dnc, agentless "
+        "success_dispositions, default_region, time_zone, dnc_lists, national_dnc, agentless, active, pacing, dispositions "
         "(did you mean 'success_dispositions'?)",
     ]
 
