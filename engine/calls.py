@@ -185,7 +185,8 @@ class CallManager:
         campaign's agents, bridged, recorded); ``observer`` sees its session's commands."""
         call_id = call_id_for(channel["id"])
         self.observers[call_id] = observer
-        channel = {**channel, "caller": {"number": number, "name": name}, "state": "Up"}
+        channel = {**channel, "caller": {"number": number, "name": name}, "state": "Up",
+                   "dialplan": {**(channel.get("dialplan") or {}), "exten": number}}
         self._begin(channel, adopted=False, route=route, direction="outbound")
         return call_id
 

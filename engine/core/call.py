@@ -337,6 +337,8 @@ def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[C
         agent_id, agent_channel = event.agent
         return replace(state, phase=Phase.CONNECTED, agent_id=agent_id, agent_channel=agent_channel), commands
     if event.already_answered:
+        if event.direction == "outbound" and not event.adopted:   # the dialer saw the answer just now
+            commands.append(RecordAnswered(event.call_id, now))
         state, more = _route(state, now, event.queued_since)
         return state, commands + more
     return state, commands + [Answer(), StartTimer("answer", now + limits.answer_seconds)]

@@ -160,9 +160,9 @@ async def test_live_answers_reach_agents_and_every_outcome_is_classified_and_ret
         assert lead["status"] == "retry" and abs(due - delay) < 5, (number, lead["status"], due)
     assert by_lead[leads["+12125550169"]]["status"] == "invalid"
     # The answered calls are calls like any other, outbound, with the agent who took them.
-    calls = await rows(dsn, "SELECT id, direction, caller_number, ended_at FROM calls ORDER BY started_at")
-    assert sorted((c["direction"], c["caller_number"]) for c in calls) == [("outbound", n) for n in humans]
-    assert all(c["ended_at"] is not None for c in calls)
+    calls = await rows(dsn, "SELECT * FROM calls ORDER BY started_at")
+    assert sorted((c["direction"], c["dialed_number"]) for c in calls) == [("outbound", n) for n in humans]
+    assert all(c["ended_at"] is not None and c["answered_at"] is not None for c in calls)
     # Every dial had its recorded "allowed" first.
     decisions = await rows(dsn, "SELECT d.allowed, d.reason FROM dial_attempts a JOIN dial_decisions d "
                                 "ON d.id = a.decision_id")

@@ -265,6 +265,7 @@ def answered_outbound() -> c.CallState:
     s, cmds = c.start(arrival(route=OUTBOUND, already_answered=True, direction="outbound"), LIMITS, T0)
     assert s.phase is c.Phase.QUEUED and cmds[0].direction == "outbound"
     assert StartTimer("grace", T0 + 2.0) in cmds and c.JoinQueue("call-1", "renewals", 1000, None) in cmds
+    assert c.RecordAnswered("call-1", T0) in cmds
     return s
 
 
