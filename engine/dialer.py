@@ -37,7 +37,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -355,6 +355,7 @@ class Campaign:
         args = event.get("args") or []
         if kind == "ChannelStateChange" and (event.get("channel") or {}).get("state") == "Ringing":
             a.rang = True
+            self.dialer._progress.set()
         elif kind == "StasisStart" and args[:1] == ["dial"] and a.stage == "ringing":
             a.answered_at = now
             if self.cfg.amd.enabled:
@@ -575,11 +576,13 @@ class Dialer:
         self.refused = 0                  # leads the gate refused in this run
         self.changed = asyncio.Event()    # the configuration changed: look at the campaigns again
         self._progress = asyncio.Event()
+        self.recovered = asyncio.Event()  # what an earlier run left open is closed
         calls.dialer = self
         acd.listeners.append(self._agent_changed)
 
     async def wait_until(self, condition: Callable[[Dialer], bool]) -> None:
-        """Until ``condition(self)`` holds, checked after every attempt closed (tests, the demo)."""
+        """Until ``condition(self)`` holds, checked after every ring, refusal and attempt closed
+        (tests, the demo)."""
         while not condition(self):
             self._progress.clear()
             await self._progress.wait()
@@ -599,9 +602,15 @@ class Dialer:
         await self.calls.db.ready.wait()
         self.gate.db = self.pool()
         await self._recover()
+        self.recovered.set()
         tasks: dict[str, asyncio.Task[None]] = {}
         try:
             while True:
+                current = {c.name for c in self.config().campaigns}
+                for name, gone in self.campaigns.items():
+                    if name not in current and gone.cfg.active:   # removed by a reload: stop dialling it
+                        gone.reconfigure(replace(gone.cfg, active=False))
+                        gone.log.info("dialer.campaign_removed", in_flight=len(gone.attempts))
                 for c in self.config().campaigns:
                     if c.name in self.campaigns:
                         self.campaigns[c.name].reconfigure(c)

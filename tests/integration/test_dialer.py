@@ -284,3 +284,28 @@ async def test_agentless_plays_the_message_and_takes_the_key_as_the_disposition(
     assert (a["mode"], a["outcome"], a["disposition"], a["agent_id"]) == ("agentless", "answered", "CONFIRMED", None)
     [lead] = await rows(dsn, "SELECT status, result FROM leads")
     assert (lead["status"], lead["result"]) == ("done", "CONFIRMED")
+
+
+async def test_a_restart_closes_the_call_it_left_ringing_and_gives_the_lead_back(stack, dsn, tmp_path, voices):
+    cfg = dialer_config(stack, dsn, tmp_path, campaign())
+    carrier, carrier_done = await customers(stack, voices, 1)
+    engine = Engine(cfg)
+    async with running(engine):
+        await migrated(engine)
+        [lead_id] = (await add_leads(dsn, "renewals", ["+12125550115"])).values()   # ...5 rings and rings
+        await log_in(engine, "9001", "renewals")
+        async with asyncio.timeout(20):
+            await engine.dialer.wait_until(lambda d: any(a.rang for a in d.campaigns["renewals"].attempts.values()))
+    # Stopped while the customer's phone rings. The next start (the campaign paused meanwhile)
+    # closes the attempt as lost, hangs up the call left in Asterisk and returns the lead at once.
+    engine = Engine(replace(cfg, campaigns=(campaign(active=False),)))
+    async with running(engine):
+        async with asyncio.timeout(20):
+            await engine.dialer.recovered.wait()
+            await engine.calls.lost_swept.wait()
+        (await carrier_done()).check()            # the customer's phone stopped ringing (CANCEL)
+    [a] = await rows(dsn, "SELECT * FROM dial_attempts")
+    assert a["outcome"] == "lost" and a["ended_at"] is not None
+    [lead] = await rows(dsn, "SELECT * FROM leads")
+    assert (lead["id"], lead["status"], lead["attempts"], lead["locked_by"]) == (lead_id, "retry", 1, None)
+    assert lead["next_due_at"] <= datetime.now(timezone.utc)
