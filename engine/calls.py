@@ -338,7 +338,8 @@ class CallManager:
         elif isinstance(command, core.JoinQueue):
             try:
                 await self.acd.request(A.Enqueue(command.call_id, command.queue, command.priority,
-                                                 skills=command.skills, entered_at=command.entered_at))
+                                                 skills=command.skills, entered_at=command.entered_at,
+                                                 avoid=command.avoid))
             except Rejected as exc:
                 session.log.error("call.queue_refused", queue=command.queue, error=str(exc))
                 session.post(core.GaveUp(str(exc)))

@@ -133,6 +133,7 @@ class Campaign:
         self.live_answers = 0                         # over the abandon window (loaded, then counted)
         self.abandoned = 0
         self.machines = 0                             # AMD "machine" verdicts over the window (rule uk)
+        self.kept_for_inbound: frozenset[str] = frozenset()   # blended agents the dialer left to inbound
         self.wake = asyncio.Event()
         self.log = log.bind(campaign=cfg.name)
         self._renewed = 0.0
@@ -207,7 +208,8 @@ class Campaign:
                     wrapup.append(max(0.0, a.since + wrap - now))
                 elif a.phase is ag.AgentPhase.PAUSED:
                     paused += 1
-            held = min(available, self.dialer.inbound_hold(queue))
+            held = min(available, self.dialer.inbound_hold(queue, now))
+            self.kept_for_inbound = self.dialer.held_agents(queue, held) if held else frozenset()
             available -= held
             paused += held
         ringing = tuple(now - a.placed_at for a in self.attempts.values() if a.stage == "ringing")
@@ -453,7 +455,8 @@ class Campaign:
                            music=q.announce.music if q is not None else "default",
                            recording=q.recording if q is not None else "none", record_code=cfg.agent_codes.record,
                            connect_grace=dialer_grace(self.cfg),
-                           abandon_media=(f"sound:{self.cfg.safe_harbor_sound}",) if self.cfg.safe_harbor_sound else ())
+                           abandon_media=(f"sound:{self.cfg.safe_harbor_sound}",) if self.cfg.safe_harbor_sound else (),
+                           avoid_agents=self.kept_for_inbound)
         a.call_id = self.dialer.calls.begin_outbound(channel, route, number=a.number, name=a.lead.name,
                                                      observer=lambda c: self._observe(a, c))
         self.dialer.by_call[a.call_id] = (self, a)
@@ -641,20 +644,32 @@ class Dialer:
         log.info("dialer.recovered", instance=self.instance, attempts_lost=int(lost.split()[-1]),
                  leads_returned=int(back.split()[-1]))
 
-    def inbound_hold(self, queue: str) -> int:
+    def inbound_hold(self, queue: str, now: float) -> int:
         """Idle agents of ``queue`` to keep for inbound: for each other queue they serve, its
-        waiting callers plus what its service level needs beyond the agents already busy on it,
-        at most the idle agents who can take that queue's calls."""
+        waiting callers plus the agents its service level needs (Erlang C on its recent traffic),
+        less the agents already busy on it and the idle agents who take only inbound, at most the
+        idle campaign agents who can take that queue's calls."""
         acd = self.acd.acd
         idle = [a for a in acd.agents.values() if queue in a.queues and a.phase is ag.AgentPhase.AVAILABLE]
         hold = 0
         for q in sorted({q for a in idle for q in a.queues if q != queue and q in acd.rules}):
             waiting = sum(1 for w in acd.waiting.values() if w.queue == q)
-            busy = sum(1 for a in acd.agents.values() if q in a.queues and a.phase in (
-                ag.AgentPhase.ON_CALL, ag.AgentPhase.RESERVED, ag.AgentPhase.WRAP_UP))
+            covered = sum(1 for a in acd.agents.values() if q in a.queues and (
+                a.phase in (ag.AgentPhase.ON_CALL, ag.AgentPhase.RESERVED, ag.AgentPhase.WRAP_UP)
+                or (a.phase is ag.AgentPhase.AVAILABLE and queue not in a.queues)))
             able = sum(1 for a in idle if q in a.queues)
-            hold += min(able, waiting + max(0, acd.agents_needed(q) - busy))
+            hold += min(able, max(0, waiting + acd.agents_needed(q, now) - covered))
         return min(hold, len(idle))
+
+    def held_agents(self, queue: str, count: int) -> frozenset[str]:
+        """Which idle agents of ``queue`` are kept for inbound: those serving the most inbound
+        queues (the most useful there), longest idle first. Answered calls of the campaign go to
+        them only when no other agent is free (an abandon costs more than an inbound wait)."""
+        acd = self.acd.acd
+        idle = [a for a in acd.agents.values() if queue in a.queues and a.phase is ag.AgentPhase.AVAILABLE
+                and any(q != queue and q in acd.rules for q in a.queues)]
+        idle.sort(key=lambda a: (-len(a.queues), a.idle_since))
+        return frozenset(a.id for a in idle[:count])
 
     def _agent_changed(self, change: ag.AgentChanged) -> None:
         for campaign in self.campaigns.values():

@@ -101,6 +101,7 @@ class Enqueue(Event):
     skills: Mapping[str, int] | None = None  # overrides the queue's requirement (from the IVR)
     entered_at: float | None = None          # a call restored after a restart keeps its place
     callback: str | None = None              # no caller on the line: the agent answers, then this is dialled
+    avoid: frozenset[str] = frozenset()      # offer to these agents only when no other qualified one is free
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +278,7 @@ class _Waiting:
     step: int = 0
     offer: tuple[str, str] | None = None  # (offer_id, agent_id) while an agent's phone rings
     callback: str | None = None           # number to call back, once the caller chose a callback
+    avoid: frozenset[str] = frozenset()   # agents offered this call only when nobody else is free
 
     @property
     def key(self) -> tuple[int, float, int]:
@@ -297,6 +299,14 @@ class _QueueStats:
             weight = 1 - math.exp(-gap / horizon)
             self.rate = (1 - weight) * self.rate + weight / gap
         self.last_arrival = now
+
+    def rate_at(self, now: float, horizon: float = 900.0) -> float:
+        """The arrival rate as of ``now``: a queue that has been quiet since its last arrival
+        fades (the estimate is otherwise only updated by arrivals), down to none at all."""
+        if self.last_arrival is None:
+            return 0.0
+        rate = self.rate * math.exp(-max(0.0, now - self.last_arrival) / horizon)
+        return rate if rate * horizon >= 0.5 else 0.0   # under half a call expected: quiet
 
     def handled(self, seconds: float, alpha: float = 0.1) -> None:
         self.handle_time = (1 - alpha) * self.handle_time + alpha * seconds
@@ -349,10 +359,12 @@ class Acd:
                     if w.queue in a.queues and a.phase not in (ag.AgentPhase.LOGGED_OUT, ag.AgentPhase.PAUSED))
         return self.position(call_id) * self._stat(w.queue).handle_time / max(1, staff)
 
-    def agents_needed(self, queue: str) -> int:
-        """Agents this queue needs now to hold its service level (Erlang C on recent traffic)."""
+    def agents_needed(self, queue: str, now: float | None = None) -> int:
+        """Agents this queue needs now to hold its service level (Erlang C on recent traffic;
+        given ``now``, traffic fades while the queue is quiet)."""
         r, s = self.rules[queue], self._stat(queue)
-        return erlang.agents_needed(s.rate, s.handle_time, r.sl_seconds, r.sl_fraction)
+        rate = s.rate if now is None else s.rate_at(now)
+        return erlang.agents_needed(rate, s.handle_time, r.sl_seconds, r.sl_fraction)
 
     def inbound_reserve(self) -> dict[str, int]:
         """For blending: per queue, agents needed minus agents logged in and not paused (may be < 0)."""
@@ -468,6 +480,7 @@ class Acd:
         w = _Waiting(e.call_id, e.queue, e.priority, entered, now, next(self._seq),
                      MappingProxyType(dict(e.skills)) if e.skills is not None else None)
         w.callback = e.callback
+        w.avoid = e.avoid
         self._stat(e.queue).arrival(now)
         return self._place(w, now) + self._dispatch(now)
 
@@ -630,6 +643,8 @@ class Acd:
                 continue
             need = self.requirement(w)
             candidates = [a for a in free if self._qualifies(a, need)]
+            if w.avoid:
+                candidates = [a for a in candidates if a not in w.avoid] or candidates
             if not candidates:
                 continue
             decision = self._rank(w.queue, need, w.step, candidates, now)

@@ -90,6 +90,7 @@ class Route:
     # call is abandoned: ``abandon_media`` (the safe-harbor message) is played and it hangs up.
     connect_grace: float | None = None
     abandon_media: tuple[str, ...] = ()
+    avoid_agents: frozenset[str] = frozenset()   # blended agents kept for inbound: others first
 
 
 # Q.850 release causes as Asterisk names them (main/causes.h), for the ones calls meet.
@@ -185,6 +186,7 @@ class JoinQueue(Command):
     priority: int
     entered_at: float | None = None  # set when an adopted call takes its old place back
     skills: Mapping[str, int] | None = None  # the IVR's override of the queue's requirement
+    avoid: frozenset[str] = frozenset()      # agents offered this call only when nobody else is free
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +367,8 @@ def _route(state: CallState, now: float, queued_since: float | None = None) -> t
     if r.queue is None:
         return _play(state, now, (f"sound:{r.prompt}",))
     state = replace(state, phase=Phase.QUEUED)
-    cmds: list[Command] = [StartMusic(r.music), JoinQueue(state.call_id, r.queue, r.priority, queued_since)]
+    cmds: list[Command] = [StartMusic(r.music),
+                           JoinQueue(state.call_id, r.queue, r.priority, queued_since, avoid=r.avoid_agents)]
     if r.connect_grace is not None and queued_since is None:
         cmds.append(StartTimer("grace", now + r.connect_grace))
     return state, cmds

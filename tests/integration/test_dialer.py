@@ -309,3 +309,33 @@ async def test_a_restart_closes_the_call_it_left_ringing_and_gives_the_lead_back
     [lead] = await rows(dsn, "SELECT * FROM leads")
     assert (lead["id"], lead["status"], lead["attempts"], lead["locked_by"]) == (lead_id, "retry", 1, None)
     assert lead["next_due_at"] <= datetime.now(timezone.utc)
+
+
+async def test_the_dialer_leaves_a_blended_agent_to_inbound_while_inbound_needs_them(stack, dsn, tmp_path, voices):
+    cfg = dialer_config(stack, dsn, tmp_path, campaign(amd=Amd()))
+    engine = Engine(cfg)
+    carrier, carrier_done = await customers(stack, voices, 2)
+    async with running(engine):
+        await migrated(engine)
+        alice, alice_done = await agent_phone(stack, 1, calls=2, answer_ms="100", hangup_ms="1500")
+        bob, bob_done = await agent_phone(stack, 2, calls=2, answer_ms="100", hangup_ms="1500")
+        await log_in(engine, "9002", "renewals")               # Bob: outbound only
+        await log_in(engine, "9001", "support", "renewals")    # Alice: blended
+        # Inbound calls: support now has traffic, and Erlang C says it needs an agent on hand.
+        for caller in ("5557001", "5557002"):
+            (await sipp(stack, "caller_wait_bye.xml", "3100", variables={"caller": caller})).check()
+        (await alice_done()).check()
+        async with asyncio.timeout(10):
+            await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)
+        assert engine.acd.acd.agents_needed("support", time.time()) >= 1
+        assert engine.dialer.inbound_hold("renewals", time.time()) == 1
+        # Two people to call: with Alice kept for inbound, one line at a time, both for Bob.
+        await add_leads(dsn, "renewals", ["+12125550111", "+12125550121"])
+        async with asyncio.timeout(60):
+            await engine.dialer.wait_until(lambda d: d.closed >= 2)
+        (await bob_done()).check()
+        assert engine.acd.acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE
+    (await carrier_done()).check()
+    attempts = await rows(dsn, "SELECT * FROM dial_attempts ORDER BY placed_at")
+    assert [(a["outcome"], a["agent_id"]) for a in attempts] == [("answered", "9002"), ("answered", "9002")]
+    assert attempts[1]["placed_at"] >= attempts[0]["ended_at"]       # never two lines for one free agent

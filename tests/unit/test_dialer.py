@@ -64,7 +64,7 @@ def test_inbound_hold_counts_only_agents_who_could_take_the_waiting_calls(world)
     log_in(world.acd, "9002", "renewals")
     world.acd.handle(A.AgentRequest("9001", ag.Pause("meeting")), T0 + 1)
     world.acd.handle(A.Enqueue("c1", "support"), T0 + 2)        # nobody free on support: it waits
-    assert world.dialer.inbound_hold("renewals") == 0           # 9002 cannot take support calls
+    assert world.dialer.inbound_hold("renewals", T0 + 3) == 0           # 9002 cannot take support calls
     snap = world.campaign.snapshot(T0 + 3)
     assert snap.available == 1 and snap.paused == 1
 
@@ -77,10 +77,13 @@ def test_inbound_hold_keeps_what_the_service_level_needs(world):
         t = T0 - 3600 + i * 90
         world.acd.handle(A.Enqueue(f"s{i}", "support"), t)
         world.acd.handle(A.Dequeue(f"s{i}", "answered"), t + 1)
-    need = world.acd.agents_needed("support")
+    need = world.acd.agents_needed("support", T0 + 1)
     assert need >= 1
-    assert world.dialer.inbound_hold("renewals") == min(2, need)
+    assert world.dialer.inbound_hold("renewals", T0 + 1) == min(2, need)
     assert world.campaign.snapshot(T0 + 1).available == 2 - min(2, need)
+    # Support goes quiet: its traffic fades, and the agents go back to the campaign.
+    assert world.acd.agents_needed("support", T0 + 4 * 3600) == 0
+    assert world.campaign.snapshot(T0 + 4 * 3600).available == 2
 
 
 def test_rule_uk_counts_estimated_amd_false_positives_as_abandons(world):
@@ -95,3 +98,19 @@ def test_rule_uk_counts_estimated_amd_false_positives_as_abandons(world):
     assert c.counted_abandons() == (202, 4)                       # 4% of 50 machine verdicts were people
     snap = c.snapshot(T0)
     assert (snap.live_answers, snap.abandoned) == (202, 4)
+
+
+def test_answered_calls_go_to_agents_not_kept_for_inbound_unless_nobody_else_is_free(world):
+    log_in(world.acd, "9001", "renewals", at=T0)            # idle longest: first choice
+    log_in(world.acd, "9002", "renewals", at=T0 + 1)
+    cmds = world.acd.handle(A.Enqueue("o1", "renewals", 1000, avoid=frozenset({"9001"})), T0 + 5)
+    assert [c.agent_id for c in cmds if isinstance(c, A.Offer)] == ["9002"]
+    cmds = world.acd.handle(A.Enqueue("o2", "renewals", 1000, avoid=frozenset({"9001"})), T0 + 6)
+    assert [c.agent_id for c in cmds if isinstance(c, A.Offer)] == ["9001"]   # better than an abandon
+
+
+def test_the_agents_kept_for_inbound_are_the_blended_ones(world):
+    log_in(world.acd, "9001", "renewals", "support", "billing")
+    log_in(world.acd, "9002", "renewals", "support")
+    assert world.dialer.held_agents("renewals", 1) == frozenset({"9001"})
+    assert world.dialer.held_agents("renewals", 5) == frozenset({"9001", "9002"})
