@@ -6,6 +6,8 @@
     callcenter dnc add NUMBER [--scope global] [--reason TEXT] --config PATH [--region US]
     callcenter dnc check NUMBER --config PATH [--region US]
     callcenter dnc sync --config PATH         (every campaign's dnc_lists files)
+    callcenter campaign what-if CAMPAIGN --config PATH [--agents N] [--days 30] [--hours 8]
+                                [--algorithm NAME|all] [--json]
 """
 
 from __future__ import annotations
@@ -32,6 +34,18 @@ def add_parsers(sub: Any) -> None:
                         "consent_text, external_id, priority (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=cmd_import_leads)
+
+    p = sub.add_parser("campaign", help="campaigns")
+    c = p.add_subparsers(dest="campaign_command", required=True)
+    w = c.add_parser("what-if", help="simulate the campaign's pacing on its own history: occupancy, abandons")
+    w.add_argument("campaign")
+    w.add_argument("--config", required=True)
+    w.add_argument("--agents", type=int, help="agents to simulate (default: those who took its calls)")
+    w.add_argument("--days", type=float, default=30.0, help="history to read (default 30 days)")
+    w.add_argument("--hours", type=float, default=8.0, help="hours to simulate (default 8)")
+    w.add_argument("--algorithm", default="all", help="predictive, progressive, vicidial-adapt, ratio:X, or all")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_what_if)
 
     p = sub.add_parser("dnc", help="do-not-call lists")
     d = p.add_subparsers(dest="dnc_command", required=True)
@@ -125,6 +139,37 @@ def cmd_import_leads(args: argparse.Namespace) -> int:
             print(f"import-leads: {exc}; nothing was imported", file=sys.stderr)
             return 1
         print(report.text())
+        return 0
+
+    return with_db(args, work)
+
+
+def cmd_what_if(args: argparse.Namespace) -> int:
+    import json
+
+    from .campaignconf import find
+    from .core.pacing import make_pacer
+    from .whatif import ALGORITHMS, format_what_if, what_if
+
+    algorithms = ALGORITHMS if args.algorithm == "all" else (args.algorithm,)
+    try:
+        for a in algorithms:
+            make_pacer(a)
+        if args.agents is not None and args.agents < 1:
+            raise ValueError("--agents: expected 1 or more")
+    except ValueError as exc:
+        print(f"campaign what-if: {exc}", file=sys.stderr)
+        return 2
+
+    async def work(conn: Any, cfg: Any) -> int:
+        try:
+            campaign = find(cfg.campaigns, args.campaign)
+        except KeyError as exc:
+            print(f"campaign what-if: {exc.args[0]}", file=sys.stderr)
+            return 1
+        report = await what_if(conn, campaign, agents=args.agents, days=args.days, hours=args.hours,
+                               algorithms=algorithms)
+        print(json.dumps(report, default=str) if args.json else format_what_if(report))
         return 0
 
     return with_db(args, work)
