@@ -150,6 +150,25 @@ def zone_at_noon() -> str:
     return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
 
 
+def retire_earlier_demo_leads(dsn: str) -> None:
+    """Leads an earlier demo left for a retry would be dialled again with nobody to answer."""
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("""UPDATE leads SET status = 'done', result = 'demo rerun', locked_by = NULL,
+                                  locked_until = NULL
+                                  WHERE campaign = 'renewals' AND external_id LIKE 'demo-%'
+                                    AND status IN ('new', 'retry', 'active')""")
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
 def outbound(env: dict[str, str], callcenter: str, config: Path) -> None:
     run = REPO / ".run" / "demo"
     run.mkdir(parents=True, exist_ok=True)
@@ -158,6 +177,7 @@ def outbound(env: dict[str, str], callcenter: str, config: Path) -> None:
     national.write_text("+12125550000\n+13125550000\n")
     subprocess.run([callcenter, "dnc", "import", str(national), "--scope", "national", "--config", str(config)],
                    env=env, check=True)
+    retire_earlier_demo_leads(env["CALLCENTER_DSN"])
     say("three leads for the renewals campaign (predictive, AMD on): a person, a machine, a busy line")
     block = random.Random().randrange(100, 999)            # new numbers each run: ...1 person, ...2 machine, ...3 busy
     leads = run / "leads.csv"
@@ -192,7 +212,7 @@ def outbound(env: dict[str, str], callcenter: str, config: Path) -> None:
     sipp(env, "agent_feature.xml", "*161", agent="agent9001")
     time.sleep(1.5)   # the wrap-up's end reaches the database; then show it
     say("what the dialer did (and why it refused anything)")
-    subprocess.run([callcenter, "attempts", "--config", str(config), "--last", "6"], env=env, check=True)
+    subprocess.run([callcenter, "attempts", "--config", str(config), "--last", "3"], env=env, check=True)
 
 
 if __name__ == "__main__":
