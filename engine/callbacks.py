@@ -98,6 +98,12 @@ class Callbacks:
         if self.calls.dialer is not None:
             self.calls.dialer.preview_observe(cb.call_id, command)
         if isinstance(command, K.DialCustomer):
+            dialer = self.calls.dialer
+            refusal = await dialer.preview_recheck(cb.call_id) if dialer is not None else None
+            if refusal is not None:   # a preview the gate no longer allows (DNC since, hours over)
+                session.log.info("callback.refused", reason=refusal)
+                session.post(C.RequestFailed("dial", False, f"refused by the compliance gate: {refusal}"))
+                return
             if template is None or not _DIALABLE.match(command.number):
                 session.log.warning("callback.not_dialable", template=template)
                 session.post(C.RequestFailed("dial", False, f"cannot dial {command.number!r}"))

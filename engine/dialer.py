@@ -687,6 +687,19 @@ class Dialer:
         campaign, a = found
         return campaign.cfg.dial, campaign.cfg.caller_id_for(a.number), campaign.cfg.ring_timeout_seconds
 
+    async def preview_recheck(self, call_id: str) -> str | None:
+        """The agent answered a preview, maybe minutes after it was offered: ask the gate again
+        before dialling. None: allowed; else the reason it is not."""
+        found = self.by_call.get(call_id)
+        if found is None or not found[1].channel_id.startswith("preview-"):
+            return None
+        campaign, a = found
+        result = await self.gate.check(campaign.cfg, mode="preview", number=a.number, lead=a.lead, now=time.time())
+        if result.allowed:
+            return None
+        a.log.info("dialer.refused", reason=result.reason, detail=result.decision.detail, at="preview dial")
+        return result.reason
+
     def preview_caller(self, call_id: str) -> str | None:
         """What the agent's phone shows for a preview: the customer's name and number."""
         found = self.by_call.get(call_id)

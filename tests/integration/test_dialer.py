@@ -261,8 +261,9 @@ async def test_preview_offers_the_lead_to_the_agent_before_dialling(stack, dsn, 
     # The agent was on the line before the customer's phone rang.
     [offer] = await rows(dsn, "SELECT * FROM queue_offers")
     assert offer["agent_id"] == "9001" and offer["offered_at"] < a["placed_at"] < a["connected_at"]
-    [d] = await rows(dsn, "SELECT mode, allowed FROM dial_decisions")
-    assert (d["mode"], d["allowed"]) == ("preview", True)
+    # Asked when the lead was offered, and again when the agent answered, just before the dial.
+    decisions = await rows(dsn, "SELECT mode, allowed FROM dial_decisions ORDER BY seq")
+    assert [(d["mode"], d["allowed"]) for d in decisions] == [("preview", True), ("preview", True)]
 
 
 async def test_agentless_plays_the_message_and_takes_the_key_as_the_disposition(stack, dsn, tmp_path):
@@ -339,3 +340,29 @@ async def test_the_dialer_leaves_a_blended_agent_to_inbound_while_inbound_needs_
     attempts = await rows(dsn, "SELECT * FROM dial_attempts ORDER BY placed_at")
     assert [(a["outcome"], a["agent_id"]) for a in attempts] == [("answered", "9002"), ("answered", "9002")]
     assert attempts[1]["placed_at"] >= attempts[0]["ended_at"]       # never two lines for one free agent
+
+
+async def test_a_preview_is_checked_again_when_the_agent_answers(stack, dsn, tmp_path):
+    cfg = dialer_config(stack, dsn, tmp_path, campaign(mode="preview", pacing=None, amd=Amd()), wrapup=1)
+    engine = Engine(cfg)
+    async with running(engine):
+        await migrated(engine)
+        await add_leads(dsn, "renewals", ["+12125550111"], consent=False)
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="2500", hangup_ms="1000")
+        await log_in(engine, "9001", "renewals")
+        async with asyncio.timeout(20):   # the lead is on the agent's phone, ringing
+            await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.RESERVED)
+        # The customer asks a colleague to stop calling them while the agent's phone rings.
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("INSERT INTO dnc_numbers (number, scope, source) VALUES ('+12125550111', 'global', "
+                               "'agent:9002')")
+        finally:
+            await conn.close()
+        async with asyncio.timeout(30):
+            await engine.dialer.wait_until(lambda d: d.closed >= 1)
+        await phone_done()
+    decisions = await rows(dsn, "SELECT allowed, reason FROM dial_decisions ORDER BY seq")
+    assert [(d["allowed"], d["reason"]) for d in decisions] == [(True, "allowed"), (False, "dnc_global")]
+    [a] = await rows(dsn, "SELECT * FROM dial_attempts")
+    assert a["outcome"] == "failed" and a["answered_at"] is None     # the number was never dialled
