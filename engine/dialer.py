@@ -153,7 +153,7 @@ class Campaign:
     # -- the loop ------------------------------------------------------------------------------
     async def run(self) -> None:
         structlog.contextvars.bind_contextvars(campaign=self.cfg.name)
-        await self._load_counters()
+        await _retrying(self._load_counters, self.log, "dialer.counters_failed")
         self.log.info("dialer.campaign_started", mode=self.cfg.mode, algorithm=self.cfg.algorithm,
                       live_answers=self.live_answers, abandoned=self.abandoned)
         while True:
@@ -540,20 +540,25 @@ class Campaign:
     async def _close(self, a: Attempt, now: float, wrapup: float | None) -> None:
         """Write the attempt's times and move the lead on; retried while the database is away."""
         assert a.outcome is not None
-        delay = 1.0
-        while True:
-            try:
-                await self.dialer.close_attempt(self.cfg, a, now, wrapup)
-                break
-            except _DB_ERRORS as exc:
-                a.log.warning("dialer.close_failed", error=f"{type(exc).__name__}: {exc}", retry_in=delay)
-                await asyncio.sleep(delay)   # back-off while the database is away
-                delay = min(30.0, delay * 2)
+        await _retrying(lambda: self.dialer.close_attempt(self.cfg, a, now, wrapup), a.log, "dialer.close_failed")
         self.attempts.pop(a.channel_id, None)
         if a.call_id is not None:
             self.dialer.by_call.pop(a.call_id, None)
         self.dialer.closed += 1
         self.dialer._progress.set()
+
+
+async def _retrying(work: Callable[[], Any], logger: Any, event: str) -> None:
+    """Run ``work`` until the database lets it (a dead database must not stop the engine)."""
+    delay = 1.0
+    while True:
+        try:
+            await work()
+            return
+        except _DB_ERRORS as exc:
+            logger.warning(event, error=f"{type(exc).__name__}: {exc}", retry_in=delay)
+            await asyncio.sleep(delay)   # back-off while the database is away
+            delay = min(30.0, delay * 2)
 
 
 def dialer_grace(cfg: CampaignConfig) -> float:
@@ -604,7 +609,7 @@ class Dialer:
         """Start a loop per active campaign once the database is up; follow reloads."""
         await self.calls.db.ready.wait()
         self.gate.db = self.pool()
-        await self._recover()
+        await _retrying(self._recover, log, "dialer.recover_failed")
         self.recovered.set()
         tasks: dict[str, asyncio.Task[None]] = {}
         try:
