@@ -26,6 +26,7 @@ from .ami import Ami
 from .ari import AriClient, AriError
 from .calls import CallManager
 from .dialer import Dialer
+from .http import build_app
 from .phones import Phones
 from .recordings import Recordings
 from .config import Config, ConfigError, load_config
@@ -183,18 +184,13 @@ class Engine:
         writer_task.cancel()
 
     async def _start_http(self) -> web.AppRunner:
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
+        app = build_app(self)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.config.http.bind, self.config.http.port)
         await site.start()
         self.http_port = runner.addresses[0][1] if runner.addresses else self.config.http.port
         return runner
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        body = self.health()
-        return web.json_response(body, status=200 if body["ok"] else 503)
 
 
 def _keep_sections(new: Config, old: Config, sections: list[str]) -> Config:

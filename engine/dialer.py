@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -137,6 +138,7 @@ class Campaign:
         self.wake = asyncio.Event()
         self.log = log.bind(campaign=cfg.name)
         self._renewed = 0.0
+        self.recent_dials: deque[float] = deque(maxlen=10_000)   # dial times (the live dial rate)
 
     @staticmethod
     def _settings(cfg: CampaignConfig) -> P.PacingSettings:
@@ -287,6 +289,7 @@ class Campaign:
         self.attempts[channel_id] = attempt
         self.dialer.calls.routes[channel_id] = lambda event: self.on_event(attempt, event)
         self.pacer.observe(P.Dialed(), now)
+        self.recent_dials.append(now)
         attempt.log.info("dialer.dialing", mode=mode, caller_id=caller_id)
         try:
             await self.dialer.calls.ari.post(

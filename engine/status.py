@@ -1,0 +1,135 @@
+"""The live picture: queues, agents and campaigns now, for the API, the wallboard and /metrics.
+
+Everything here is read from the engine's memory (the ACD's state, the dialer's campaigns) except
+each queue's service level *today*, which comes from PostgreSQL (``queue_entries`` since local
+midnight) and is cached for a few seconds so a wallboard refreshing every second costs one query
+per period, not one per viewer. With the database down the live part still answers and the
+service level is ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .core import agent as ag
+
+if TYPE_CHECKING:
+    from .app import Engine
+
+__all__ = ["LiveStatus"]
+
+SL_CACHE_SECONDS = 5.0
+DIAL_RATE_WINDOW = 60.0   # dials per minute, over the last minute
+
+
+class LiveStatus:
+    """``await status.snapshot()`` -> a JSON-ready dict (see :meth:`snapshot`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sl: dict[str, dict[str, Any]] = {}
+        self._sl_at = -1e18
+
+    async def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """``{"at", "queues": [...], "agents": [...], "campaigns": [...]}``.
+
+        queue: name, waiting, longest_wait_seconds, agents {state: count}, offered_today,
+        answered_today, abandoned_today, service_level_today (answered within the queue's target /
+        offered, short abandons excluded; null before the first call or with the database down),
+        service_level_target {seconds, percent}.
+        agent: id, state, reason (pause reason), since (epoch s), seconds_in_state, call_id, queues.
+        campaign: name, mode, active, dial_rate_per_minute, lines_in_flight, live_answers, abandoned,
+        abandon_rate (over the campaign's window, as its rule counts), abandon_target_percent,
+        agents_busy (on a call or in wrap-up for it), agents_logged_in."""
+        now = time.time() if now is None else now
+        engine = self.engine
+        acd = engine.acd.acd if engine.acd is not None else None
+        cfg = engine.config
+        await self._refresh_sl(now)
+        agents: list[dict[str, Any]] = []
+        queues: list[dict[str, Any]] = []
+        if acd is not None:
+            for a in sorted(acd.agents.values(), key=lambda a: a.id):
+                agents.append({
+                    "id": a.id, "state": a.phase.value, "reason": a.pause_reason,
+                    "since": a.since, "seconds_in_state": round(max(0.0, now - a.since), 1),
+                    "call_id": a.call_id, "queues": sorted(a.queues),
+                })
+            for q in cfg.queues:
+                waits = [now - w.queued_at for w in acd.waiting.values() if w.queue == q.name]
+                states: dict[str, int] = {}
+                for a in acd.agents.values():
+                    if q.name in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT:
+                        states[a.phase.value] = states.get(a.phase.value, 0) + 1
+                sl = self._sl.get(q.name, {})
+                queues.append({
+                    "name": q.name, "waiting": len(waits),
+                    "longest_wait_seconds": round(max(waits), 1) if waits else 0.0,
+                    "agents": states,
+                    "offered_today": sl.get("offered"), "answered_today": sl.get("answered"),
+                    "abandoned_today": sl.get("abandoned"),
+                    "service_level_today": sl.get("service_level"),
+                    "service_level_target": {"seconds": q.service_level.seconds,
+                                             "percent": q.service_level.percent},
+                })
+        campaigns: list[dict[str, Any]] = []
+        dialer = engine.dialer
+        for c in cfg.campaigns:
+            run = dialer.campaigns.get(c.name) if dialer is not None else None
+            entry: dict[str, Any] = {"name": c.name, "mode": c.mode, "active": c.active,
+                                     "abandon_target_percent": c.abandon.target_percent}
+            if run is not None:
+                entry["active"] = run.cfg.active
+                recent = run.recent_dials
+                while recent and recent[0] < now - DIAL_RATE_WINDOW:
+                    recent.popleft()
+                live, abandoned = run.counted_abandons()
+                busy = logged = 0
+                if acd is not None and c.queue is not None:
+                    for a in acd.agents.values():
+                        if c.queue in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT:
+                            logged += 1
+                            if a.call_id is not None and a.call_id in dialer.by_call:
+                                busy += 1
+                entry.update({
+                    "dial_rate_per_minute": len(recent) * 60.0 / DIAL_RATE_WINDOW,
+                    "lines_in_flight": sum(1 for a in run.attempts.values()
+                                           if a.stage in ("ringing", "screening", "waiting")),
+                    "live_answers": live, "abandoned": abandoned,
+                    "abandon_rate": abandoned / live if live else 0.0,
+                    "agents_busy": busy, "agents_logged_in": logged,
+                })
+            campaigns.append(entry)
+        return {"at": now, "queues": queues, "agents": agents, "campaigns": campaigns}
+
+    async def _refresh_sl(self, now: float) -> None:
+        if now - self._sl_at < SL_CACHE_SECONDS:
+            return
+        db = self.engine.db
+        if not db.ready.is_set() or db.pool is None:
+            self._sl = {}
+            return
+        midnight = datetime.fromtimestamp(now).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        short = getattr(getattr(self.engine.config, "reports", None), "short_abandon_seconds", 5.0)
+        targets = {q.name: float(q.service_level.seconds) for q in self.engine.config.queues}
+        try:
+            rows = await db.pool.fetch("""
+                SELECT queue,
+                       count(*) FILTER (WHERE outcome IN ('answered', 'abandoned', 'callback', 'overflow', 'unroutable', 'lost')
+                                        AND NOT (outcome = 'abandoned' AND wait_seconds < $2)) AS offered,
+                       count(*) FILTER (WHERE outcome = 'answered') AS answered,
+                       count(*) FILTER (WHERE outcome = 'abandoned' AND wait_seconds >= $2) AS abandoned,
+                       count(*) FILTER (WHERE outcome = 'answered'
+                                        AND wait_seconds <= coalesce(($3::jsonb ->> queue)::float8, 20)) AS in_sl
+                FROM queue_entries WHERE entered_at >= $1 AND left_at IS NOT NULL GROUP BY queue""",
+                midnight, short, json.dumps(targets))
+        except Exception:  # the database went away (health says so): the live part still answers
+            self._sl = {}
+            return
+        self._sl = {r["queue"]: {"offered": r["offered"], "answered": r["answered"], "abandoned": r["abandoned"],
+                                 "service_level": (r["in_sl"] / r["offered"]) if r["offered"] else None}
+                    for r in rows}
+        self._sl_at = now
