@@ -179,7 +179,7 @@ class AcdService:
 
     # -- commands --------------------------------------------------------------------------------
     async def _execute(self, session: Session[A.Acd], command: Command) -> None:
-        submit = self.writer.submit
+        submit, publish = self.writer.submit, self.writer.hub.publish
         if isinstance(command, A.Offer):
             await self._offer(command)
         elif isinstance(command, A.Withdraw):
@@ -211,6 +211,8 @@ class AcdService:
             submit(Write("agent_state", (str(uuid.uuid4()), command.agent_id, command.phase.value, command.reason,
                                          command.call_id, command.at, sorted(a.queues), a.endpoint, a.idle_since,
                                          a.calls_taken, a.pending)))
+            publish("agent.state", agent_id=command.agent_id, state=command.phase.value, reason=command.reason,
+                    call_id=command.call_id, at=command.at)
         elif isinstance(command, A.QueueEntered):
             log.info("queue.entered", call_id=command.call_id, queue=command.queue, priority=command.priority)
             submit(Write("queue_entered", (str(uuid.uuid4()), command.call_id, command.queue, command.priority,
@@ -220,6 +222,11 @@ class AcdService:
                      wait=round(command.wait, 2), agent_id=command.agent_id)
             submit(Write("queue_left", (command.call_id, command.queue, command.at, command.outcome,
                                         command.wait, command.agent_id)))
+            publish("queue.left", call_id=command.call_id, queue=command.queue, outcome=command.outcome,
+                    wait_seconds=command.wait, agent_id=command.agent_id, at=command.at)
+            if command.outcome == "answered":
+                publish("call.answered", call_id=command.call_id, agent_id=command.agent_id, queue=command.queue,
+                        at=command.at)
         elif isinstance(command, A.OfferMade):
             d = command.decision
             log.info("queue.offer", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
@@ -227,8 +234,12 @@ class AcdService:
             submit(Write("offer_made", (self.offer_uuid(command.offer_id), command.call_id, command.queue,
                                         command.agent_id, command.at, d.strategy, json.dumps(dict(d.requirement)),
                                         d.step, json.dumps([list(c) for c in d.candidates[:STORED_CANDIDATES]]), d.explain())))
+            publish("call.offered", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
+                    offer_id=self.offer_uuid(command.offer_id), reason=d.explain(), at=command.at)
         elif isinstance(command, A.OfferEnded):
             submit(Write("offer_ended", (self.offer_uuid(command.offer_id), command.at, command.result)))
+            publish("call.offer_ended", offer_id=self.offer_uuid(command.offer_id), result=command.result,
+                    at=command.at)
         elif isinstance(command, A.CallbackRequested):
             submit(Write("callback_requested", (command.call_id, command.queue, command.number, command.at)))
         else:

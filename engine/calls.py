@@ -312,11 +312,16 @@ class CallManager:
             submit(Write("call_started", (command.call_id, command.channel_id, command.direction,
                                           command.caller_number, command.caller_name, command.dialed_number,
                                           command.started_at)))
+            self.writer.hub.publish("call.started", call_id=command.call_id, direction=command.direction,
+                                    caller_number=command.caller_number, dialed_number=command.dialed_number,
+                                    at=command.started_at)
         elif isinstance(command, core.RecordAnswered):
             submit(Write("call_answered", (command.call_id, command.at)))
         elif isinstance(command, core.RecordEnded):
             submit(Write("call_ended", (command.call_id, command.at, command.cause, command.cause_text,
                                         command.ended_by)))
+            self.writer.hub.publish("call.ended", call_id=command.call_id, cause=command.cause,
+                                    cause_text=command.cause_text, ended_by=command.ended_by, at=command.at)
         elif isinstance(command, core.RecordEvent):
             submit(Write("call_event", (str(uuid.uuid4()), command.call_id, command.at, command.kind,
                                         command.detail)))

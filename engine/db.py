@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 
 from .config import DatabaseConfig
+from .events import Hub
 from .logsetup import get_logger
 from .migrate import default_dir, migrate
 
@@ -214,6 +215,7 @@ class Writer:
         self._idle.set()
         self.written = 0
         self.rejected = 0
+        self.hub = Hub()   # the same facts, for in-process listeners (webhooks, metrics)
 
     @property
     def pending(self) -> int:

@@ -290,6 +290,8 @@ class Campaign:
         self.dialer.calls.routes[channel_id] = lambda event: self.on_event(attempt, event)
         self.pacer.observe(P.Dialed(), now)
         self.recent_dials.append(now)
+        self.dialer.calls.writer.hub.publish("dial.placed", campaign=cfg.name, attempt_id=str(attempt_id),
+                                             lead_id=lead.id, number=result.number, at=now)
         attempt.log.info("dialer.dialing", mode=mode, caller_id=caller_id)
         try:
             await self.dialer.calls.ari.post(
@@ -537,6 +539,9 @@ class Campaign:
             self.dialer.calls.writer.submit(Write("call_ended", (a.call_id, a.ended_at, a.cause, outcome, "system")))
         a.log.info("dialer.attempt_ended", outcome=outcome, disposition=a.disposition, cause=a.cause,
                    agent_id=a.agent_id)
+        self.dialer.calls.writer.hub.publish("dial.ended", campaign=self.cfg.name, attempt_id=str(a.id),
+                                             lead_id=a.lead.id, number=a.number, outcome=outcome, call_id=a.call_id,
+                                             agent_id=a.agent_id, at=a.ended_at)
         self.dialer.spawn(self._close(a, now, wrapup))
         self.wake.set()
 

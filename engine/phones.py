@@ -152,6 +152,8 @@ class Phones:
         self.calls.writer.submit(Write("disposition", (str(uuid.uuid4()), agent.call_id, agent_id, code, name,
                                                        time.time())))
         log.info("agent.disposition", agent_id=agent_id, call_id=agent.call_id, code=code, name=name)
+        self.calls.writer.hub.publish("call.dispositioned", call_id=agent.call_id, agent_id=agent_id, code=code,
+                                      name=name, at=time.time())
         if dialer is not None:
             dialer.on_disposition(agent.call_id, agent_id, name)
         return await self._request(agent_id, ag.EndWrapup())
