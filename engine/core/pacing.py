@@ -497,6 +497,17 @@ class Predictive(Pacer):
     are idle now) all landed within 0.2 occupancy points of this at the same abandon rate; the
     limit is what can be known: which answered call is a machine (AMD off), and when a ringing
     call will answer.
+
+    Where it stops (standard scenario, 50 agents, 8 h, seeds 1-4): 94.6% occupancy at 2.9%.
+    Measured, each landing within +-0.15 points at the same abandon rate: controller gains
+    (KP 0.15-1, KI 0.0007-0.004), a smaller reserve, ignoring horizons a new dial barely reaches,
+    an expected-excess rule (sigma * L((S - D) / sigma) <= L(z), the normal loss function) in place
+    of the quantile, and no estimate-uncertainty term. A constant margin (no controller) traces
+    the frontier the controller rides: 94.7-95.3% costs 2.6-4.1% abandons depending on the seed.
+    With answer times made almost exact (sigma 0.01) occupancy *falls* (94.1%): the spread of
+    answers is what lets the 2 s grace pool offers; the count of answers (a Bernoulli per call)
+    is the uncertainty that remains. Machines cost the most: with AMD off each one is a 10 s "call"
+    the pacer cannot tell from a person's; at 0 s machine handling the same pacer reaches 94.7-95.2%.
     """
 
     name = "predictive"
