@@ -4,7 +4,7 @@ FROM debian:sid-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      asterisk asterisk-modules asterisk-core-sounds-en-gsm \
+      asterisk asterisk-modules asterisk-core-sounds-en-gsm asterisk-moh-opsound-gsm \
  && rm -rf /var/lib/apt/lists/* \
  && mv /etc/asterisk /etc/asterisk.dist && mkdir /etc/asterisk
 

@@ -217,6 +217,8 @@ class AcdService:
             log.info("queue.entered", call_id=command.call_id, queue=command.queue, priority=command.priority)
             submit(Write("queue_entered", (str(uuid.uuid4()), command.call_id, command.queue, command.priority,
                                            command.at, command.entered_at)))
+            publish("queue.entered", call_id=command.call_id, queue=command.queue, priority=command.priority,
+                    at=command.at)
         elif isinstance(command, A.QueueLeft):
             log.info("queue.left", call_id=command.call_id, queue=command.queue, outcome=command.outcome,
                      wait=round(command.wait, 2), agent_id=command.agent_id)

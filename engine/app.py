@@ -28,6 +28,8 @@ from .calls import CallManager
 from .dialer import Dialer
 from .http import build_app
 from .phones import Phones
+from .systemd import notify
+from .webhooks import Webhooks
 from .recordings import Recordings
 from .config import Config, ConfigError, load_config
 from .db import Database, Writer
@@ -54,6 +56,7 @@ class Engine:
         self.calls: CallManager | None = None
         self.acd: AcdService | None = None
         self.dialer: Dialer | None = None
+        self.webhooks = Webhooks(writer=self.writer, db=self.db, config=lambda: self.config)   # to the CRM
         self.http_port: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -119,6 +122,7 @@ class Engine:
                     tg.create_task(self.acd.run(), name="acd"),
                     tg.create_task(ari.run_events(self.calls.on_event, self.calls.reconcile), name="ari-events"),
                     tg.create_task(self.dialer.run(), name="dialer"),
+                    tg.create_task(self.webhooks.run(), name="webhooks"),
                 ]
                 if cfg.asterisk.ami.enabled:
                     self.ami.start()
@@ -126,6 +130,7 @@ class Engine:
                     runner = await self._start_http()
                 log.info("engine.started", app=cfg.asterisk.ari.app, http_port=self.http_port)
                 self.started.set()
+                notify("READY=1")   # systemd's Type=notify (packaging/callcenter.service); no-op elsewhere
                 await self.stop.wait()
                 await self._shutdown(background, writer_task)
         finally:
@@ -161,6 +166,7 @@ class Engine:
         grace = self.config.engine.shutdown_grace_seconds
         live = len(self.calls.sessions)
         log.info("engine.stopping", live_calls=live, grace_seconds=grace)
+        notify("STOPPING=1")
         deadline = time.monotonic() + grace
         while self.calls.sessions and time.monotonic() < deadline:
             done = [s.done.wait() for s in list(self.calls.sessions.values())]

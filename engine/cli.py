@@ -16,6 +16,7 @@ from . import __version__
 from .config import Config, ConfigError, load_config
 from .logsetup import configure, get_logger
 from .outboundcli import add_parsers as add_outbound_parsers, with_db
+from .reportcli import add_parsers as add_report_parsers
 from .sim.cli import add_parser as add_sim_parser
 
 log = get_logger("cli")
@@ -260,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_sim_parser(sub)
     add_outbound_parsers(sub)   # import-leads, dnc
+    add_report_parsers(sub)     # report, recordings purge, gdpr
 
     args = parser.parse_args(argv)
     return args.func(args)

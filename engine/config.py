@@ -21,7 +21,7 @@ from types import MappingProxyType
 from .acdconf import AgentCodes, AgentConfig, AgentsFile, QueueConfig, QueuesFile, RecordingConfig
 from .campaignconf import CampaignConfig, CampaignsFile, check_campaigns
 from .ivrconf import IvrTree, check_trees, load_trees
-from .yamlconf import ConfigError, Mark, Problem, load_file
+from .yamlconf import ConfigError, Mark, Problem, load_file, parse_duration
 
 __all__ = ["Config", "ConfigError", "load_config"]
 
@@ -134,11 +134,52 @@ class DatabaseConfig:
     migrations_dir: Path | None = None
 
 
+def _tokens(value: tuple[str, ...]) -> tuple[str, ...]:
+    for token in value:
+        if len(token) < 16 or not token.isprintable() or " " in token:
+            raise ValueError("each API token must be at least 16 printable characters without spaces "
+                             "(e.g. from `openssl rand -hex 24`)")
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig:
     enabled: bool = True
     bind: str = "127.0.0.1"
     port: int = field(default=8480, metadata={"check": partial(_port, any_free=True)})
+    # Bearer tokens for /api/v1 (see engine/api.py); none: the API refuses every request (403).
+    tokens: tuple[str, ...] = field(default=(), metadata={"check": _tokens})
+
+
+_EVENT_RE = re.compile(r"^(\*|[a-z][a-z_]*\.[a-z][a-z_]*)$")
+
+
+def _event_kinds(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("name at least one event kind (e.g. call.offered), or \"*\" for every kind")
+    for kind in value:
+        if not _EVENT_RE.match(kind):
+            raise ValueError(f"expected event kinds such as call.offered or call.ended (or \"*\"), got {kind!r}")
+    return value
+
+
+def _secret(value: str) -> str:
+    if len(value) < 16:
+        raise ValueError("the webhook secret must be at least 16 characters (e.g. from `openssl rand -hex 24`)")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookConfig:
+    """One CRM endpoint (engine/webhooks.py): the events it gets, signed with ``secret``."""
+
+    url: str = field(metadata={"check": _http_url})
+    secret: str = field(metadata={"check": _secret})
+    events: tuple[str, ...] = field(metadata={"check": _event_kinds})
+    timeout_seconds: float = field(default=10.0, metadata={"check": _positive})
+    max_attempts: int = field(default=10, metadata={"check": _positive})
+    retry_seconds: float = field(default=5.0, metadata={"check": _positive})        # first retry; doubles
+    retry_max_seconds: float = field(default=3600.0, metadata={"check": _positive})  # the longest wait
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,6 +236,32 @@ class LoggingConfig:
     format: Literal["auto", "json", "console"] = "auto"
 
 
+def _not_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _duration_text(value: str) -> str:
+    if parse_duration(value) <= 0:
+        raise ValueError(f"expected a duration above 0 such as 24h or 3d, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportsConfig:
+    """`callcenter report`: callers who hang up within short_abandon_seconds are short abandons,
+    counted apart and left out of service level and abandon rate; a handled call is resolved at
+    first contact (FCR) when the same number does not call again within fcr_window."""
+
+    short_abandon_seconds: float = field(default=5.0, metadata={"check": _not_negative})
+    fcr_window: str = field(default="24h", metadata={"check": _duration_text})
+
+    @property
+    def fcr_window_seconds(self) -> float:
+        return parse_duration(self.fcr_window)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineConfig:
     # Where the engine keeps what must survive a restart outside the database (the write spool).
@@ -218,6 +285,8 @@ class Config:
     timeouts: Timeouts = Timeouts()
     files: FilesConfig = FilesConfig()
     logging: LoggingConfig = LoggingConfig()
+    webhooks: tuple[WebhookConfig, ...] = ()   # CRM endpoints told of call events (engine/webhooks.py)
+    reports: ReportsConfig = ReportsConfig()
     agents: tuple[AgentConfig, ...] = ()
     queues: tuple[QueueConfig, ...] = ()
     agent_codes: AgentCodes = AgentCodes()

@@ -591,6 +591,8 @@ class Dialer:
         self.closed = 0                   # attempts closed in this run
         self.refused = 0                  # leads the gate refused in this run
         self.changed = asyncio.Event()    # the configuration changed: look at the campaigns again
+        # Start / pause / stop from the API (campaign_control): wins over the YAML's ``active``.
+        self.control: dict[str, str] = {}
         self._progress = asyncio.Event()
         self.recovered = asyncio.Event()  # what an earlier run left open is closed
         calls.dialer = self
@@ -618,6 +620,7 @@ class Dialer:
         await self.calls.db.ready.wait()
         self.gate.db = self.pool()
         await _retrying(self._recover, log, "dialer.recover_failed")
+        await _retrying(self._load_control, log, "dialer.control_failed")
         self.recovered.set()
         tasks: dict[str, asyncio.Task[None]] = {}
         try:
@@ -627,7 +630,7 @@ class Dialer:
                     if name not in current and gone.cfg.active:   # removed by a reload: stop dialling it
                         gone.reconfigure(replace(gone.cfg, active=False))
                         gone.log.info("dialer.campaign_removed", in_flight=len(gone.attempts))
-                for c in self.config().campaigns:
+                for c in map(self.controlled, self.config().campaigns):
                     if c.name in self.campaigns:
                         self.campaigns[c.name].reconfigure(c)
                     else:
@@ -656,6 +659,23 @@ class Dialer:
                 WHERE status = 'active' AND locked_by = $1""", self.instance, now)
         log.info("dialer.recovered", instance=self.instance, attempts_lost=int(lost.split()[-1]),
                  leads_returned=int(back.split()[-1]))
+
+    async def _load_control(self) -> None:
+        rows = await self.pool().fetch("SELECT name, state FROM campaign_control")
+        self.control = {r["name"]: r["state"] for r in rows}
+
+    def controlled(self, c: CampaignConfig) -> CampaignConfig:
+        """The campaign as the API left it: running dials, paused and stopped do not (calls in
+        flight finish either way; engine/api.py releases a stopped campaign's idle leases)."""
+        state = self.control.get(c.name)
+        return c if state is None else replace(c, active=state == "running")
+
+    def set_control(self, name: str, state: str) -> None:
+        """Apply a start / pause / stop already stored in campaign_control."""
+        self.control[name] = state
+        configured = next((c for c in self.config().campaigns if c.name == name), None)
+        if configured is not None and name in self.campaigns:
+            self.campaigns[name].reconfigure(self.controlled(configured))
 
     def inbound_hold(self, queue: str, now: float) -> int:
         """Idle agents of ``queue`` to keep for inbound: for each other queue they serve, its

@@ -11,6 +11,7 @@ Events (``kind``: fields, all JSON-ready):
 ``call.offered``      call_id, queue, agent_id, offer_id, reason, at          (an agent's phone rings)
 ``call.offer_ended``  offer_id, result, at                                 (answered | no-answer | busy | ...)
 ``call.answered``     call_id, agent_id, queue, at                            (an agent took it)
+``queue.entered``     call_id, queue, priority, at                          (a caller starts waiting)
 ``queue.left``        call_id, queue, outcome, wait_seconds, agent_id, at
 ``call.ended``        call_id, cause, cause_text, ended_by, at
 ``call.dispositioned`` call_id, agent_id, code, name, at

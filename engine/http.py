@@ -11,10 +11,14 @@ otherwise) that each feature adds its routes to.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from . import metrics, wallboard
+from .events import Listener
 from .status import LiveStatus
 
 if TYPE_CHECKING:
@@ -31,9 +35,32 @@ def build_app(engine: Engine) -> web.Application:
     app[ENGINE] = engine
     app[STATUS] = LiveStatus(engine)
     app.router.add_get("/healthz", _healthz)
+    from . import api   # here, not at the top: engine.api uses this module's ENGINE and STATUS
+    api.setup(app)      # /api/v1 and its OpenAPI document
+    wallboard.setup(app)   # /wallboard, /wallboard/events
+    metrics.setup(app)     # /metrics (Prometheus)
     return app
 
 
 async def _healthz(request: web.Request) -> web.Response:
     body = request.app[ENGINE].health()
     return web.json_response(body, status=200 if body["ok"] else 503)
+
+
+def run_beside(app: web.Application, listener: Listener, *jobs: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """While the server runs, ``listener`` hears the engine's domain events (:mod:`engine.events`)
+    and each ``job()`` runs as a task, cancelled when the server stops."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        hub = app[ENGINE].writer.hub
+        hub.subscribe(listener)
+        tasks = [asyncio.create_task(job()) for job in jobs]
+        try:
+            yield
+        finally:
+            hub.unsubscribe(listener)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    app.cleanup_ctx.append(context)

@@ -129,7 +129,7 @@ class Phones:
         if action.feature == "end_wrapup":
             return await self._request(agent_id, ag.EndWrapup())
         if action.feature == "disposition":
-            return await self._disposition(agent_id, action.argument)
+            return await self.disposition(agent_id, action.argument)
         return False, f"unknown feature {action.feature!r}"
 
     async def _request(self, agent_id: str, request: ag.Event) -> tuple[bool, str]:
@@ -139,8 +139,9 @@ class Phones:
             return False, str(exc)
         return True, ""
 
-    async def _disposition(self, agent_id: str, code: str) -> tuple[bool, str]:
-        """A disposition for the call in wrap-up; it ends the wrap-up (the agent is done with it)."""
+    async def disposition(self, agent_id: str, code: str) -> tuple[bool, str]:
+        """A disposition for the call in wrap-up; it ends the wrap-up (the agent is done with it).
+        The keypad (*16) and the API (POST /api/v1/calls/{id}/disposition) both come here."""
         agent = self.acd.acd.agents.get(agent_id)
         if agent is None or agent.phase is not ag.AgentPhase.WRAP_UP or agent.call_id is None:
             return False, "a disposition is keyed during wrap-up"

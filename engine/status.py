@@ -1,8 +1,8 @@
 """The live picture: queues, agents and campaigns now, for the API, the wallboard and /metrics.
 
 Everything here is read from the engine's memory (the ACD's state, the dialer's campaigns) except
-each queue's service level *today*, which comes from PostgreSQL (``queue_entries`` since local
-midnight) and is cached for a few seconds so a wallboard refreshing every second costs one query
+each queue's service level *today*, which comes from PostgreSQL (``queue_entries`` of inbound calls
+since local midnight, as ``callcenter report inbound`` counts them) and is cached for a few seconds so a wallboard refreshing every second costs one query
 per period, not one per viewer. With the database down the live part still answers and the
 service level is ``null``.
 """
@@ -124,7 +124,8 @@ class LiveStatus:
                        count(*) FILTER (WHERE outcome = 'abandoned' AND wait_seconds >= $2) AS abandoned,
                        count(*) FILTER (WHERE outcome = 'answered'
                                         AND wait_seconds <= coalesce(($3::jsonb ->> queue)::float8, 20)) AS in_sl
-                FROM queue_entries WHERE entered_at >= $1 AND left_at IS NOT NULL GROUP BY queue""",
+                FROM queue_entries JOIN calls c ON c.id = call_id AND c.direction = 'inbound'
+                WHERE entered_at >= $1 AND left_at IS NOT NULL GROUP BY queue""",
                 midnight, short, json.dumps(targets))
         except Exception:  # the database went away (health says so): the live part still answers
             self._sl = {}

@@ -129,6 +129,9 @@ def main() -> int:
     subprocess.run([callcenter, "calls", "--config", str(config), "--last", "5"], env=env, check=True)
     say("why each queued call went to its agent (the routing reason log)")
     subprocess.run([callcenter, "routing", "--config", str(config), "--last", "2"], env=env, check=True)
+    for kind in ("inbound", "outbound", "agents"):
+        say(f"today's {kind} report (computed in PostgreSQL)")
+        subprocess.run([callcenter, "report", kind, "--config", str(config), "--from", "today"], env=env, check=True)
 
     say("call in yourself")
     print(f"""The stack is still up. Run the engine in the foreground:
@@ -139,6 +142,8 @@ then point a softphone on this machine (it must send from 127.0.0.1) at
 Asterisk takes loopback SIP as the carrier trunk and hands the call to the engine. A softphone
 listening on 127.0.0.1:{int(env['ASTERISK_AGENT_PORT_BASE']) + 1} with user agent9001 is agent 9001's desk phone (test stack:
 no password): dial *11, then 9001# and 1234#, and queue calls ring it.
+While it runs: the wallboard at http://127.0.0.1:{http_port}/wallboard, Prometheus metrics at
+http://127.0.0.1:{http_port}/metrics, health at /healthz (the API needs `http.tokens`: README, HTTP API).
 Stop everything with `make stack-down`.""")
     return 0 if proc.returncode == 0 else 1
 

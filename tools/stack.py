@@ -89,8 +89,10 @@ ROOTFS_PACKAGES = (
     "asterisk-moh-opsound-gsm",  # files for the "default" hold music class
 )
 
-# docker-compose only checks that docker/compose.yaml parses (no Docker engine runs here).
-DEBIAN_PACKAGES = ("postgresql", "sip-tester", "mmdebstrap", "ca-certificates", "docker-compose")
+# docker-compose only checks that docker/compose.yaml parses (no Docker engine runs here);
+# chromium + chromium-driver: the wallboard's headless-browser test.
+DEBIAN_PACKAGES = ("postgresql", "sip-tester", "mmdebstrap", "ca-certificates", "docker-compose",
+                   "chromium", "chromium-driver")
 DEBIAN_SUITES = {
     "oldstable", "stable", "testing", "unstable",
     "buster", "bullseye", "bookworm", "trixie", "forky", "duke", "sid",

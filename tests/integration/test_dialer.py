@@ -7,6 +7,7 @@ hears speech or a machine's greeting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -169,23 +170,30 @@ async def test_live_answers_reach_agents_and_every_outcome_is_classified_and_ret
     assert len(decisions) == 6 and all(d["allowed"] and d["reason"] == "allowed" for d in decisions)
 
 
-async def test_no_agent_within_two_seconds_is_an_abandon_with_the_safe_harbor_message(stack, dsn, tmp_path, voices):
+@contextlib.asynccontextmanager
+async def one_abandon(stack, dsn, tmp_path, voices):
+    """A campaign dials one person whose agent's phone only rings: nobody takes the call within
+    2 s, an abandon. Yields the engine (still running, the attempt closed and written)."""
     cfg = dialer_config(stack, dsn, tmp_path, campaign())
     engine = Engine(cfg)
     carrier, carrier_done = await customers(stack, voices, 1)
     async with running(engine):
         await migrated(engine)
         await add_leads(dsn, "renewals", ["+12125550111"])
-        # The agent is logged in but the phone only rings: nobody takes the call in time.
         phone, phone_done = await agent_phone(stack, 1, "agent_noanswer.xml")
         await log_in(engine, "9001", "renewals")
         async with asyncio.timeout(40):
             await engine.dialer.wait_until(lambda d: d.closed >= 1)
         await engine.writer.wait_idle()
-        counters = engine.dialer.campaigns["renewals"]
-        assert (counters.live_answers, counters.abandoned) == (1, 1)
+        yield engine
         await phone_done()
     (await carrier_done()).check()
+
+
+async def test_no_agent_within_two_seconds_is_an_abandon_with_the_safe_harbor_message(stack, dsn, tmp_path, voices):
+    async with one_abandon(stack, dsn, tmp_path, voices) as engine:
+        counters = engine.dialer.campaigns["renewals"]
+        assert (counters.live_answers, counters.abandoned) == (1, 1)
     [a] = await rows(dsn, "SELECT * FROM dial_attempts")
     assert (a["outcome"], a["amd_status"], a["connected_at"]) == ("abandoned", "HUMAN", None)
     [call] = await rows(dsn, "SELECT * FROM calls")

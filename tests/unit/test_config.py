@@ -61,7 +61,7 @@ def test_config_is_frozen():
 def test_unknown_key_names_file_line_and_suggests():
     out = problems(MINIMAL + "htp: {port: 1}\n")
     assert out == ["cc.yaml:6:1: unknown key 'htp'; expected one of: engine, asterisk, database, http, inbound, "
-                   "inbound_default, timeouts, files, logging, agents, queues, agent_codes, pause_reasons, dispositions, "
+                   "inbound_default, timeouts, files, logging, webhooks, reports, agents, queues, agent_codes, pause_reasons, dispositions, "
                    "recording, outbound, campaigns (did you mean 'http'?)"]
 
 
