@@ -502,7 +502,8 @@ class Predictive(Pacer):
     Measured, each landing within +-0.15 points at the same abandon rate: controller gains
     (KP 0.15-1, KI 0.0007-0.004), a smaller reserve, ignoring horizons a new dial barely reaches,
     an expected-excess rule (sigma * L((S - D) / sigma) <= L(z), the normal loss function) in place
-    of the quantile, and no estimate-uncertainty term. A constant margin (no controller) traces
+    of the quantile, a margin tilted by horizon (z (1 + a (tau / tau_max - 1/2)), a in -1.6..0.6),
+    and no estimate-uncertainty term. A constant margin (no controller) traces
     the frontier the controller rides: 94.7-95.3% costs 2.6-4.1% abandons depending on the seed.
     With answer times made almost exact (sigma 0.01) occupancy *falls* (94.1%): the spread of
     answers is what lets the 2 s grace pool offers; the count of answers (a Bernoulli per call)
