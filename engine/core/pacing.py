@@ -499,7 +499,7 @@ class Predictive(Pacer):
     call will answer.
 
     Where it stops (standard scenario, 50 agents, 8 h, seeds 1-4): 94.6% occupancy at 2.9%.
-    Measured, each landing within +-0.15 points at the same abandon rate: controller gains
+    Measured, each landing within +-0.2 points at the same abandon rate: controller gains
     (KP 0.15-1, KI 0.0007-0.004), a smaller reserve, ignoring horizons a new dial barely reaches,
     an expected-excess rule (sigma * L((S - D) / sigma) <= L(z), the normal loss function) in place
     of the quantile, a margin tilted by horizon (z (1 + a (tau / tau_max - 1/2)), a in -1.6..0.6),
