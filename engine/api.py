@@ -421,10 +421,7 @@ async def disposition(request: web.Request, body: dict[str, Any]) -> Any:
                   if a.call_id == call_id and a.phase is ag.AgentPhase.WRAP_UP), None)
     if agent is None:
         raise ApiError(409, f"no agent is in wrap-up on call {call_id}: a disposition is given during wrap-up")
-    codes = dict(engine.config.dispositions)
-    found = engine.dialer.by_call.get(call_id) if engine.dialer is not None else None
-    if found is not None:
-        codes.update(found[0].cfg.dispositions)
+    codes = engine.calls.phones.disposition_codes(call_id)
     code = body.get("code") or next((c for c, n in codes.items() if n == body.get("name")), None)
     if code not in codes:
         field = "code" if "code" in body else "name"

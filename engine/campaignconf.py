@@ -343,9 +343,6 @@ class CampaignConfig:
     def algorithm(self) -> str:
         return self.pacing or ("predictive" if self.mode == "predictive" else "progressive")
 
-    def disposition_name(self, code: str) -> str | None:
-        return self.dispositions.get(code)
-
     def caller_id_for(self, number: str) -> str:
         """The pool number sharing the callee's country and area code, else the same country, else
         ``caller_id``, else the pool's first number (deterministic: no random choice)."""

@@ -6,9 +6,8 @@ examples/callcenter.yaml is a commented example of every key.
 
 from __future__ import annotations
 
-import socket
-
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 
 from types import MappingProxyType
 
-from .acdconf import AgentCodes, AgentConfig, AgentsFile, QueueConfig, QueuesFile, RecordingConfig
+from .acdconf import AgentCodes, AgentConfig, AgentsFile, QueueConfig, QueuesFile, RecordingConfig, _non_negative
 from .campaignconf import CampaignConfig, CampaignsFile, check_campaigns
 from .ivrconf import IvrTree, check_trees, load_trees
 from .yamlconf import ConfigError, Mark, Problem, load_file, parse_duration
@@ -236,12 +235,6 @@ class LoggingConfig:
     format: Literal["auto", "json", "console"] = "auto"
 
 
-def _not_negative(value: float) -> float:
-    if value < 0:
-        raise ValueError(f"expected 0 or more, got {value}")
-    return value
-
-
 def _duration_text(value: str) -> str:
     if parse_duration(value) <= 0:
         raise ValueError(f"expected a duration above 0 such as 24h or 3d, got {value!r}")
@@ -254,7 +247,7 @@ class ReportsConfig:
     counted apart and left out of service level and abandon rate; a handled call is resolved at
     first contact (FCR) when the same number does not call again within fcr_window."""
 
-    short_abandon_seconds: float = field(default=5.0, metadata={"check": _not_negative})
+    short_abandon_seconds: float = field(default=5.0, metadata={"check": _non_negative})
     fcr_window: str = field(default="24h", metadata={"check": _duration_text})
 
     @property

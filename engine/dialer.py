@@ -37,7 +37,7 @@ import asyncio
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -747,9 +747,10 @@ class Dialer:
         if found is not None:
             found[0].preview_observe(found[1], command)
 
-    def disposition_name(self, call_id: str, code: str) -> str | None:
+    def dispositions(self, call_id: str) -> Mapping[str, str]:
+        """The keypad codes of the campaign that placed ``call_id`` (none for other calls)."""
         found = self.by_call.get(call_id)
-        return found[0].cfg.disposition_name(code) if found is not None else None
+        return found[0].cfg.dispositions if found is not None else {}
 
     def on_disposition(self, call_id: str, agent_id: str, name: str) -> None:
         """An agent keyed a disposition for one of our calls (before the wrap-up ends)."""

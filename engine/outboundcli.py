@@ -117,8 +117,18 @@ def _overrides(items: list[str]) -> dict[str, list[str]] | str:
     return out
 
 
-def cmd_import_leads(args: argparse.Namespace) -> int:
+def _campaign(cfg: Any, name: str, command: str) -> Any:
+    """The configured campaign called ``name``, or None after saying which ones there are."""
     from .campaignconf import find
+
+    try:
+        return find(cfg.campaigns, name)
+    except KeyError as exc:
+        print(f"{command}: {exc.args[0]}", file=sys.stderr)
+        return None
+
+
+def cmd_import_leads(args: argparse.Namespace) -> int:
     from .leads import ImportFileError, import_leads
 
     overrides = _overrides(args.column)
@@ -127,10 +137,8 @@ def cmd_import_leads(args: argparse.Namespace) -> int:
         return 1
 
     async def work(conn: Any, cfg: Any) -> int:
-        try:
-            campaign = find(cfg.campaigns, args.campaign)
-        except KeyError as exc:
-            print(f"import-leads: {exc.args[0]}", file=sys.stderr)
+        campaign = _campaign(cfg, args.campaign, "import-leads")
+        if campaign is None:
             return 1
         try:
             report = await import_leads(conn, campaign, args.file, region=args.region, overrides=overrides,
@@ -147,7 +155,6 @@ def cmd_import_leads(args: argparse.Namespace) -> int:
 def cmd_what_if(args: argparse.Namespace) -> int:
     import json
 
-    from .campaignconf import find
     from .core.pacing import make_pacer
     from .whatif import ALGORITHMS, format_what_if, what_if
 
@@ -162,10 +169,8 @@ def cmd_what_if(args: argparse.Namespace) -> int:
         return 2
 
     async def work(conn: Any, cfg: Any) -> int:
-        try:
-            campaign = find(cfg.campaigns, args.campaign)
-        except KeyError as exc:
-            print(f"campaign what-if: {exc.args[0]}", file=sys.stderr)
+        campaign = _campaign(cfg, args.campaign, "campaign what-if")
+        if campaign is None:
             return 1
         report = await what_if(conn, campaign, agents=args.agents, days=args.days, hours=args.hours,
                                algorithms=algorithms)

@@ -139,6 +139,11 @@ class Phones:
             return False, str(exc)
         return True, ""
 
+    def disposition_codes(self, call_id: str) -> dict[str, str]:
+        """Code -> name for a call: the main file's, overridden by its campaign's for a dialer call."""
+        dialer = self.calls.dialer
+        return {**self.config().dispositions, **(dialer.dispositions(call_id) if dialer is not None else {})}
+
     async def disposition(self, agent_id: str, code: str) -> tuple[bool, str]:
         """A disposition for the call in wrap-up; it ends the wrap-up (the agent is done with it).
         The keypad (*16) and the API (POST /api/v1/calls/{id}/disposition) both come here."""
@@ -146,8 +151,7 @@ class Phones:
         if agent is None or agent.phase is not ag.AgentPhase.WRAP_UP or agent.call_id is None:
             return False, "a disposition is keyed during wrap-up"
         dialer = self.calls.dialer
-        name = dialer.disposition_name(agent.call_id, code) if dialer is not None else None
-        name = name or self.config().dispositions.get(code)
+        name = self.disposition_codes(agent.call_id).get(code)
         if name is None:
             return False, f"unknown disposition code {code!r}"
         self.calls.writer.submit(Write("disposition", (str(uuid.uuid4()), agent.call_id, agent_id, code, name,

@@ -36,21 +36,9 @@ from typing import Literal
 import yaml
 
 from ..yamlconf import ConfigError, Mark, Problem, load_text
-from .scenario import Distribution
+from .scenario import Distribution, _non_negative, _positive
 
 __all__ = ["Amd", "Delay", "DialerScenario", "load_dialer_scenario", "load_dialer_scenario_text"]
-
-
-def _positive(value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"expected more than 0, got {value:g}")
-    return value
-
-
-def _non_negative(value: float) -> float:
-    if not value >= 0:
-        raise ValueError(f"expected 0 or more, got {value:g}")
-    return value
 
 
 def _probability(value: float) -> float:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import contextlib
 
+import asyncpg
 import pytest
 
 from engine.ari import AriClient, AriError, path
 from engine.config import AriConfig
+from engine.migrate import default_dir, migrate
 
 from .harness import fresh_database, stack_env
 
@@ -25,6 +27,15 @@ def stack() -> dict[str, str]:
 async def dsn(stack):
     async with fresh_database(stack["CALLCENTER_DSN"]) as url:
         yield url
+
+
+@pytest.fixture
+async def db(dsn):
+    """A connection to the test's own database, migrated."""
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn, default_dir())
+    yield conn
+    await conn.close()
 
 
 @pytest.fixture

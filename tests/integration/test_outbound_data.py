@@ -25,7 +25,6 @@ from engine.campaignconf import CampaignConfig, CampaignsFile
 from engine.db import OPERATIONS
 from engine.gate import Gate
 from engine.leads import import_leads
-from engine.migrate import default_dir, migrate
 from engine.yamlconf import load_text
 
 from .harness import REPO
@@ -47,14 +46,6 @@ def campaign(**changes: object) -> CampaignConfig:
             success_dispositions: [SALE, APPT]
         """), CampaignsFile, file="test", base_dir=Path("."), environ={}).campaigns[0]
     return replace(c, **changes)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def db(dsn):
-    conn = await asyncpg.connect(dsn)
-    await migrate(conn, default_dir())
-    yield conn
-    await conn.close()
 
 
 def write_csv(path: Path, rows: list[list[str]]) -> Path:

@@ -12,10 +12,8 @@ import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import asyncpg
 import pytest
 
-from engine.migrate import default_dir, migrate
 
 from .harness import REPO
 
@@ -26,14 +24,6 @@ def lognormal_quantiles(n: int, median: float, sigma: float) -> list[float]:
     from statistics import NormalDist
 
     return [median * math.exp(sigma * NormalDist().inv_cdf((i + 0.5) / n)) for i in range(n)]
-
-
-@pytest.fixture
-async def db(dsn):
-    conn = await asyncpg.connect(dsn)
-    await migrate(conn, default_dir())
-    yield conn
-    await conn.close()
 
 
 async def history(conn, *, attempts: int) -> None:
