@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import dnc
+from . import dnc, hopper
 from .acdconf import login_queues
 from .core import acd as A
 from .core import agent as ag
@@ -459,12 +459,7 @@ def _control(state: str, verb: str, summary: str) -> None:
         if state == "stopped":   # leases not behind a call in flight go back (calls in flight finish)
             run = dialer.campaigns.get(name)
             busy = [a.lead.id for a in run.attempts.values() if a.stage != "ended"] if run is not None else []
-            status = await pool.execute("""
-                UPDATE leads SET status = CASE WHEN attempts = 0 THEN 'new' ELSE 'retry' END, locked_by = NULL,
-                       locked_until = NULL, updated_at = now()
-                WHERE campaign = $1 AND status = 'active' AND locked_by = $2 AND NOT (id = ANY($3::bigint[]))""",
-                name, dialer.instance, busy)
-            released = int(status.split()[-1])
+            released = await hopper.give_back(pool, time.time(), owner=dialer.instance, campaign=name, keep=busy)
         snap = await _snapshot(request)
         return {**next(c for c in snap["campaigns"] if c["name"] == name), "leases_released": released}
     handler.__name__ = f"campaign_{verb}"

@@ -648,17 +648,14 @@ class Dialer:
 
     async def _recover(self) -> None:
         """After a restart: attempts this instance left open are lost; its leases go back now."""
-        now = _ts(time.time())
+        now = time.time()
         async with self.pool().acquire() as conn, conn.transaction():
             lost = await conn.execute("""
                 UPDATE dial_attempts SET outcome = 'lost', ended_at = $2 WHERE instance = $1 AND outcome IS NULL""",
-                self.instance, now)
-            back = await conn.execute("""
-                UPDATE leads SET status = CASE WHEN attempts = 0 THEN 'new' ELSE 'retry' END, locked_by = NULL,
-                       locked_until = NULL, next_due_at = LEAST(next_due_at, $2), updated_at = $2
-                WHERE status = 'active' AND locked_by = $1""", self.instance, now)
+                self.instance, _ts(now))
+            back = await hopper.give_back(conn, now, owner=self.instance)
         log.info("dialer.recovered", instance=self.instance, attempts_lost=int(lost.split()[-1]),
-                 leads_returned=int(back.split()[-1]))
+                 leads_returned=back)
 
     async def _load_control(self) -> None:
         rows = await self.pool().fetch("SELECT name, state FROM campaign_control")

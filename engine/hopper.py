@@ -226,6 +226,20 @@ async def renew(db: Any, lead_ids: Sequence[int], now: float, *, owner: str, lea
     return int(status.rsplit(" ", 1)[1])
 
 
+async def give_back(db: Any, now: float, *, owner: str, campaign: str | None = None,
+                    keep: Sequence[int] = ()) -> int:
+    """``owner``'s leases go back to the line at once (new, or retry after an attempt): after a
+    restart (every campaign), or when a campaign stops (``keep``: leads behind a call still in
+    flight). Returns how many."""
+    async with _connection(db) as conn:
+        status = await conn.execute("""
+            UPDATE leads SET status = CASE WHEN attempts = 0 THEN 'new' ELSE 'retry' END, locked_by = NULL,
+                   locked_until = NULL, next_due_at = LEAST(next_due_at, $2), updated_at = $2
+            WHERE status = 'active' AND locked_by = $1 AND ($3::text IS NULL OR campaign = $3)
+              AND NOT (id = ANY($4::bigint[]))""", owner, _ts(now), campaign, list(keep))
+    return int(status.rsplit(" ", 1)[1])
+
+
 async def start_attempt(db: Any, lead: Lead, number: str, now: float, *, owner: str, mode: str,
                         decision_id: str | uuid.UUID | None = None, caller_id: str = "",
                         call_id: str | uuid.UUID | None = None, lease: float = DEFAULT_LEASE,
