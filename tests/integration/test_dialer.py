@@ -304,7 +304,8 @@ async def test_a_restart_closes_the_call_it_left_ringing_and_gives_the_lead_back
         [lead_id] = (await add_leads(dsn, "renewals", ["+12125550115"])).values()   # ...5 rings and rings
         await log_in(engine, "9001", "renewals")
         async with asyncio.timeout(20):
-            await engine.dialer.wait_until(lambda d: any(a.rang for a in d.campaigns["renewals"].attempts.values()))
+            await engine.dialer.wait_until(lambda d: "renewals" in d.campaigns and any(   # started, then ringing
+                a.rang for a in d.campaigns["renewals"].attempts.values()))
     # Stopped while the customer's phone rings. The next start (the campaign paused meanwhile)
     # closes the attempt as lost, hangs up the call left in Asterisk and returns the lead at once.
     engine = Engine(replace(cfg, campaigns=(campaign(active=False),)))
