@@ -489,7 +489,7 @@ class CallManager:
         try:
             await self.acd.request(event)
         except Rejected as exc:  # crossed with the ACD's own decision (the call already left): fine
-            log.info("calls.acd_declined", event=type(event).__name__, reason=str(exc))
+            log.info("calls.acd_declined", acd_event=type(event).__name__, reason=str(exc))
 
     async def _bridge(self, session: Session[core.CallState], agent_channel: str) -> None:
         s = session.state

@@ -605,8 +605,12 @@ def _hangup_requested(state: CallState, event: HangupRequested, now: float):
 
 def _gone(state: CallState, event: ChannelGone, now: float):
     cause = event.cause if event.cause is not None else state.cause
-    text = event.cause_text or CAUSES.get(cause, f"cause {cause}" if cause is not None else "")
-    return _end(state, now, cause, text, state.hangup_by or "caller")
+    by = state.hangup_by or "caller"
+    if cause is None:  # a phone's BYE without a Reason header: Asterisk gives no cause (AMI says 0)
+        cause, text = 0, f"Unknown: no cause given ({by} hung up)"
+    else:
+        text = event.cause_text or CAUSES.get(cause, f"cause {cause}")
+    return _end(state, now, cause, text, by)
 
 
 def _failed_live(state: CallState, event: RequestFailed, now: float):

@@ -109,6 +109,10 @@ async def test_a_caller_who_hangs_up_while_waiting_is_counted_as_abandoned(stack
     assert entry["outcome"] == "abandoned" and entry["agent_id"] is None
     assert 1.5 < entry["wait_seconds"] < 3.5
     assert await rows(dsn, "SELECT * FROM queue_offers") == []
+    # who hung up and what Asterisk said (sipp's BYE carries no Reason header), never an empty field
+    [call] = await rows(dsn, "SELECT ended_by, hangup_cause, hangup_cause_text FROM calls")
+    assert call["ended_by"] == "caller", call
+    assert call["hangup_cause"] is not None and call["hangup_cause_text"], call
 
 
 async def test_agents_log_in_pause_and_unpause_with_feature_codes(stack, dsn, tmp_path):
