@@ -169,7 +169,11 @@ class CallManager:
             return
         args = event.get("args") or []
         role = args[0] if args else "inbound"
-        if role == "inbound":
+        if role == "inbound" and self.writer.journal.full:
+            # Nothing could be recorded: refuse the call rather than lose its record.
+            log.error("calls.refused_journal_full", channel_id=channel_id, journal_bytes=self.writer.journal.bytes)
+            self.spawn(self.hang_up(channel_id, "write journal full", reason="congestion"))
+        elif role == "inbound":
             self._begin(channel, adopted=False)
         elif role == "agentleg" and channel_id in self.acd.legs:
             self.acd.on_leg_event(self.acd.legs[channel_id], event)
@@ -506,10 +510,10 @@ class CallManager:
             if not exc.gone:
                 log.warning("calls.bridge_cleanup_failed", bridge_id=bridge_id, error=str(exc))
 
-    async def hang_up(self, channel_id: str, why: str) -> None:
+    async def hang_up(self, channel_id: str, why: str, reason: str = "normal") -> None:
         """Hang up a channel we no longer need; one already gone is fine, anything else is logged."""
         try:
-            await self.ari.delete(path("channels", channel_id), reason="normal")
+            await self.ari.delete(path("channels", channel_id), reason=reason)
         except AriError as exc:
             if not exc.gone:
                 log.warning("calls.stray_hangup_failed", channel_id=channel_id, error=str(exc))

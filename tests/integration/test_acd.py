@@ -6,14 +6,13 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-import asyncpg
 
 from engine.app import Engine
 from engine.core import acd as A
 from engine.core import agent as ag
 from engine.recordings import wav_duration
 
-from .harness import SIPP_DIR, engine_config, running, sipp, sipp_listening, wait_until_quiet
+from .harness import SIPP_DIR, engine_config, rows, running, sipp, sipp_listening, wait_until_quiet
 
 
 def acd_config(stack, dsn, tmp_path, **queue_changes):
@@ -36,14 +35,6 @@ async def agent_phone(stack, agent: int, scenario: str = "agent_answer.xml", *, 
 
 async def log_in(engine: Engine, agent_id: str, *queues: str) -> None:
     await engine.acd.request(A.AgentRequest(agent_id, ag.LogIn(frozenset(queues), "")))
-
-
-async def rows(dsn: str, sql: str, *args) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def test_a_caller_in_a_queue_is_bridged_to_an_agent_and_recorded(stack, dsn, tmp_path):

@@ -12,7 +12,7 @@ from engine.app import Engine
 from engine.calls import call_id_for
 from engine.core.call import Phase
 
-from .harness import Proxy, engine_config, running, sipp, wait_until_quiet
+from .harness import Proxy, engine_config, journalled, running, sipp, wait_until_quiet
 
 CALL_COLUMNS = """direction, caller_number, caller_name, dialed_number, started_at, answered_at, ended_at,
                   hangup_cause, hangup_cause_text, ended_by"""
@@ -116,14 +116,13 @@ async def test_with_the_database_down_calls_go_on_and_no_record_is_lost(stack, d
     assert down.writer.pending >= 6  # started, answered, ended for each call
     down.stop.set()
     await task
-    spool = tmp_path / "spool.jsonl"
-    assert len(spool.read_text().splitlines()) >= 6
+    assert len(journalled(tmp_path)) >= 6
 
-    # Next start, with the database back: the spool is replayed first, nothing twice.
+    # Next start, with the database back: the journal is replayed first, nothing twice.
     up = Engine(engine_config(stack, dsn, tmp_path))
     async with running(up):
         await up.writer.wait_idle()
-    assert not spool.exists()
+    assert journalled(tmp_path) == []
     rows = await fetch_calls(dsn)
     assert len(rows) == 2 and all(r["ended_at"] and r["answered_at"] for r in rows)
 
