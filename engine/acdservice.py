@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .acdconf import to_profile, to_rules
-from .ari import AriClient, AriError
+from .ari import AriClient, AriError, AriUnavailable
 from .config import Config
 from .core import acd as A
 from .core import agent as ag
@@ -143,7 +143,12 @@ class AcdService:
                 since=row["since"].timestamp(),
                 idle_since=row["idle_since"].timestamp() if row["idle_since"] else row["since"].timestamp(),
                 calls_taken=row["calls_taken"], pending=row["pending"])
-            commands = self.acd.restore_agent(agent, now)
+            queue = None
+            if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id is not None:
+                queue = await self.db.pool.fetchval(
+                    """SELECT queue FROM queue_entries WHERE call_id = $1 AND agent_id = $2
+                       ORDER BY left_at DESC NULLS LAST LIMIT 1""", agent.call_id, agent_id)
+            commands = self.acd.restore_agent(agent, now, queue=queue)
             for c in commands:
                 if isinstance(c, StartTimer):
                     self.session.timers.start(c.key, c.at)
@@ -265,6 +270,13 @@ class AcdService:
             await self.ari.request("POST", "/channels", params=dict(
                 endpoint=offer.endpoint, app=app, channelId=channel_id, appArgs=f"agentleg,{offer.call_id},{offer.agent_id}",
                 timeout=int(offer.ring_timeout), callerId=caller or None), body=body)
+        except AriUnavailable as exc:
+            # No answer in time (or the connection dropped): Asterisk may well have made the channel
+            # and be ringing the phone. Keep following the leg (we chose its id): its StasisStart
+            # still answers the offer, its ChannelDestroyed fails it, and the ring timer withdraws
+            # it (hanging it up) if neither comes.
+            log.warning("acd.offer_unconfirmed", call_id=offer.call_id, agent_id=offer.agent_id,
+                        channel_id=channel_id, error=str(exc))
         except AriError as exc:
             # 500 "Allocation failed": no reachable contact for the phone; 4xx: a bad endpoint.
             self.legs.pop(channel_id, None)

@@ -563,6 +563,9 @@ class CallManager:
                     log.warning("calls.bridge_cleanup_failed", bridge_id=b["id"], error=str(exc))
         log.info("calls.reconciled", channels=len(channels), adopted=adopted, hung_up=hung_up,
                  live=len(self.sessions), bridges_removed=removed)
+        # The agents must be restored before we can tell which of them lost their call meanwhile
+        # (the restore waits for the database at most 10 s, then goes on without it).
+        await self.acd.ready.wait()
         self.acd.after_reconcile({s.state.call_id for s in self.sessions.values()
                                   if s.state.phase is core.Phase.CONNECTED})
         if self.db.ready.is_set():

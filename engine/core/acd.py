@@ -375,15 +375,23 @@ class Acd:
             out[q] = self.agents_needed(q) - staffed
         return out
 
-    def restore_agent(self, agent: ag.Agent, now: float) -> list[Command]:
+    def restore_agent(self, agent: ag.Agent, now: float, *, queue: str | None = None) -> list[Command]:
         """After a restart, put an agent back as they were (the database says how). Not an event:
-        nothing is recorded, as nothing happened. Returns the timers to re-arm."""
+        nothing is recorded, as nothing happened. Returns the timers to re-arm. An agent on a call
+        keeps it as a talk in ``queue`` (the call's queue; unknown: the agent's queue with the
+        longest wrap-up), so the call's end brings that queue's wrap-up as if we had never stopped."""
         if agent.id not in self.profiles:
             raise Refused(f"unknown agent {agent.id!r}")
         self._set_agent(agent)
+        known = [q for q in agent.queues if q in self.rules]
         if agent.phase is ag.AgentPhase.WRAP_UP:
-            wrapup = max((self.rules[q].wrapup for q in agent.queues if q in self.rules), default=0.0)
+            wrapup = max((self.rules[q].wrapup for q in known), default=0.0)
             return [StartTimer(ag.wrapup_key(agent.id), max(now, agent.since + wrapup))]
+        if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id is not None:
+            if queue not in self.rules:
+                queue = max(known, key=lambda q: self.rules[q].wrapup, default=None)
+            if queue is not None:
+                self._talks[agent.id] = _Talk(agent.call_id, queue, agent.since)
         return []
 
     # -- configuration ---------------------------------------------------------------------------

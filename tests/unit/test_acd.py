@@ -180,6 +180,21 @@ def test_wrap_up_then_available_and_pause_requested_on_a_call_waits_for_the_end(
     assert acd.agents["1001"].phase is ag.AgentPhase.PAUSED and acd.agents["1001"].pause_reason == "lunch"
 
 
+def test_an_agent_restored_on_a_call_gets_the_queues_wrap_up_when_it_ends():
+    # after a restart: the call was adopted (or lost); its end brings wrap-up as if we had never stopped
+    acd = make()
+    on_call = ag.Agent("1001", phase=ag.AgentPhase.ON_CALL, queues=frozenset({"billing"}), endpoint="PJSIP/a1",
+                       call_id="c1", since=T0, idle_since=T0)
+    assert acd.restore_agent(on_call, T0 + 5, queue="billing") == []
+    cmds = acd.handle(A.CallFinished("1001"), T0 + 30)
+    assert acd.agents["1001"].phase is ag.AgentPhase.WRAP_UP
+    assert StartTimer("wrapup:1001", T0 + 40) in cmds
+    # the queue unknown (no record of the call's queue): the agent's queue with the longest wrap-up
+    acd = make()
+    acd.restore_agent(on_call, T0 + 5, queue=None)
+    assert StartTimer("wrapup:1001", T0 + 40) in acd.handle(A.CallFinished("1001"), T0 + 30)
+
+
 def test_agent_ends_wrap_up_early():
     acd = make()
     login(acd, "1001")
