@@ -49,12 +49,19 @@ AUTO_ANSWER = {"PJSIP_HEADER(add,Call-Info)": "<sip:callcenter>;answer-after=0",
 _RUN = uuid.uuid4()
 
 
+# Q.850 causes of a call refused for its media: 58 bearer capability not available (SIP 488 and
+# 606), 65 bearer capability not implemented, 88 incompatible destination (SIP 415 is 79).
+CODEC_CAUSES = frozenset({58, 65, 79, 88})
+
+
 def offer_result(cause: int | None, rang: bool) -> str:
     """What an agent leg's end before answer means, from its Q.850 cause. Asterisk reports a phone
     that never answered the INVITE (nobody there) with the same 19 as one that rang out, so a leg
-    that never reached Ringing was unreachable."""
+    that never reached Ringing was unreachable; a phone that has no codec in common says so."""
     if cause == 17:
         return "busy"
+    if cause in CODEC_CAUSES:
+        return "codec"
     if cause == 21:
         return "rejected"
     if cause in (18, 19, 102) and rang:

@@ -106,6 +106,27 @@ async def test_a_caller_who_hangs_up_while_waiting_is_counted_as_abandoned(stack
     assert call["hangup_cause"] is not None and call["hangup_cause_text"], call
 
 
+async def test_wideband_callers_and_phones_are_served_and_a_codec_mismatch_is_named(stack, dsn, tmp_path):
+    """Issue 11 item 11: a caller offering only G.722, an agent phone answering only G.722, and a
+    phone that refuses every codec Asterisk offers (488): recorded as `codec`, not `unreachable`."""
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await log_in(engine, "9001", "support")   # idle longest: offered first
+        await log_in(engine, "9002", "support")
+        refusing, refusing_done = await agent_phone(stack, 1, "agent_busy.xml", status="488")
+        phone, phone_done = await agent_phone(stack, 2, answer_ms="200", hangup_ms="1000", codecs="9")
+        (await sipp(stack, "caller_wait_bye.xml", "3100", variables={"codecs": "9"}, timeout=40)).check()
+        (await refusing_done()).check()
+        (await phone_done()).check()
+        await wait_until_quiet(engine, 1)
+        a9001 = engine.acd.acd.agents["9001"]
+        assert a9001.phase is ag.AgentPhase.PAUSED and a9001.pause_reason == "codec"
+    offers = await rows(dsn, "SELECT agent_id, result FROM queue_offers ORDER BY offered_at")
+    assert [(o["agent_id"], o["result"]) for o in offers] == [("9001", "codec"), ("9002", "answered")]
+    [call] = await rows(dsn, "SELECT answered_at, ended_by FROM calls")
+    assert call["answered_at"] is not None and call["ended_by"] == "agent"
+
+
 async def test_agents_log_in_pause_and_unpause_with_feature_codes(stack, dsn, tmp_path):
     engine = Engine(acd_config(stack, dsn, tmp_path))
 
