@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path

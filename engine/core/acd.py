@@ -100,6 +100,7 @@ class Enqueue(Event):
     priority: int = 0
     skills: Mapping[str, int] | None = None  # overrides the queue's requirement (from the IVR)
     entered_at: float | None = None          # a call restored after a restart keeps its place
+    queued_at: float | None = None           # ... and its wait in this queue (else: now)
     callback: str | None = None              # no caller on the line: the agent answers, then this is dialled
     avoid: frozenset[str] = frozenset()      # offer to these agents only when no other qualified one is free
 
@@ -485,7 +486,8 @@ class Acd:
         if e.call_id in self.waiting:
             raise Refused(f"call {e.call_id} is already queued")
         entered = e.entered_at if e.entered_at is not None else now
-        w = _Waiting(e.call_id, e.queue, e.priority, entered, now, next(self._seq),
+        queued = min(e.queued_at, now) if e.queued_at is not None else now
+        w = _Waiting(e.call_id, e.queue, e.priority, entered, queued, next(self._seq),
                      MappingProxyType(dict(e.skills)) if e.skills is not None else None)
         w.callback = e.callback
         w.avoid = e.avoid

@@ -163,6 +163,7 @@ async def test_agents_and_waiting_callers_survive_an_engine_restart(stack, dsn, 
         await first.acd.request(A.AgentRequest("9001", ag.Pause("break")))
         caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
         await first.acd.wait_until(lambda acd: len(acd.waiting) == 1)
+        queued = asyncio.get_running_loop().time()
     second = Engine(cfg)
     async with running(second):
         await second.acd.ready.wait()
@@ -170,16 +171,81 @@ async def test_agents_and_waiting_callers_survive_an_engine_restart(stack, dsn, 
         assert agent.phase is ag.AgentPhase.PAUSED and agent.pause_reason == "break"  # still logged in
         await second.acd.wait_until(lambda acd: len(acd.waiting) == 1)  # the caller is back in line
         phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="1000")
+        waited = asyncio.get_running_loop().time() - queued
         await second.acd.request(A.AgentRequest("9001", ag.Unpause()))
         (await caller).check()
         (await phone_done()).check()
         await second.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)  # wrapped up
         await wait_until_quiet(second, 1)
-    entries = await rows(dsn, "SELECT outcome, agent_id FROM queue_entries")
+    entries = await rows(dsn, "SELECT outcome, agent_id, wait_seconds FROM queue_entries")
     assert [(e["outcome"], e["agent_id"]) for e in entries] == [("answered", "9001")]  # not counted twice
+    assert entries[0]["wait_seconds"] > waited  # the whole wait, not the part after the restart
     logins = await rows(dsn, "SELECT 1 FROM agent_states WHERE agent_id = '9001' AND state = 'available' "
                              "AND reason IS NULL")
     assert len(logins) == 3  # log in, unpause, after wrap-up: the restart logged nobody in again
+
+
+async def test_a_connected_call_the_database_never_heard_of_stays_connected_after_a_restart(stack, dsn, tmp_path):
+    """Issue 11 item 2: Asterisk's bridges are the truth. The first engine ran with PostgreSQL
+    away and its journal is gone: the restarted engine must not take the bridged caller for a
+    waiting one (it offered them to a second agent, then hung them up on a 409)."""
+    cfg = acd_config(stack, "postgresql://postgres@127.0.0.1:1/nowhere", tmp_path / "first")
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
+    first = Engine(cfg)
+    task = asyncio.create_task(first.run())
+    try:
+        async with asyncio.timeout(20):
+            await first.started.wait()
+            await first.ari.connected.wait()
+            await first.acd.ready.wait()
+        await log_in(first, "9001", "support")
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="7000")
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
+        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
+    finally:
+        first.stop.set()
+        await task
+    second = Engine(acd_config(stack, dsn, tmp_path / "second"))   # another state folder: nothing replayed
+    async with running(second):
+        await log_in(second, "9002", "support")   # free, with a phone that would answer
+        spare, spare_done = await agent_phone(stack, 2, answer_ms="100", hangup_ms="500", timeout=15)
+        [session] = second.calls.sessions.values()
+        assert session.state.phase.value == "connected" and session.state.agent_id == "9001"
+        (await phone_done()).check()  # the first agent talked to the end and hung up
+        (await caller).check()
+        await wait_until_quiet(second, 1)
+        assert second.acd.acd.agents["9002"].phase is ag.AgentPhase.AVAILABLE
+    spare.kill()
+    await spare_done()
+    assert await rows(dsn, "SELECT * FROM queue_offers") == []   # never offered to the second agent
+    [call] = await rows(dsn, "SELECT ended_by FROM calls")
+    assert call["ended_by"] == "agent"
+
+
+async def test_a_caller_whose_agent_hung_up_while_the_engine_was_down_is_not_sent_back_to_the_start(
+        stack, dsn, tmp_path):
+    """Issue 11 item 3: the caller is alone in the call's bridge; the call goes on as if the
+    engine had seen the agent hang up (here: it ends), and the agent gets wrap-up."""
+    cfg = acd_config(stack, dsn, tmp_path)
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
+    first = Engine(cfg)
+    async with running(first):
+        await log_in(first, "9001", "support")
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="1500")
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
+        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
+    (await phone_done()).check()  # the agent hangs up while no engine runs
+    second = Engine(cfg)
+    async with running(second):
+        (await caller).check()   # hung up at once: no greeting, no menu
+        await second.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)
+        await wait_until_quiet(second, 1)
+    [call] = await rows(dsn, "SELECT ended_by, ended_at - answered_at AS talk FROM calls")
+    assert call["ended_by"] == "agent"
+    assert await rows(dsn, "SELECT * FROM ivr_steps") == []
+    assert [e["outcome"] for e in await rows(dsn, "SELECT outcome FROM queue_entries")] == ["answered"]
+    states = [r["state"] for r in await rows(dsn, "SELECT state FROM agent_states WHERE agent_id = '9001' ORDER BY at")]
+    assert states[-2:] == ["wrap_up", "available"]
 
 
 async def test_reload_keeps_agents_logged_in_and_callers_in_place(stack, dsn, tmp_path):
