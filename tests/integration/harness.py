@@ -91,22 +91,30 @@ def engine_config(stack: dict[str, str], dsn: str, state_dir: Path, **changes: o
 
 
 @asynccontextmanager
-async def running(engine: Engine) -> AsyncIterator[Engine]:
-    """Run the engine in this loop until the block ends; wait until ARI, AMI and the DB are up."""
+async def running_without_database(engine: Engine) -> AsyncIterator[Engine]:
+    """Run an engine whose database cannot be reached: wait until it is up and on ARI."""
     task = asyncio.create_task(engine.run())
     try:
         async with asyncio.timeout(20):
             await engine.started.wait()
             assert engine.ari is not None
             await engine.ari.connected.wait()
-            await engine.db.ready.wait()
-            assert engine.calls is not None
-            await engine.calls.lost_swept.wait()
         yield engine
     finally:
         engine.stop.set()
         async with asyncio.timeout(30):
             await task
+
+
+@asynccontextmanager
+async def running(engine: Engine) -> AsyncIterator[Engine]:
+    """Run the engine in this loop until the block ends; wait until ARI, AMI and the DB are up."""
+    async with running_without_database(engine):
+        async with asyncio.timeout(20):
+            await engine.db.ready.wait()
+            assert engine.calls is not None
+            await engine.calls.lost_swept.wait()
+        yield engine
 
 
 class Daemon:

@@ -12,7 +12,7 @@ from engine.core import acd as A
 from engine.core import agent as ag
 from engine.recordings import wav_duration
 
-from .harness import SIPP_DIR, engine_config, rows, running, sipp, sipp_listening, wait_until_quiet
+from .harness import SIPP_DIR, engine_config, rows, running, running_without_database, sipp, sipp_listening, wait_until_quiet
 
 
 def acd_config(stack, dsn, tmp_path, **queue_changes):
@@ -185,26 +185,26 @@ async def test_agents_and_waiting_callers_survive_an_engine_restart(stack, dsn, 
     assert len(logins) == 3  # log in, unpause, after wrap-up: the restart logged nobody in again
 
 
+async def connected_then_stopped(stack, cfg, *, hangup_ms: str, running_as=running):
+    """An engine on ``cfg`` connects a caller on 3100 to agent 9001 and stops at once, leaving the
+    call up for the next engine; the agent phone's and the caller's results, still to come."""
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
+    async with running_as(Engine(cfg)) as first:
+        await first.acd.ready.wait()
+        await log_in(first, "9001", "support")
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms=hangup_ms)
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
+        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
+    return phone_done, caller
+
+
 async def test_a_connected_call_the_database_never_heard_of_stays_connected_after_a_restart(stack, dsn, tmp_path):
     """Issue 11 item 2: Asterisk's bridges are the truth. The first engine ran with PostgreSQL
     away and its journal is gone: the restarted engine must not take the bridged caller for a
     waiting one (it offered them to a second agent, then hung them up on a 409)."""
-    cfg = acd_config(stack, "postgresql://postgres@127.0.0.1:1/nowhere", tmp_path / "first")
-    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
-    first = Engine(cfg)
-    task = asyncio.create_task(first.run())
-    try:
-        async with asyncio.timeout(20):
-            await first.started.wait()
-            await first.ari.connected.wait()
-            await first.acd.ready.wait()
-        await log_in(first, "9001", "support")
-        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="7000")
-        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
-        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
-    finally:
-        first.stop.set()
-        await task
+    phone_done, caller = await connected_then_stopped(
+        stack, acd_config(stack, "postgresql://postgres@127.0.0.1:1/nowhere", tmp_path / "first"),
+        hangup_ms="7000", running_as=running_without_database)
     second = Engine(acd_config(stack, dsn, tmp_path / "second"))   # another state folder: nothing replayed
     async with running(second):
         await log_in(second, "9002", "support")   # free, with a phone that would answer
@@ -227,13 +227,7 @@ async def test_a_caller_whose_agent_hung_up_while_the_engine_was_down_is_not_sen
     """Issue 11 item 3: the caller is alone in the call's bridge; the call goes on as if the
     engine had seen the agent hang up (here: it ends), and the agent gets wrap-up."""
     cfg = acd_config(stack, dsn, tmp_path)
-    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
-    first = Engine(cfg)
-    async with running(first):
-        await log_in(first, "9001", "support")
-        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="1500")
-        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
-        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
+    phone_done, caller = await connected_then_stopped(stack, cfg, hangup_ms="1500")
     (await phone_done()).check()  # the agent hangs up while no engine runs
     second = Engine(cfg)
     async with running(second):
@@ -327,13 +321,7 @@ async def test_on_demand_recording_starts_when_the_agent_keys_the_code(stack, ds
 
 async def test_a_connected_call_stays_connected_across_an_engine_restart(stack, dsn, tmp_path):
     cfg = acd_config(stack, dsn, tmp_path)
-    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
-    first = Engine(cfg)
-    async with running(first):
-        await log_in(first, "9001", "support")
-        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="6000")
-        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
-        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
+    phone_done, caller = await connected_then_stopped(stack, cfg, hangup_ms="6000")
     second = Engine(cfg)  # the agent and the caller keep talking meanwhile
     async with running(second):
         agent = second.acd.acd.agents["9001"]
