@@ -204,8 +204,9 @@ class AcdService:
             leg = self.leg_of(command.call_id, command.agent_id)
             assert self.calls is not None
             if leg is None:
+                # The agent's leg went between its answer and now: the caller goes back in line.
                 log.warning("acd.connect_without_leg", call_id=command.call_id, agent_id=command.agent_id)
-                self.post(A.CallFinished(command.agent_id))
+                self.post(A.ConnectFailed(command.call_id, command.agent_id))
             else:
                 self.calls.connect(leg, command.queue)
         elif isinstance(command, A.Unroutable):
@@ -253,6 +254,11 @@ class AcdService:
         elif isinstance(command, A.OfferEnded):
             submit(Write("offer_ended", (self.offer_uuid(command.offer_id), command.at, command.result)))
             publish("call.offer_ended", offer_id=self.offer_uuid(command.offer_id), result=command.result,
+                    at=command.at)
+        elif isinstance(command, A.QueueReopened):
+            log.info("queue.reopened", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id)
+            submit(Write("queue_reopened", (command.call_id, command.queue, command.agent_id)))
+            publish("queue.reopened", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
                     at=command.at)
         elif isinstance(command, A.CallbackRequested):
             submit(Write("callback_requested", (command.call_id, command.queue, command.number, command.at)))

@@ -286,12 +286,17 @@ class CallManager:
             self.callbacks.begin(leg, queue)  # the agent is on: now dial the customer
             return
         session = self.by_call.get(leg.call_id)
-        if session is None or leg.channel_id not in self.acd.legs:
+        if session is None:
             # The caller left as the agent answered: release the agent.
             log.info("calls.connect_too_late", call_id=leg.call_id, agent_id=leg.agent_id)
             self.acd.legs.pop(leg.channel_id, None)
             self.spawn(self.hang_up(leg.channel_id, "caller already gone"))
             self.acd.post(A.CallFinished(leg.agent_id))
+            return
+        if leg.channel_id not in self.acd.legs:
+            # The agent's leg went as it answered: the caller goes back in line, not into silence.
+            log.warning("calls.agent_leg_gone_before_bridge", call_id=leg.call_id, agent_id=leg.agent_id)
+            self.acd.post(A.ConnectFailed(leg.call_id, leg.agent_id))
             return
         self.acd.legs.pop(leg.channel_id, None)
         self._follow_agent(session, leg.channel_id)

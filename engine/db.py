@@ -82,6 +82,13 @@ OPERATIONS: dict[str, str] = {
     "queue_left": """
         UPDATE queue_entries SET left_at = to_timestamp($3), outcome = $4, wait_seconds = $5, agent_id = $6
         WHERE call_id = $1 AND queue = $2 AND left_at IS NULL""",
+    # (call, queue, agent): the agent's leg went before the bridge: the stay is open again, its
+    # entry and wait as before (queue_entered then finds it open and adds none)
+    "queue_reopened": """
+        UPDATE queue_entries SET left_at = NULL, outcome = NULL, wait_seconds = NULL, agent_id = NULL
+        WHERE id = (SELECT id FROM queue_entries WHERE call_id = $1 AND queue = $2 AND outcome = 'answered'
+                    AND agent_id = $3 ORDER BY left_at DESC LIMIT 1)
+          AND NOT EXISTS (SELECT 1 FROM queue_entries WHERE call_id = $1 AND left_at IS NULL)""",
     # (call, at): the call's channel went away while the engine was not running
     "queue_left_lost": """
         UPDATE queue_entries SET left_at = to_timestamp($2), outcome = 'lost',

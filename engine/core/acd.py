@@ -48,7 +48,8 @@ from . import erlang
 from .common import CancelTimer, Command, Event, Rejected, StartTimer, TimerFired
 
 __all__ = [
-    "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "Dequeue", "Enqueue",
+    "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "ConnectFailed", "Dequeue",
+    "Enqueue", "QueueReopened",
     "Expand", "Offer", "OfferAnswered", "OfferFailed", "QueueEntered", "QueueLeft", "QueueRules",
     "Reconfigure", "OfferEnded", "Refused", "RoutingDecision", "STRATEGIES", "ToCallback", "Unroutable",
     "Withdraw",
@@ -132,6 +133,15 @@ class OfferFailed(Event):
     call_id: str
     agent_id: str
     reason: str = "no-answer"  # no-answer | busy | rejected | unreachable
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailed(Event):
+    """The agent's leg was gone by the time the caller was to be bridged to it (the agent hung up,
+    or the phone dropped, just after answering). The caller goes back to the front of the line."""
+
+    call_id: str
+    agent_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +269,16 @@ class QueueLeft(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class QueueReopened(Command):
+    """The stay that ``agent_id`` answered did not become a conversation: it is open again."""
+
+    call_id: str
+    queue: str
+    agent_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackRequested(Command):
     call_id: str
     queue: str
@@ -318,6 +338,7 @@ class _Talk:
     call_id: str
     queue: str
     answered_at: float
+    waiting: _Waiting | None = None   # where the call was in line, until it is connected
 
 
 class Acd:
@@ -474,6 +495,20 @@ class Acd:
             self._end_talk(e.agent_id, now)
         return cmds + self._dispatch(now)
 
+    def _connect_failed(self, e: ConnectFailed, now: float) -> list[Command]:
+        talk = self._talks.get(e.agent_id)
+        if talk is None or talk.call_id != e.call_id or talk.waiting is None:
+            return []  # not (or no longer) this agent's call: nothing to undo
+        del self._talks[e.agent_id]
+        w = talk.waiting
+        w.offer = None
+        w.avoid = w.avoid | {e.agent_id}   # offered to this agent again only if nobody else is free
+        cmds: list[Command] = [QueueReopened(w.call_id, w.queue, e.agent_id, now)]
+        cmds += self._agent(e.agent_id, ag.CallEnded(0.0), now)
+        if e.call_id not in self.waiting and w.queue in self.rules:
+            cmds += self._place(w, now)   # its place in line and its wait in this queue, kept
+        return cmds + self._dispatch(now)
+
     def _end_talk(self, agent_id: str, now: float) -> None:
         talk = self._talks.pop(agent_id, None)
         if talk is not None:
@@ -575,7 +610,7 @@ class Acd:
         cmds = self._remove(w)
         del self._offers[e.agent_id]
         cmds += self._agent(e.agent_id, ag.Answer(), now)
-        self._talks[e.agent_id] = _Talk(e.call_id, w.queue, now)
+        self._talks[e.agent_id] = _Talk(e.call_id, w.queue, now, w)
         cmds += [OfferEnded(offer_id, now, "answered"),
                  QueueLeft(w.call_id, w.queue, now, "answered", now - w.queued_at, e.agent_id),
                  Connect(w.call_id, e.agent_id, w.queue)]
@@ -728,6 +763,7 @@ _HANDLERS = {
     OfferAnswered: Acd._offer_answered,
     OfferFailed: Acd._offer_failed,
     CallFinished: Acd._call_finished,
+    ConnectFailed: Acd._connect_failed,
     AgentRequest: Acd._agent_request,
     Reconfigure: Acd._reconfigure,
     TimerFired: Acd._timer,

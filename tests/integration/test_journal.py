@@ -83,3 +83,21 @@ async def test_writes_queued_while_the_database_is_down_survive_sigkill(stack, d
     assert up.writer.written == len(left)
     # applied once: a second start with the same state folder changes nothing
     assert journalled(tmp_path / "state") == []
+
+
+async def test_a_reopened_queue_stay_is_one_row_answered_once(dsn, tmp_path):
+    """The writes of issue 11 item 7 (the agent's leg gone before the bridge) in PostgreSQL:
+    one stay, answered by the agent who really took the call, its wait from the first entry."""
+    call = "00000000-0000-0000-0000-000000000001"
+    await apply_all(dsn, tmp_path, [
+        started(1),
+        Write("queue_entered", ("00000000-0000-0000-0000-0000000000a1", call, "support", 0, 10.0, 10.0)),
+        Write("queue_left", (call, "support", 15.0, "answered", 5.0, "9001")),
+        Write("queue_reopened", (call, "support", "9001")),
+        Write("queue_entered", ("00000000-0000-0000-0000-0000000000a2", call, "support", 0, 15.1, 10.0)),
+        Write("queue_left", (call, "support", 18.0, "answered", 8.0, "9002")),
+    ])
+    [entry] = await rows(dsn, "SELECT outcome, agent_id, wait_seconds, extract(epoch FROM entered_at) AS e "
+                              "FROM queue_entries")
+    assert (entry["outcome"], entry["agent_id"], entry["wait_seconds"], float(entry["e"])) == (
+        "answered", "9002", 8.0, 10.0)

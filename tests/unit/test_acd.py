@@ -195,6 +195,27 @@ def test_an_agent_restored_on_a_call_gets_the_queues_wrap_up_when_it_ends():
     assert StartTimer("wrapup:1001", T0 + 40) in acd.handle(A.CallFinished("1001"), T0 + 30)
 
 
+def test_an_agent_leg_gone_before_the_bridge_puts_the_caller_back_at_the_front():
+    # issue 11 item 7: the caller was left on music with nobody, the call recorded as answered
+    acd = make()
+    login(acd, "1001")
+    login(acd, "1002", at=T0 + 1)
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 2)
+    cmds = acd.handle(A.OfferAnswered("c1", "1001"), T0 + 5)
+    assert of(cmds, A.Connect) == [A.Connect("c1", "1001", "billing")]
+    cmds = acd.handle(A.ConnectFailed("c1", "1001"), T0 + 5.1)
+    assert of(cmds, A.QueueReopened) == [A.QueueReopened("c1", "billing", "1001", T0 + 5.1)]
+    assert acd.agents["1001"].phase is not ag.AgentPhase.ON_CALL
+    # c1 is offered to the other agent, not to the one whose leg went
+    [offer] = offers(cmds)
+    assert (offer.call_id, offer.agent_id) == ("c1", "1002")
+    # its wait in the queue goes on from when it entered, not from the failure
+    left = of(acd.handle(A.OfferAnswered("c1", "1002"), T0 + 8), A.QueueLeft)
+    assert left[0].wait == 8 - 2
+    # a second ConnectFailed (a duplicate) changes nothing
+    assert acd.handle(A.ConnectFailed("c1", "1001"), T0 + 9) == []
+
+
 def test_agent_ends_wrap_up_early():
     acd = make()
     login(acd, "1001")
