@@ -49,7 +49,7 @@ from .common import CancelTimer, Command, Event, Rejected, StartTimer, TimerFire
 
 __all__ = [
     "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "ConnectFailed", "Dequeue",
-    "Enqueue", "QueueReopened",
+    "Enqueue", "PhoneInUse", "QueueReopened",
     "Expand", "Offer", "OfferAnswered", "OfferFailed", "QueueEntered", "QueueLeft", "QueueRules",
     "Reconfigure", "OfferEnded", "Refused", "RoutingDecision", "STRATEGIES", "ToCallback", "Unroutable",
     "Withdraw",
@@ -133,6 +133,16 @@ class OfferFailed(Event):
     call_id: str
     agent_id: str
     reason: str = "no-answer"  # no-answer | busy | rejected | unreachable
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneInUse(Event):
+    """An agent's phone has a call of its own up (a keypad code), or no longer (``in_use`` False).
+    Its agent is offered nothing meanwhile: a desk phone without call waiting would answer 486, and
+    one with it would ring a second line over the confirmation prompt."""
+
+    endpoint: str
+    in_use: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +358,8 @@ class Acd:
         self.agents: dict[str, ag.Agent] = {}
         self.waiting: dict[str, _Waiting] = {}
         self._lines: dict[str, list[tuple[tuple[int, float, int], str]]] = {}  # queue -> sorted (key, call)
-        self._free: set[str] = set()                # AVAILABLE agents
+        self._phone_calls: dict[str, int] = {}     # endpoint -> its own calls up now (keypad codes)
+        self._free: set[str] = set()                # AVAILABLE agents whose phone is free
         self._free_in: dict[str, set[str]] = {}     # queue -> AVAILABLE agents logged in to it
         self._offers: dict[str, str] = {}     # agent_id -> call_id while ringing
         self._talks: dict[str, _Talk] = {}    # agent_id -> the call they are on (for handle times)
@@ -463,7 +474,7 @@ class Acd:
             for q in before.queues:
                 self._free_in.get(q, set()).discard(agent.id)
         self.agents[agent.id] = agent
-        if agent.phase is ag.AgentPhase.AVAILABLE:
+        if agent.phase is ag.AgentPhase.AVAILABLE and not self._phone_calls.get(agent.endpoint):
             self._free.add(agent.id)
             for q in agent.queues:
                 self._free_in.setdefault(q, set()).add(agent.id)
@@ -494,6 +505,16 @@ class Acd:
         if self.agents[e.agent_id].phase is not ag.AgentPhase.WRAP_UP:
             self._end_talk(e.agent_id, now)
         return cmds + self._dispatch(now)
+
+    def _phone_in_use(self, e: PhoneInUse, now: float) -> list[Command]:
+        count = self._phone_calls.get(e.endpoint, 0) + (1 if e.in_use else -1)
+        if count > 0:
+            self._phone_calls[e.endpoint] = count
+        else:
+            self._phone_calls.pop(e.endpoint, None)
+        for agent in [a for a in self.agents.values() if a.endpoint == e.endpoint]:
+            self._set_agent(agent)   # in or out of the free indexes
+        return [] if e.in_use else self._dispatch(now)
 
     def _connect_failed(self, e: ConnectFailed, now: float) -> list[Command]:
         talk = self._talks.get(e.agent_id)
@@ -764,6 +785,7 @@ _HANDLERS = {
     OfferFailed: Acd._offer_failed,
     CallFinished: Acd._call_finished,
     ConnectFailed: Acd._connect_failed,
+    PhoneInUse: Acd._phone_in_use,
     AgentRequest: Acd._agent_request,
     Reconfigure: Acd._reconfigure,
     TimerFired: Acd._timer,

@@ -154,6 +154,31 @@ async def test_agents_log_in_pause_and_unpause_with_feature_codes(stack, dsn, tm
         ("available", None), ("paused", "lunch"), ("paused", "break"), ("available", None), ("logged_out", None)]
 
 
+async def test_an_agent_who_unpauses_from_the_keypad_is_offered_the_waiting_call_after_the_feature_call(
+        stack, dsn, tmp_path):
+    """Issue 11 item 10: the offer came 3-8 ms after *14, while the phone's own call (with its
+    confirmation prompt) was up: a desk phone without call waiting answered 486 and was paused."""
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await engine.acd.request(A.AgentRequest("9002", ag.LogIn(frozenset({"support"}), "PJSIP/agent9002")))
+        await engine.acd.request(A.AgentRequest("9002", ag.Pause("break")))
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
+        await engine.acd.wait_until(lambda acd: len(acd.waiting) == 1)
+        phone, phone_done = await agent_phone(stack, 2, answer_ms="100", hangup_ms="500")
+        (await sipp(stack, "agent_feature.xml", "*14", variables={"agent": "agent9002"})).check()
+        (await caller).check()
+        (await phone_done()).check()
+        await wait_until_quiet(engine, 1)
+    [offer] = await rows(dsn, "SELECT offered_at, result FROM queue_offers")
+    assert offer["result"] == "answered"
+    [unpaused] = await rows(dsn, "SELECT at FROM agent_states WHERE agent_id = '9002' AND state = 'available' "
+                                 "AND at < $1 ORDER BY at DESC LIMIT 1", offer["offered_at"])
+    # offered once the phone's own call was over (after its confirmation prompt, which lasts about
+    # a second), not 3-8 ms after the unpause while that call was still up
+    gap = (offer["offered_at"] - unpaused["at"]).total_seconds()
+    assert gap > 0.6, gap
+
+
 async def test_agents_and_waiting_callers_survive_an_engine_restart(stack, dsn, tmp_path):
     cfg = acd_config(stack, dsn, tmp_path)
     cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))

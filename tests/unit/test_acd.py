@@ -216,6 +216,17 @@ def test_an_agent_leg_gone_before_the_bridge_puts_the_caller_back_at_the_front()
     assert acd.handle(A.ConnectFailed("c1", "1001"), T0 + 9) == []
 
 
+def test_no_offer_while_the_agents_phone_has_its_own_call_up():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.PhoneInUse("PJSIP/a1", True), T0 + 1)   # the agent dials *14 (or any code)
+    assert offers(acd.handle(A.Enqueue("c1", "billing"), T0 + 2)) == []
+    assert offers(acd.handle(A.PhoneInUse("PJSIP/a1", True), T0 + 3)) == []   # a second call of its own
+    assert offers(acd.handle(A.PhoneInUse("PJSIP/a1", False), T0 + 4)) == []
+    [offer] = offers(acd.handle(A.PhoneInUse("PJSIP/a1", False), T0 + 5))   # both over: offered now
+    assert (offer.call_id, offer.agent_id) == ("c1", "1001")
+
+
 def test_agent_ends_wrap_up_early():
     acd = make()
     login(acd, "1001")
