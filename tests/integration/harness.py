@@ -125,16 +125,23 @@ class Daemon:
         self.lines: list[dict] = []
 
     @classmethod
-    async def start(cls, stack: dict[str, str], dsn: str, tmp_path: Path, *, config_text: str | None = None) -> Daemon:
-        """The example configuration copied to ``tmp_path`` (``config_text`` replaces cc.yaml),
-        state in ``tmp_path/state``."""
+    async def start(cls, stack: dict[str, str], dsn: str, tmp_path: Path, *, config_text: str | None = None,
+                    edits: dict[str, tuple[str, str]] | None = None) -> Daemon:
+        """The example configuration copied to ``tmp_path`` (``config_text`` replaces cc.yaml;
+        ``edits``: file name -> (old, new) text replaced in that example file), state in
+        ``tmp_path/state``."""
         import shutil
         import sys
 
         config = tmp_path / "cc.yaml"
         config.write_text(config_text or (REPO / "examples" / "callcenter.yaml").read_text())
         for name in ("agents.yaml", "queues.yaml", "campaigns.yaml", "dnc-renewals.txt"):
-            (tmp_path / name).write_text((REPO / "examples" / name).read_text())
+            text = (REPO / "examples" / name).read_text()
+            if name in (edits or {}):
+                old, new = edits[name]   # type: ignore[index]
+                assert old in text, f"{name} has no {old!r}"
+                text = text.replace(old, new)
+            (tmp_path / name).write_text(text)
         shutil.copytree(REPO / "examples" / "ivr", tmp_path / "ivr", dirs_exist_ok=True)
         env = {**os.environ, **stack, "CALLCENTER_DSN": dsn, "CALLCENTER_STATE_DIR": str(tmp_path / "state"),
                "CALLCENTER_HTTP_PORT": "0"}
@@ -158,6 +165,21 @@ class Daemon:
                 if match(entry):
                     return entry
         raise AssertionError(f"the daemon exited before the expected line; last lines: {self.lines[-5:]}")
+
+    def follow(self, keep: int = 500) -> None:
+        """From now on read (and keep the last ``keep`` of) its lines in the background."""
+        import json
+
+        async def read() -> None:
+            assert self.proc.stdout is not None
+            while raw := await self.proc.stdout.readline():
+                try:
+                    self.lines.append(json.loads(raw))
+                except ValueError:
+                    self.lines.append({"event": "not-json", "raw": raw.decode(errors="replace")})
+                del self.lines[:-keep]
+
+        self._reader = asyncio.create_task(read())
 
     async def kill(self) -> None:
         if self.proc.returncode is None:
