@@ -854,7 +854,11 @@ def write_stack_env(asterisk: Asterisk, ports: Ports, creds: Credentials, dsn: s
     ensure_run_dir()
     # Only KEY=value lines (values shell-quoted): `set -a; . .run/stack.env; set +a` in a shell,
     # or shlex.split() of each value in Python.
-    STACK_ENV.write_text("".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items()))
+    # it holds the ARI and AMI passwords: readable by root only, like credentials.json
+    fd = os.open(STACK_ENV, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)   # one written by an older stack.py
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items()))
 
 
 def cmd_down() -> None:

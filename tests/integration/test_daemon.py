@@ -63,3 +63,11 @@ async def test_daemon_refuses_an_invalid_config_at_start(tmp_path):
     out, err = await proc.communicate()
     assert proc.returncode == 1
     assert f"{bad}:1:1: missing required key 'asterisk'" in err.decode()
+
+
+def test_the_stacks_environment_file_with_its_passwords_is_private():
+    """Issue 11 item 17: .run/stack.env holds the ARI and AMI passwords (make stack-up wrote it)."""
+    import stat
+
+    mode = stat.S_IMODE((REPO / ".run" / "stack.env").stat().st_mode)
+    assert mode & 0o077 == 0, oct(mode)
