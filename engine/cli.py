@@ -14,6 +14,7 @@ from typing import Any
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .yamlconf import Problem
 from .logsetup import configure, get_logger
 from .outboundcli import add_parsers as add_outbound_parsers, with_db
 from .reportcli import add_parsers as add_report_parsers
@@ -42,18 +43,31 @@ def _load(path: str) -> Config | None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    cfg = _load(args.path)
-    if cfg is None:
+    """Errors and warnings on stderr, each at its file:line:col; exit 1 on an error, else 0 (an
+    unset environment variable is a warning here: the values that need it are not checked)."""
+    warnings: list[Problem] = []
+    try:
+        load_config(args.path, warnings=warnings)
+    except ConfigError as exc:
+        failed: ConfigError | None = exc
+    else:
+        failed = None
+    for w in sorted(warnings, key=lambda p: (p.mark.file, p.mark.line, p.mark.column)):
+        print(f"{w.mark}: warning: {w.message}", file=sys.stderr)
+    if failed is not None:
+        print(str(failed), file=sys.stderr)
         return 1
     print(f"{args.path}: ok")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
+    cfg = _load(args.config)   # an unset variable is an error here: nothing runs on a guess
     if cfg is None:
         return 1
     configure(cfg.logging.level, cfg.logging.format)
+    for w in cfg.warnings():
+        log.warning("config.warning", problem=str(w))
     return _run_loop(_serve(cfg, Path(args.config)))
 
 
