@@ -19,6 +19,7 @@ from .logsetup import configure, get_logger
 from .outboundcli import add_parsers as add_outbound_parsers, with_db
 from .reportcli import add_parsers as add_report_parsers
 from .sim.cli import add_parser as add_sim_parser
+from .textsafe import printable
 
 log = get_logger("cli")
 
@@ -219,10 +220,12 @@ def _secs(delta: Any) -> str:
     return "" if delta is None else f"{delta.total_seconds():.2f}s"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    """Aligned columns; every cell through :func:`printable` (a caller's name is what their phone sent)."""
+    cells = [[printable(c) for c in r] for r in (header, *rows)]
+    widths = [max(len(c) for c in col) for col in zip(*cells)]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(cells[0]), line(["-" * w for w in widths]), *(line(r) for r in cells[1:])])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,8 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as pn_timezone
 
+from .textsafe import printable
+
 if TYPE_CHECKING:
     from .campaignconf import CampaignConfig
 
@@ -533,7 +535,7 @@ class ImportReport:
         lines = [f"{self.rows} rows: {self.leads} new leads, {self.merged} merged into others, "
                  f"{self.rejected} rejected, {self.numbers_dropped} invalid numbers dropped "
                  f"({self.seconds:.2f} s, {self.rows_per_second:,.0f} rows/s)",
-                 f"columns: {self.columns}"]
+                 f"columns: {printable(self.columns)}"]   # the file's own header names
         if self.rejects_file is not None:
             lines.append(f"report: {self.rejects_file}")
         return "\n".join(lines)
@@ -721,6 +723,6 @@ def write_report(path: Path, notes: Sequence[Note]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["row", "outcome", "column", "value", "reason"])
-    for n in notes:
-        w.writerow([n.row, n.outcome, n.column, n.value, n.reason])
+    for n in notes:   # values as the file had them, but nothing that acts on a terminal
+        w.writerow([n.row, n.outcome, printable(n.column), printable(n.value), printable(n.reason)])
     path.write_text(buf.getvalue(), encoding="utf-8")
