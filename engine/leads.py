@@ -30,11 +30,10 @@ reason, and the rest is imported.
 - **Row numbers** count the header as row 1, as a spreadsheet shows them.
 - **Line breaks inside a field** (a quoted address over two lines) are CSV; an **unclosed quote**
   looks the same to a CSV reader, which then swallows every line up to the next quote, valid rows
-  included. A record over several lines is taken for one when its field count is wrong or a line
-  it took in is a whole row by itself: the record and every line it swallowed are rejected, each
-  listed in the report with its line number and text, and nothing of that region is imported
-  (the operator closes the quote and imports the file again: the rows already in are merged, not
-  doubled). The rest of the file imports as usual.
+  included (:mod:`engine.csvlines` tells them apart): the record and every line it swallowed are
+  rejected, each listed in the report with its line number and text, and nothing of that region
+  is imported (the operator closes the quote and imports the file again: the rows already in are
+  merged, not doubled). The rest of the file imports as usual.
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as pn_timezone
 
+from .csvlines import CsvLinesError, Record, bad_utf8_line, records
 from .textsafe import printable
 
 if TYPE_CHECKING:
@@ -399,70 +399,19 @@ class Parsed:
     merged: int                     # rows merged into an earlier row of the file
 
 
-class _Lines:
-    """The file's lines as ``csv.reader`` takes them, one at a time: which lines made each record."""
-
-    def __init__(self, f: TextIO) -> None:
-        self.f = f
-        self.taken: list[str] = []
-        self.done = 0           # lines of the records already handed out
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.f)
-        self.taken.append(line)
-        return line
-
-    def record(self) -> tuple[int, list[str]]:
-        """The first line number of the record just read, and its lines."""
-        first, lines = self.done + 1, self.taken
-        self.done += len(lines)
-        self.taken = []
-        return first, lines
-
-
-def _dialect(f: TextIO) -> Any:
-    sample = f.read(65536)
-    f.seek(0)
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        return csv.excel
-
-
-def _swallowed(cells: Sequence[str], lines: Sequence[str], dialect: Any, fields: int) -> bool:
-    """Does a record over several lines look like an unclosed quote rather than a field with a
-    line break: the field count is wrong, or a line it took in is a whole row by itself?"""
-    if len(cells) != fields:
-        return True
-    return any(len(next(csv.reader([line], dialect), [])) == fields for line in lines[1:])
-
-
-def _swallow_notes(row_no: int, first: int, lines: Sequence[str], cells: Sequence[str],
-                   cols: ColumnMap) -> list[Note]:
-    last = first + len(lines) - 1
-    i = next((i for i, c in enumerate(cells) if "\n" in c or "\r" in c), None)
+def _swallow_notes(row_no: int, rec: Record, cols: ColumnMap) -> list[Note]:
+    """An unclosed quote: the record and each line it took in, rejected, with its line and text."""
+    first, last = rec.first_line, rec.last_line
+    i = next((i for i, c in enumerate(rec.cells) if "\n" in c or "\r" in c), None)
     column = cols.header[i] if i is not None and i < len(cols.header) else ""
-    notes = [Note(row_no, "rejected", column, lines[0].rstrip("\r\n"),
+    notes = [Note(row_no, "rejected", column, rec.lines[0].rstrip("\r\n"),
                   f"unclosed quote? line {first} opens a quoted field that runs to line {last}, taking in "
-                  f"{len(lines) - 1} more lines (each listed here); none of lines {first}-{last} is imported: "
+                  f"{len(rec.lines) - 1} more lines (each listed here); none of lines {first}-{last} is imported: "
                   "close the quote and import the file again")]
     notes += [Note(row_no, "rejected", "", line.rstrip("\r\n"),
                    f"line {first + k}: inside the quoted field opened on line {first}; not imported")
-              for k, line in enumerate(lines[1:], start=1)]
+              for k, line in enumerate(rec.lines[1:], start=1)]
     return notes
-
-
-def _bad_line(path: Path) -> int:
-    """The line of the first byte that is not UTF-8 (the error path only: reads the whole file)."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return data.count(b"\n", 0, exc.start) + 1
-    return 1
 
 
 def parse_file(path: Path, region: str, overrides: Mapping[str, Sequence[str]] | None = None,
@@ -473,25 +422,22 @@ def parse_file(path: Path, region: str, overrides: Mapping[str, Sequence[str]] |
     except OSError as exc:
         raise ImportFileError(f"cannot read {path}: {exc}") from None
     with f:
-        lines = _Lines(f)
         try:
-            dialect = _dialect(f)
-            records = csv.reader(lines, dialect)
-            header = next(records, None)
+            rows = records(f)
+            header = next(rows, None)
             if header is None:
                 raise ImportFileError(f"{path} is empty")
-            lines.record()
-            cols = detect_columns(header, overrides)
+            cols = detect_columns(header.cells, overrides)
             good: list[LeadRow] = []
             notes: list[Note] = []
             count = 0
-            for row_no, cells in enumerate(records, start=2):
-                first, taken = lines.record()
+            for row_no, rec in enumerate(rows, start=2):
+                cells = rec.cells
                 if not cells or (len(cells) == 1 and not cells[0].strip()):
                     continue
-                if len(taken) > 1 and _swallowed(cells, taken, dialect, len(cols.header)):
-                    count += len(taken)   # each line it took in would have been a row
-                    notes += _swallow_notes(row_no, first, taken, cells, cols)
+                if rec.swallowed:
+                    count += len(rec.lines)   # each line it took in would have been a row
+                    notes += _swallow_notes(row_no, rec, cols)
                     continue
                 count += 1
                 lead, row_notes = parse_row(row_no, cells, cols, region)
@@ -501,12 +447,9 @@ def parse_file(path: Path, region: str, overrides: Mapping[str, Sequence[str]] |
                 if progress is not None and count % 1000 == 0:
                     progress(count)
         except UnicodeDecodeError as exc:
-            raise ImportFileError(f"{path} is not UTF-8 text (line {_bad_line(path)}): {exc}") from None
-        except csv.Error as exc:   # a field over 128 KiB: most likely an unclosed quote
-            first, last = lines.done + 1, lines.done + len(lines.taken)
-            where = f"line {first}" if first >= last else f"the record from line {first} to line {last} " \
-                                                          f"(an unclosed quote on line {first}?)"
-            raise ImportFileError(f"{path}: not readable as CSV at {where}: {exc}") from None
+            raise ImportFileError(f"{path} is not UTF-8 text (line {bad_utf8_line(path)}): {exc}") from None
+        except CsvLinesError as exc:
+            raise ImportFileError(f"{path}: not readable as CSV at {exc}") from None
     leads, merge_notes = merge(good)
     return Parsed(cols, count, leads, sorted(notes + merge_notes, key=lambda n: (n.row, n.outcome)),
                   len(good) - len(leads))
