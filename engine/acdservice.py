@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .acdconf import to_profile, to_rules
-from .ari import AriClient, AriError
+from .ari import AriClient, AriError, AriUnavailable
 from .config import Config
 from .core import acd as A
 from .core import agent as ag
@@ -49,12 +49,19 @@ AUTO_ANSWER = {"PJSIP_HEADER(add,Call-Info)": "<sip:callcenter>;answer-after=0",
 _RUN = uuid.uuid4()
 
 
+# Q.850 causes of a call refused for its media: 58 bearer capability not available (SIP 488 and
+# 606), 65 bearer capability not implemented, 88 incompatible destination (SIP 415 is 79).
+CODEC_CAUSES = frozenset({58, 65, 79, 88})
+
+
 def offer_result(cause: int | None, rang: bool) -> str:
     """What an agent leg's end before answer means, from its Q.850 cause. Asterisk reports a phone
     that never answered the INVITE (nobody there) with the same 19 as one that rang out, so a leg
-    that never reached Ringing was unreachable."""
+    that never reached Ringing was unreachable; a phone that has no codec in common says so."""
     if cause == 17:
         return "busy"
+    if cause in CODEC_CAUSES:
+        return "codec"
     if cause == 21:
         return "rejected"
     if cause in (18, 19, 102) and rang:
@@ -143,7 +150,12 @@ class AcdService:
                 since=row["since"].timestamp(),
                 idle_since=row["idle_since"].timestamp() if row["idle_since"] else row["since"].timestamp(),
                 calls_taken=row["calls_taken"], pending=row["pending"])
-            commands = self.acd.restore_agent(agent, now)
+            queue = None
+            if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id is not None:
+                queue = await self.db.pool.fetchval(
+                    """SELECT queue FROM queue_entries WHERE call_id = $1 AND agent_id = $2
+                       ORDER BY left_at DESC NULLS LAST LIMIT 1""", agent.call_id, agent_id)
+            commands = self.acd.restore_agent(agent, now, queue=queue)
             for c in commands:
                 if isinstance(c, StartTimer):
                     self.session.timers.start(c.key, c.at)
@@ -192,8 +204,9 @@ class AcdService:
             leg = self.leg_of(command.call_id, command.agent_id)
             assert self.calls is not None
             if leg is None:
+                # The agent's leg went between its answer and now: the caller goes back in line.
                 log.warning("acd.connect_without_leg", call_id=command.call_id, agent_id=command.agent_id)
-                self.post(A.CallFinished(command.agent_id))
+                self.post(A.ConnectFailed(command.call_id, command.agent_id))
             else:
                 self.calls.connect(leg, command.queue)
         elif isinstance(command, A.Unroutable):
@@ -242,6 +255,11 @@ class AcdService:
             submit(Write("offer_ended", (self.offer_uuid(command.offer_id), command.at, command.result)))
             publish("call.offer_ended", offer_id=self.offer_uuid(command.offer_id), result=command.result,
                     at=command.at)
+        elif isinstance(command, A.QueueReopened):
+            log.info("queue.reopened", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id)
+            submit(Write("queue_reopened", (command.call_id, command.queue, command.agent_id)))
+            publish("queue.reopened", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
+                    at=command.at)
         elif isinstance(command, A.CallbackRequested):
             submit(Write("callback_requested", (command.call_id, command.queue, command.number, command.at)))
         else:
@@ -265,6 +283,13 @@ class AcdService:
             await self.ari.request("POST", "/channels", params=dict(
                 endpoint=offer.endpoint, app=app, channelId=channel_id, appArgs=f"agentleg,{offer.call_id},{offer.agent_id}",
                 timeout=int(offer.ring_timeout), callerId=caller or None), body=body)
+        except AriUnavailable as exc:
+            # No answer in time (or the connection dropped): Asterisk may well have made the channel
+            # and be ringing the phone. Keep following the leg (we chose its id): its StasisStart
+            # still answers the offer, its ChannelDestroyed fails it, and the ring timer withdraws
+            # it (hanging it up) if neither comes.
+            log.warning("acd.offer_unconfirmed", call_id=offer.call_id, agent_id=offer.agent_id,
+                        channel_id=channel_id, error=str(exc))
         except AriError as exc:
             # 500 "Allocation failed": no reachable contact for the phone; 4xx: a bad endpoint.
             self.legs.pop(channel_id, None)

@@ -6,7 +6,8 @@ reconnected) by their own task, and ``/healthz`` says which are up. Shutdown, on
 1. calls in progress get ``engine.shutdown_grace_seconds`` to finish;
 2. the rest are left up in Asterisk (their sessions are cancelled, their rows stay open) for the
    next start to adopt;
-3. queued database writes get a few seconds to land; what cannot is spilled to the state folder;
+3. queued database writes get a few seconds to land; what cannot stays in the journal
+   (``<state_dir>/journal/``, written as each write was queued) for the next start;
 4. connections close.
 """
 
@@ -51,7 +52,8 @@ class Engine:
         self.stop = asyncio.Event()
         self.started = asyncio.Event()
         self.db = Database(config.database)
-        self.writer = Writer(self.db, config.engine.state_dir)
+        self.writer = Writer(self.db, config.engine.state_dir,
+                             journal_max_bytes=config.database.journal_max_mb * 1024 * 1024)
         self.ami = Ami(config.asterisk.ami)
         self.ari: AriClient | None = None
         self.calls: CallManager | None = None
@@ -92,19 +94,22 @@ class Engine:
         ari_up = self.ari is not None and self.ari.connected.is_set()
         ami_up: bool | str = self.ami.logged_in if self.config.asterisk.ami.enabled else "disabled"
         db_up = self.db.ready.is_set() and self.db.last_error is None
+        journal = self.writer.journal
         return {
-            "ok": ari_up and ami_up is not False and db_up,
+            "ok": ari_up and ami_up is not False and db_up and not journal.full and journal.error is None,
             "ari": ari_up, "ami": ami_up, "database": db_up,
             "database_error": self.db.last_error,
             "live_calls": len(self.calls.sessions) if self.calls else 0,
             "pending_writes": self.writer.pending,
+            "journal_bytes": journal.bytes, "journal_max_bytes": journal.max_bytes,
+            "journal_full": journal.full, "journal_error": journal.error,
         }
 
     # -- run --------------------------------------------------------------------------------------
     async def run(self) -> None:
         cfg = self.config
         cfg.engine.state_dir.mkdir(parents=True, exist_ok=True)
-        self.writer.load_spool()
+        self.writer.open()
         runner: web.AppRunner | None = None
         try:
             async with AriClient(cfg.asterisk.ari) as ari, asyncio.TaskGroup() as tg:
@@ -141,7 +146,7 @@ class Engine:
                 await self.calls.close()
             if runner is not None:
                 await runner.cleanup()
-            self.writer.spill()
+            self.writer.close()
             await self.db.close()
             log.info("engine.stopped", written=self.writer.written)
 

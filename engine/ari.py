@@ -32,6 +32,8 @@ __all__ = ["AriClient", "AriError", "AriUnavailable", "path"]
 
 log = get_logger("ari")
 
+PROBE_SECONDS = 0.1  # how often a refused Asterisk is probed (a refused connect on a port is cheap)
+
 
 class AriError(Exception):
     """Asterisk answered with an error status."""
@@ -89,6 +91,7 @@ class AriClient:
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()  # set whenever ``connected`` is not
         self.disconnected.set()
+        self._last_failure: str | None = None
 
     async def __aenter__(self) -> AriClient:
         self._session = aiohttp.ClientSession(
@@ -145,46 +148,90 @@ class AriClient:
     async def run_events(self, on_event: Callable[[dict[str, Any]], None],
                          on_connect: Callable[[], Awaitable[None]],
                          on_disconnect: Callable[[], None] | None = None) -> None:
-        """Read events forever, reconnecting with back-off. Cancel the task to stop."""
+        """Read events forever, reconnecting. Cancel the task to stop.
+
+        While Asterisk does not answer at all (stopped, restarting) its port is probed every
+        :data:`PROBE_SECONDS` and the websocket reconnects as soon as it answers: calls that arrive
+        just after Asterisk is back must find the application there. When Asterisk answers but
+        refuses the websocket (ARI not loaded yet, wrong credentials), retries back off up to
+        ``reconnect_max_seconds``."""
         delay = 0.2
         url = self.events_url()
         while True:
+            refused = False
             try:
                 async with self.session.ws_connect(url, heartbeat=15.0, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                                                    max_msg_size=16 * 1024 * 1024) as ws:
                     log.info("ari.connected", app=self.cfg.app, url=self.base)
-                    delay = 0.2
+                    self._last_failure = None
+                    since = asyncio.get_running_loop().time()
                     try:
                         await on_connect()
                     except AriError as exc:
                         log.warning("ari.reconcile_failed", error=str(exc))
                     self.connected.set()  # connected and reconciled: ready to serve
                     self.disconnected.clear()
-                    async for msg in ws:
-                        if msg.type == aiohttp.WSMsgType.TEXT:
-                            try:
-                                event = json.loads(msg.data)
-                            except json.JSONDecodeError:
-                                log.error("ari.bad_event", data=msg.data[:200])
-                                continue
-                            try:
-                                on_event(event)
-                            except Exception:  # one bad event must not stop the reader
-                                log.exception("ari.event_failed", type=event.get("type"))
-                        elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE,
-                                          aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
-                            break
+                    await self._read(ws, on_event)
                     log.warning("ari.disconnected", reason=str(ws.exception() or ws.close_code))
+                    if asyncio.get_running_loop().time() - since > 2.0:
+                        # it served a while and went away: look for it again at once; a
+                        # connection that keeps dropping at once (ApplicationReplaced) backs off
+                        delay, refused = 0.2, True
+            except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+                refused = True
+                self._connect_failed(exc, delay)
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-                log.warning("ari.connect_failed", error=f"{type(exc).__name__}: {exc}", retry_in=round(delay, 2))
+                self._connect_failed(exc, delay)
             finally:
                 if self.connected.is_set():
                     self.connected.clear()
                     self.disconnected.set()
                     if on_disconnect is not None:
                         on_disconnect()
-            await asyncio.sleep(delay * (0.75 + random.random() / 2))
+            if refused and await self._until_listening(delay):
+                delay = 0.1  # it answers again: whatever comes next backs off from the start
+            elif not refused:
+                await asyncio.sleep(delay * (0.75 + random.random() / 2))
             delay = min(delay * 2, self.cfg.reconnect_max_seconds)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, on_event: Callable[[dict[str, Any]], None]) -> None:
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                try:
+                    event = json.loads(msg.data)
+                except json.JSONDecodeError:
+                    log.error("ari.bad_event", data=msg.data[:200])
+                    continue
+                try:
+                    on_event(event)
+                except Exception:  # one bad event must not stop the reader
+                    log.exception("ari.event_failed", type=event.get("type"))
+            elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE,
+                              aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                break
+
+    def _connect_failed(self, exc: BaseException, delay: float) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        if text != self._last_failure:
+            log.warning("ari.connect_failed", error=text, retry_in=round(delay, 2))
+        self._last_failure = text
+
+    async def _until_listening(self, longest: float) -> bool:
+        """Return True as soon as Asterisk's HTTP port accepts a connection; False after
+        ``longest`` seconds of refusals (the caller then tries the websocket anyway)."""
+        parts = urlsplit(self.base)
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        deadline = asyncio.get_running_loop().time() + max(longest, PROBE_SECONDS)
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                async with asyncio.timeout(1.0):
+                    _, writer = await asyncio.open_connection(host, port)
+                writer.close()
+                return True
+            except (OSError, TimeoutError):
+                await asyncio.sleep(PROBE_SECONDS)
+        return False
 
 
 def _message(text: str) -> str:

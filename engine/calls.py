@@ -38,6 +38,7 @@ from .core import ivr
 from .core.common import Command, Event, Rejected
 from .db import Database, Write, Writer
 from .logsetup import get_logger
+from .reconcile import BRIDGE_PREFIX, Reconciler, bridge_name, call_id_for
 from .recordings import Recordings
 from .session import Session
 
@@ -48,17 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["BRIDGE_PREFIX", "CallManager", "call_id_for", "translate"]
 
 log = get_logger("calls")
-
-# Call ids are derived from the channel id, so adopting a channel after a restart (or replaying a
-# spooled write) finds the same row instead of making a second one.
-_NAMESPACE = uuid.UUID("5b0f8e39-33a4-4f7c-9a43-6c1f0a8e2d11")
-# Every bridge the engine creates is named with this prefix, so reconciliation knows its own.
-BRIDGE_PREFIX = "cc-"
-
-
-def call_id_for(channel_id: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, channel_id))
-
 
 def _epoch(iso: str | None, default: float) -> float:
     if not iso:
@@ -130,7 +120,8 @@ class CallManager:
         self._ivr_steps: dict[str, int] = {}  # call id -> steps written (their order in the path)
         self.handled = 0  # calls whose session ended (finished, or crashed and logged)
         self._changed = asyncio.Event()
-        self.lost_swept = asyncio.Event()  # set once open rows were checked against Asterisk
+        self.reconciler = Reconciler(self)
+        self.lost_swept = self.reconciler.lost_swept  # set once open rows were checked against Asterisk
 
     # -- events from the ARI reader (synchronous: route only) -----------------------------------
     def on_event(self, event: dict[str, Any]) -> None:
@@ -169,7 +160,11 @@ class CallManager:
             return
         args = event.get("args") or []
         role = args[0] if args else "inbound"
-        if role == "inbound":
+        if role == "inbound" and self.writer.journal.full:
+            # Nothing could be recorded: refuse the call rather than lose its record.
+            log.error("calls.refused_journal_full", channel_id=channel_id, journal_bytes=self.writer.journal.bytes)
+            self.spawn(self.hang_up(channel_id, "write journal full", reason="congestion"))
+        elif role == "inbound":
             self._begin(channel, adopted=False)
         elif role == "agentleg" and channel_id in self.acd.legs:
             self.acd.on_leg_event(self.acd.legs[channel_id], event)
@@ -190,9 +185,9 @@ class CallManager:
         self._begin(channel, adopted=False, route=route, direction="outbound")
         return call_id
 
-    def _begin(self, channel: dict[str, Any], *, adopted: bool, queued: tuple[str, float] | None = None,
+    def _begin(self, channel: dict[str, Any], *, adopted: bool, queued: tuple[str, float, float] | None = None,
                agent: tuple[str, str] | None = None, route: core.Route | None = None,
-               direction: str = "inbound") -> None:
+               direction: str = "inbound", post_call: tuple[str, str] | None = None) -> None:
         cfg = self.config()
         now = time.time()
         channel_id = channel["id"]
@@ -205,7 +200,8 @@ class CallManager:
             caller_number=str(caller.get("number", "")), caller_name=str(caller.get("name", "")),
             dialed_number=dialed, route=route, started_at=_epoch(channel.get("creationtime"), now),
             already_answered=channel.get("state") == "Up", adopted=adopted,
-            queued_since=queued[1] if queued else None, agent=agent, library=cfg.trees,
+            queued_since=queued[1] if queued else None, queued_at=queued[2] if queued else None, agent=agent,
+            post_call=post_call, library=cfg.trees,
             queue_routes={q.name: _queue_route(cfg, q.name, 0) for q in cfg.queues}, direction=direction)
         t = cfg.timeouts
         limits = core.Limits(t.answer_seconds, t.playback_seconds, t.hangup_seconds, t.max_call_seconds)
@@ -290,12 +286,17 @@ class CallManager:
             self.callbacks.begin(leg, queue)  # the agent is on: now dial the customer
             return
         session = self.by_call.get(leg.call_id)
-        if session is None or leg.channel_id not in self.acd.legs:
+        if session is None:
             # The caller left as the agent answered: release the agent.
             log.info("calls.connect_too_late", call_id=leg.call_id, agent_id=leg.agent_id)
             self.acd.legs.pop(leg.channel_id, None)
             self.spawn(self.hang_up(leg.channel_id, "caller already gone"))
             self.acd.post(A.CallFinished(leg.agent_id))
+            return
+        if leg.channel_id not in self.acd.legs:
+            # The agent's leg went as it answered: the caller goes back in line, not into silence.
+            log.warning("calls.agent_leg_gone_before_bridge", call_id=leg.call_id, agent_id=leg.agent_id)
+            self.acd.post(A.ConnectFailed(leg.call_id, leg.agent_id))
             return
         self.acd.legs.pop(leg.channel_id, None)
         self._follow_agent(session, leg.channel_id)
@@ -344,7 +345,7 @@ class CallManager:
             try:
                 await self.acd.request(A.Enqueue(command.call_id, command.queue, command.priority,
                                                  skills=command.skills, entered_at=command.entered_at,
-                                                 avoid=command.avoid))
+                                                 queued_at=command.queued_at, avoid=command.avoid))
             except Rejected as exc:
                 session.log.error("call.queue_refused", queue=command.queue, error=str(exc))
                 session.post(core.GaveUp(str(exc)))
@@ -489,12 +490,15 @@ class CallManager:
         try:
             await self.acd.request(event)
         except Rejected as exc:  # crossed with the ACD's own decision (the call already left): fine
-            log.info("calls.acd_declined", event=type(event).__name__, reason=str(exc))
+            log.info("calls.acd_declined", acd_event=type(event).__name__, reason=str(exc))
 
     async def _bridge(self, session: Session[core.CallState], agent_channel: str) -> None:
         s = session.state
         bridge = _bridge_id(s.call_id)
-        if await self.rest(session, "bridge", "POST", "/bridges", type="mixing", bridgeId=bridge, name=bridge):
+        # The name says who is connected, so that a restarted engine learns it from Asterisk
+        # itself, even if the database never heard of this call (see reconcile).
+        name = bridge_name(s.call_id, agent=s.agent_id, leg=agent_channel, queue=s.route.queue, after=s.post_call)
+        if await self.rest(session, "bridge", "POST", "/bridges", type="mixing", bridgeId=bridge, name=name):
             await self.rest(session, "bridge", "POST", path("bridges", bridge, "addChannel"),
                             channel=[s.channel_id, agent_channel])
 
@@ -506,105 +510,47 @@ class CallManager:
             if not exc.gone:
                 log.warning("calls.bridge_cleanup_failed", bridge_id=bridge_id, error=str(exc))
 
-    async def hang_up(self, channel_id: str, why: str) -> None:
+    async def hang_up(self, channel_id: str, why: str, reason: str = "normal") -> None:
         """Hang up a channel we no longer need; one already gone is fine, anything else is logged."""
         try:
-            await self.ari.delete(path("channels", channel_id), reason="normal")
+            await self.ari.delete(path("channels", channel_id), reason=reason)
         except AriError as exc:
             if not exc.gone:
                 log.warning("calls.stray_hangup_failed", channel_id=channel_id, error=str(exc))
         else:
             log.info("calls.stray_hung_up", channel_id=channel_id, why=why)
 
-    # -- reconciliation -------------------------------------------------------------------------
+    # -- reconciliation (engine/reconcile.py) ------------------------------------------------------
     async def reconcile(self) -> None:
         """After each ARI (re)connect: adopt our channels that no session knows, clean the rest."""
-        app = self.config().asterisk.ari.app
-        channels = await self.ari.get("/channels")
-        bridges = await self.ari.get("/bridges")
-        mates: dict[str, str] = {}  # channel -> the other channel in its cc- bridge
-        for b in bridges:
-            members = b.get("channels") or []
-            if str(b.get("name", "")).startswith(BRIDGE_PREFIX) and len(members) == 2:
-                mates[members[0]], mates[members[1]] = members[1], members[0]
-        by_id = {ch["id"]: ch for ch in channels}
-        adopted, hung_up = 0, 0
-        if not self.db.ready.is_set():
-            try:  # the database says where each waiting caller was; give it a moment at start-up
-                async with asyncio.timeout(5):
-                    await self.db.ready.wait()
-            except TimeoutError:
-                log.warning("calls.reconcile_without_database")
-        # Callers first, so that an agent leg still bridged to one is adopted with it, not hung up.
-        for ch in sorted(channels, key=lambda c: _role(c, app) != "inbound"):
-            cid = ch["id"]
-            role = _role(ch, app)
-            if role is None or cid in self.sessions or cid in self.routes or cid in self.acd.legs:
-                continue
-            if role == "inbound" or (role in ("dial", "amd") and cid in mates):
-                await self._adopt(ch, mates.get(cid), by_id)
-                adopted += 1
-            elif role == "agentleg" and any(mates.get(cid) == s for s in self.sessions):
-                continue  # adopted with its caller
-            else:  # an agent leg or a feature call whose session did not survive: hang up
-                await self.hang_up(cid, f"left over {role} channel")
-                hung_up += 1
-        removed = 0
-        for b in bridges:
-            if str(b.get("name", "")).startswith(BRIDGE_PREFIX) and not b.get("channels"):
-                try:
-                    await self.ari.delete(path("bridges", b["id"]))
-                    removed += 1
-                except AriError as exc:
-                    log.warning("calls.bridge_cleanup_failed", bridge_id=b["id"], error=str(exc))
-        log.info("calls.reconciled", channels=len(channels), adopted=adopted, hung_up=hung_up,
-                 live=len(self.sessions), bridges_removed=removed)
-        self.acd.after_reconcile({s.state.call_id for s in self.sessions.values()
-                                  if s.state.phase is core.Phase.CONNECTED})
-        if self.db.ready.is_set():
-            await self.close_lost_calls(set(by_id))
+        await self.reconciler.reconcile()
 
-    async def _adopt(self, ch: dict[str, Any], mate: str | None, by_id: dict[str, Any]) -> None:
-        call_id = call_id_for(ch["id"])
-        queued, agent = None, None
-        if self.db.ready.is_set():
-            assert self.db.pool is not None
-            entry = await self.db.pool.fetchrow(
-                "SELECT queue, line_since FROM queue_entries WHERE call_id = $1 AND left_at IS NULL", call_id)
-            if entry is not None:
-                queued = (entry["queue"], entry["line_since"].timestamp())
-            if mate is not None and mate in by_id:
-                agent_id = await self.db.pool.fetchval(
-                    """SELECT agent_id FROM queue_entries WHERE call_id = $1 AND outcome = 'answered'
-                       ORDER BY left_at DESC LIMIT 1""", call_id)
-                if agent_id is not None:
-                    agent = (agent_id, mate)
-                    queued = None
-        self._begin(ch, adopted=True, queued=queued, agent=agent)
+    async def close_lost_calls(self, live_channels: set[str] | None = None) -> int:
+        return await self.reconciler.close_lost_calls(live_channels)
+
+    def knows(self, channel_id: str) -> bool:
+        """Whether a session, a route or the ACD already follows this channel."""
+        return channel_id in self.sessions or channel_id in self.routes or channel_id in self.acd.legs
+
+    async def adopt(self, channel: dict[str, Any], *, queued: tuple[str, float, float] | None,
+                    agent: tuple[str, str] | None, queue: str | None,
+                    post_call: tuple[str, str] | None, ivr_steps: int, agent_left: bool) -> None:
+        """A channel found in our application at (re)connect becomes a call session again:
+        waiting (``queued``: queue, place in line, entered the queue), connected (``agent``), or
+        connected with an agent who hung up meanwhile (``agent_left``)."""
+        call_id = call_id_for(channel["id"])
+        self._ivr_steps[call_id] = ivr_steps  # the path goes on where it was, not at step 1
+        route = _queue_route(self.config(), queue, 0) if queue is not None else None
+        self._begin(channel, adopted=True, queued=queued, agent=agent, route=route, post_call=post_call)
         if agent is not None:
             session = self.by_call[call_id]
             await self.recordings.adopt(_bridge_id(call_id), call_id, agent[0], session.state.route.queue or "")
+            if agent_left:
+                session.log.info("call.agent_left_while_away", agent_id=agent[0])
+                session.post(core.AgentGone())
 
-    async def close_lost_calls(self, live_channels: set[str] | None = None) -> int:
-        """Close rows left open by a run that stopped while their channel went away."""
-        if live_channels is None:
-            live_channels = {ch["id"] for ch in await self.ari.get("/channels")}
-        assert self.db.pool is not None
-        rows = await self.db.pool.fetch("SELECT id, channel_id FROM calls WHERE ended_at IS NULL")
-        now = time.time()
-        closed = 0
-        for row in rows:
-            if row["channel_id"] in live_channels or row["channel_id"] in self.sessions:
-                continue
-            call_id = str(row["id"])
-            self.writer.submit(Write("queue_left_lost", (call_id, now)))
-            self.writer.submit(Write("call_ended", (call_id, now, None, "channel gone while the engine was away",
-                                                    "system")))
-            closed += 1
-        if closed:
-            log.warning("calls.closed_lost", calls=closed)
-        self.lost_swept.set()
-        return closed
+    def connected_calls(self) -> set[str]:
+        return {s.state.call_id for s in self.sessions.values() if s.state.phase is core.Phase.CONNECTED}
 
 
 def _route(cfg: Config, dialed: str, queue: str | None) -> core.Route:
@@ -630,17 +576,3 @@ def _queue_route(cfg: Config, name: str, priority: int) -> core.Route:
 
 def _bridge_id(call_id: str) -> str:
     return f"{BRIDGE_PREFIX}{call_id}"
-
-
-def _role(channel: dict[str, Any], app: str) -> str | None:
-    """The Stasis role of one of our channels (inbound, agentleg, agent), or None if not ours."""
-    dialplan = channel.get("dialplan") or {}
-    if dialplan.get("app_name") == "Stasis":
-        parts = str(dialplan.get("app_data", "")).split(",")
-        if parts[0] == app:
-            return parts[1] if len(parts) > 1 and parts[1] else "inbound"
-    if str(channel.get("id", "")).startswith("agentleg-"):
-        return "agentleg"  # originated into the app: its dialplan shows no Stasis while ringing
-    if str(channel.get("id", "")).startswith("dial-"):
-        return "dial"      # the dialer's call to a customer, ringing or in AMD
-    return None

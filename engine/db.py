@@ -4,21 +4,23 @@ Theory of operation
 -------------------
 Calls must go on when the database is away. So the call path never waits for PostgreSQL: it
 queues :class:`Write` items (a named operation and JSON-friendly arguments). One writer task applies
-them in order. When the database cannot be reached, the writer keeps the item, says so once, and
-retries with back-off; the queue grows in memory meanwhile. At shutdown, whatever is still queued is
-spilled to ``<state_dir>/spool.jsonl``, which the next start replays first. Every operation is
-idempotent (ids are made by the engine, updates keep the first value written), so a write retried
-after a connection dropped mid-answer lands once.
+them in order, a batch per transaction. Each item is journalled on local disk when it is
+submitted (:mod:`engine.journal`), so neither a database outage nor the engine's own death (SIGKILL
+included) loses it: the next start applies what the journal still holds, before anything new, and
+skips what had landed (a checkpoint per run, written in the same transaction as the writes). When
+the database cannot be reached, the writer keeps the batch, says so once, and retries with
+back-off. Every operation is idempotent as well (ids are made by the engine, updates keep the first
+value written).
 
 A write that PostgreSQL itself refuses (a constraint, a bad value) would be refused forever: it is
-logged with its arguments, kept in ``<state_dir>/rejected.jsonl`` for an operator, and skipped.
+logged with its arguments, kept in ``<state_dir>/rejected.jsonl`` (0600) for an operator, and
+skipped; the rest of its batch is applied one by one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ import asyncpg
 
 from .config import DatabaseConfig
 from .events import Hub
+from .journal import Entry, Journal
 from .logsetup import get_logger
 from .migrate import default_dir, migrate
 
@@ -79,6 +82,13 @@ OPERATIONS: dict[str, str] = {
     "queue_left": """
         UPDATE queue_entries SET left_at = to_timestamp($3), outcome = $4, wait_seconds = $5, agent_id = $6
         WHERE call_id = $1 AND queue = $2 AND left_at IS NULL""",
+    # (call, queue, agent): the agent's leg went before the bridge: the stay is open again, its
+    # entry and wait as before (queue_entered then finds it open and adds none)
+    "queue_reopened": """
+        UPDATE queue_entries SET left_at = NULL, outcome = NULL, wait_seconds = NULL, agent_id = NULL
+        WHERE id = (SELECT id FROM queue_entries WHERE call_id = $1 AND queue = $2 AND outcome = 'answered'
+                    AND agent_id = $3 ORDER BY left_at DESC LIMIT 1)
+          AND NOT EXISTS (SELECT 1 FROM queue_entries WHERE call_id = $1 AND left_at IS NULL)""",
     # (call, at): the call's channel went away while the engine was not running
     "queue_left_lost": """
         UPDATE queue_entries SET left_at = to_timestamp($2), outcome = 'lost',
@@ -201,104 +211,171 @@ class Database:
         self.ready.clear()
 
 
-class Writer:
-    """The ordered write queue. ``submit`` never blocks; ``run`` applies writes until cancelled."""
+# (run, seq): the highest journal entry of a run applied, in the same transaction as the entry.
+CHECKPOINT = """
+    INSERT INTO write_journal_checkpoints (run, seq, at) VALUES ($1, $2, now())
+    ON CONFLICT (run) DO UPDATE SET seq = GREATEST(write_journal_checkpoints.seq, EXCLUDED.seq), at = now()"""
+BATCH = 200   # entries applied in one transaction at most
 
-    def __init__(self, db: Database, state_dir: Path) -> None:
+
+class Writer:
+    """The ordered write queue. ``submit`` journals the write and never blocks; ``run`` applies
+    writes until cancelled (:mod:`engine.journal` says how nothing is lost or applied twice)."""
+
+    def __init__(self, db: Database, state_dir: Path, *, journal_max_bytes: int = 1024 * 1024 * 1024) -> None:
         self.db = db
         self.state_dir = state_dir
-        self.spool_path = state_dir / "spool.jsonl"
         self.rejected_path = state_dir / "rejected.jsonl"
-        self._queue: deque[Write] = deque()
+        self.journal = Journal(state_dir / "journal", max_bytes=journal_max_bytes, rejected=self.rejected_path,
+                               known_op=OPERATIONS.__contains__)
+        self._queue: deque[Entry] = deque()
+        self._checkpoints: dict[str, int] = {}   # run -> highest seq known applied
+        self._single_until = 0   # after a refused batch: one entry per transaction up to this ordinal
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._opened = False
+        self._waiters: dict[int, asyncio.Future[bool]] = {}   # ordinal -> applied (True) or refused
         self.written = 0
         self.rejected = 0
+        self.skipped = 0  # journal entries of an earlier run that had landed already
         self.hub = Hub()   # the same facts, for in-process listeners (webhooks, metrics)
 
     @property
     def pending(self) -> int:
         return len(self._queue)
 
-    def submit(self, write: Write) -> None:
+    def open(self) -> int:
+        """Queue what earlier runs journalled but did not apply (before anything new); how many."""
+        if not self._opened:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            entries = self.journal.open()
+            self._queue.extendleft(reversed(entries))
+            self._checkpoints[self.journal.run] = 0
+            self._opened = True
+            if self._queue:
+                self._idle.clear()
+                self._wakeup.set()
+            return len(entries)
+        return 0
+
+    def submit(self, write: Write) -> Entry:
         if write.op not in OPERATIONS:
             raise ValueError(f"unknown write operation {write.op!r}")
-        self._queue.append(write)
+        self.open()
+        entry = self.journal.append(write.op, write.args)
+        self._queue.append(entry)
         self._idle.clear()
         self._wakeup.set()
+        return entry
 
-    def load_spool(self) -> int:
-        """Queue what the last run could not write (before anything new). Returns how many."""
-        if not self.spool_path.exists():
-            return 0
-        loaded: list[Write] = []
-        for n, line in enumerate(self.spool_path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                loaded.append(Write.from_json(line))
-            except ValueError as exc:
-                log.error("db.spool_bad_line", file=str(self.spool_path), line=n, error=str(exc))
-                self._append(self.rejected_path, line)
-        self._queue.extendleft(reversed(loaded))
-        self.spool_path.unlink()
-        if self._queue:
-            self._idle.clear()
-            self._wakeup.set()
-        log.info("db.spool_loaded", writes=len(loaded))
-        return len(loaded)
+    async def durable(self, entry: Entry) -> None:
+        """Until ``entry`` is fsync'd in the journal (what the API waits for before it answers)."""
+        await self.journal.durable(entry)
 
-    def spill(self) -> int:
-        """Save what is still queued (at shutdown); the next start replays it."""
-        count = len(self._queue)
-        if count:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            with self.spool_path.open("a", encoding="utf-8") as f:
-                for w in self._queue:
-                    f.write(w.to_json() + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            self._queue.clear()
-            log.warning("db.spilled", writes=count, file=str(self.spool_path))
+    async def applied(self, entry: Entry) -> bool:
+        """Until ``entry`` was applied: True if PostgreSQL took it, False if it refused it."""
+        if not self._queue or self._queue[0].ordinal > entry.ordinal:
+            raise ValueError("that write was applied already; ask before it is")
+        waiter = self._waiters.setdefault(entry.ordinal, asyncio.get_running_loop().create_future())
+        return await asyncio.shield(waiter)
+
+    def close(self) -> int:
+        """At shutdown: the journal keeps what is still queued; the next start applies it."""
+        left = self.journal.close() if self._opened else 0
+        if left:
+            log.warning("db.left_in_journal", writes=left, dir=str(self.journal.dir))
+        self._queue.clear()
         self._idle.set()
-        return count
+        return left
 
     async def wait_idle(self) -> None:
         await self._idle.wait()
 
     async def run(self) -> None:
+        self.open()
         delay = 0.2
-        while True:
-            if not self._queue:
-                self._idle.set()
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            await self.db.ready.wait()
-            write = self._queue[0]
-            pool = self.db.pool
-            assert pool is not None
-            try:
-                await pool.execute(OPERATIONS[write.op], *write.args)
-            except UNAVAILABLE as exc:
-                self.db._unavailable(exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            except (asyncpg.PostgresError, asyncpg.DataError, TypeError, ValueError) as exc:
-                log.error("db.write_rejected", op=write.op, args=write.args, error=f"{type(exc).__name__}: {exc}")
-                self._append(self.rejected_path, json.dumps({"write": json.loads(write.to_json()), "error": str(exc)}))
-                self.rejected += 1
-            else:
-                self.written += 1
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.journal.sync_forever(), name="journal-sync")
+            while True:
+                if not self._queue:
+                    self._idle.set()
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                await self.db.ready.wait()
+                pool = self.db.pool
+                assert pool is not None
+                try:
+                    await self._apply(pool)
+                except UNAVAILABLE as exc:
+                    self.db._unavailable(exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
                 if self.db.last_error is not None:
-                    log.info("db.available_again", pending=len(self._queue) - 1)
+                    log.info("db.available_again", pending=len(self._queue))
                     self.db.last_error = None
                 delay = 0.2
-            self._queue.popleft()
 
-    def _append(self, file: Path, line: str) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with file.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
+    async def _apply(self, pool: asyncpg.Pool) -> None:
+        """Apply the next batch in one transaction with its checkpoints; a batch PostgreSQL refuses
+        is taken again one entry at a time, so only the bad entry is set aside."""
+        await self._skip_landed(pool)
+        if not self._queue:
+            return
+        size = 1 if self._queue[0].ordinal <= self._single_until else BATCH
+        batch = [self._queue[i] for i in range(min(size, len(self._queue)))]
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                for e in batch:
+                    await conn.execute(OPERATIONS[e.op], *e.args)
+                for run, seq in _last_per_run(batch).items():
+                    await conn.execute(CHECKPOINT, run, seq)
+        except UNAVAILABLE:
+            raise
+        except (asyncpg.PostgresError, asyncpg.DataError, TypeError, ValueError) as exc:
+            if len(batch) > 1:
+                self._single_until = batch[-1].ordinal
+                return
+            e = batch[0]
+            log.error("db.write_rejected", op=e.op, args=e.args, error=f"{type(exc).__name__}: {exc}")
+            self.journal._reject(json.dumps({"write": {"op": e.op, "args": list(e.args)}, "error": str(exc)}))
+            await pool.execute(CHECKPOINT, e.run, e.seq)   # set aside for good: not replayed
+            self.rejected += 1
+            self._tell(e, False)
+        else:
+            self.written += len(batch)
+            for e in batch:
+                self._tell(e, True)
+        for e in batch:
+            self._checkpoints[e.run] = max(self._checkpoints.get(e.run, 0), e.seq)
+            self._queue.popleft()
+        self.journal.applied(batch[-1])
+
+    def _tell(self, e: Entry, ok: bool) -> None:
+        waiter = self._waiters.pop(e.ordinal, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(ok)
+
+    async def _skip_landed(self, pool: asyncpg.Pool) -> None:
+        """Drop queued entries of earlier runs that PostgreSQL already has (their run's checkpoint)."""
+        while self._queue:
+            e = self._queue[0]
+            if e.run not in self._checkpoints:
+                seq = await pool.fetchval("SELECT seq FROM write_journal_checkpoints WHERE run = $1", e.run)
+                self._checkpoints[e.run] = seq or 0
+            if e.run == "legacy" or e.seq > self._checkpoints[e.run]:
+                return
+            self._queue.popleft()
+            self.skipped += 1
+            self._tell(e, True)
+            self.journal.applied(e)
+
+
+def _last_per_run(batch: list[Entry]) -> dict[str, int]:
+    last: dict[str, int] = {}
+    for e in batch:
+        if e.run != "legacy":
+            last[e.run] = max(last.get(e.run, 0), e.seq)
+    return last

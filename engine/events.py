@@ -13,6 +13,8 @@ Events (``kind``: fields, all JSON-ready):
 ``call.answered``     call_id, agent_id, queue, at                            (an agent took it)
 ``queue.entered``     call_id, queue, priority, at                          (a caller starts waiting)
 ``queue.left``        call_id, queue, outcome, wait_seconds, agent_id, at
+``queue.reopened``    call_id, queue, agent_id, at                  (the agent's leg went before the bridge:
+                      the caller is back in line, the stay the agent answered goes on)
 ``call.ended``        call_id, cause, cause_text, ended_by, at
 ``call.dispositioned`` call_id, agent_id, code, name, at
 ``agent.state``       agent_id, state, reason, call_id, at

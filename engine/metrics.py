@@ -162,6 +162,10 @@ class _LiveCollector(Collector):
                                 value=health["live_calls"])
         yield GaugeMetricFamily("callcenter_pending_writes", "Database writes queued, not yet applied",
                                 value=health["pending_writes"])
+        yield GaugeMetricFamily("callcenter_journal_bytes", "Size of the write journal on local disk",
+                                value=health["journal_bytes"])
+        yield GaugeMetricFamily("callcenter_journal_max_bytes", "The write journal's bound (no new calls past it)",
+                                value=health["journal_max_bytes"])
         agents = GaugeMetricFamily("callcenter_agents", "Logged-in agents by queue and state",
                                    labels=["queue", "state"])
         waiting = GaugeMetricFamily("callcenter_queue_waiting", "Callers waiting now", labels=["queue"])

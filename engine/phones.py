@@ -64,6 +64,8 @@ class Phones:
 
         self.calls.routes[channel_id] = route
         bound.info("phone.feature", feature=request.feature)
+        # No offer to this phone while its own call is up (it would answer 486, or ring over the prompt).
+        self.acd.post(A.PhoneInUse(endpoint, True))
         self.calls.spawn(self._run(session, first))
 
     async def _run(self, session: Session[F.FeatureCall], first: list[Command]) -> None:
@@ -75,6 +77,7 @@ class Phones:
             await self.calls.rest(session, "hangup", "DELETE", path("channels", session.state.channel_id))
         finally:
             self.calls.routes.pop(session.state.channel_id, None)
+            self.acd.post(A.PhoneInUse(session.state.endpoint, False))
 
     async def _execute(self, session: Session[F.FeatureCall], command: Command) -> None:
         ch = session.state.channel_id

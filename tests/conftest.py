@@ -16,6 +16,8 @@ import uvloop
 
 
 def pytest_asyncio_loop_factories(config, item):
+    if item.get_closest_marker("one_loop"):   # the engine under test is a subprocess
+        return {"uvloop": uvloop.new_event_loop}
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 

@@ -48,7 +48,8 @@ from . import erlang
 from .common import CancelTimer, Command, Event, Rejected, StartTimer, TimerFired
 
 __all__ = [
-    "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "Dequeue", "Enqueue",
+    "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "ConnectFailed", "Dequeue",
+    "Enqueue", "PhoneInUse", "QueueReopened",
     "Expand", "Offer", "OfferAnswered", "OfferFailed", "QueueEntered", "QueueLeft", "QueueRules",
     "Reconfigure", "OfferEnded", "Refused", "RoutingDecision", "STRATEGIES", "ToCallback", "Unroutable",
     "Withdraw",
@@ -100,6 +101,7 @@ class Enqueue(Event):
     priority: int = 0
     skills: Mapping[str, int] | None = None  # overrides the queue's requirement (from the IVR)
     entered_at: float | None = None          # a call restored after a restart keeps its place
+    queued_at: float | None = None           # ... and its wait in this queue (else: now)
     callback: str | None = None              # no caller on the line: the agent answers, then this is dialled
     avoid: frozenset[str] = frozenset()      # offer to these agents only when no other qualified one is free
 
@@ -131,6 +133,25 @@ class OfferFailed(Event):
     call_id: str
     agent_id: str
     reason: str = "no-answer"  # no-answer | busy | rejected | unreachable
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneInUse(Event):
+    """An agent's phone has a call of its own up (a keypad code), or no longer (``in_use`` False).
+    Its agent is offered nothing meanwhile: a desk phone without call waiting would answer 486, and
+    one with it would ring a second line over the confirmation prompt."""
+
+    endpoint: str
+    in_use: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailed(Event):
+    """The agent's leg was gone by the time the caller was to be bridged to it (the agent hung up,
+    or the phone dropped, just after answering). The caller goes back to the front of the line."""
+
+    call_id: str
+    agent_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +279,16 @@ class QueueLeft(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class QueueReopened(Command):
+    """The stay that ``agent_id`` answered did not become a conversation: it is open again."""
+
+    call_id: str
+    queue: str
+    agent_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackRequested(Command):
     call_id: str
     queue: str
@@ -317,6 +348,7 @@ class _Talk:
     call_id: str
     queue: str
     answered_at: float
+    waiting: _Waiting | None = None   # where the call was in line, until it is connected
 
 
 class Acd:
@@ -326,7 +358,8 @@ class Acd:
         self.agents: dict[str, ag.Agent] = {}
         self.waiting: dict[str, _Waiting] = {}
         self._lines: dict[str, list[tuple[tuple[int, float, int], str]]] = {}  # queue -> sorted (key, call)
-        self._free: set[str] = set()                # AVAILABLE agents
+        self._phone_calls: dict[str, int] = {}     # endpoint -> its own calls up now (keypad codes)
+        self._free: set[str] = set()                # AVAILABLE agents whose phone is free
         self._free_in: dict[str, set[str]] = {}     # queue -> AVAILABLE agents logged in to it
         self._offers: dict[str, str] = {}     # agent_id -> call_id while ringing
         self._talks: dict[str, _Talk] = {}    # agent_id -> the call they are on (for handle times)
@@ -375,15 +408,23 @@ class Acd:
             out[q] = self.agents_needed(q) - staffed
         return out
 
-    def restore_agent(self, agent: ag.Agent, now: float) -> list[Command]:
+    def restore_agent(self, agent: ag.Agent, now: float, *, queue: str | None = None) -> list[Command]:
         """After a restart, put an agent back as they were (the database says how). Not an event:
-        nothing is recorded, as nothing happened. Returns the timers to re-arm."""
+        nothing is recorded, as nothing happened. Returns the timers to re-arm. An agent on a call
+        keeps it as a talk in ``queue`` (the call's queue; unknown: the agent's queue with the
+        longest wrap-up), so the call's end brings that queue's wrap-up as if we had never stopped."""
         if agent.id not in self.profiles:
             raise Refused(f"unknown agent {agent.id!r}")
         self._set_agent(agent)
+        known = [q for q in agent.queues if q in self.rules]
         if agent.phase is ag.AgentPhase.WRAP_UP:
-            wrapup = max((self.rules[q].wrapup for q in agent.queues if q in self.rules), default=0.0)
+            wrapup = max((self.rules[q].wrapup for q in known), default=0.0)
             return [StartTimer(ag.wrapup_key(agent.id), max(now, agent.since + wrapup))]
+        if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id is not None:
+            if queue not in self.rules:
+                queue = max(known, key=lambda q: self.rules[q].wrapup, default=None)
+            if queue is not None:
+                self._talks[agent.id] = _Talk(agent.call_id, queue, agent.since)
         return []
 
     # -- configuration ---------------------------------------------------------------------------
@@ -433,7 +474,7 @@ class Acd:
             for q in before.queues:
                 self._free_in.get(q, set()).discard(agent.id)
         self.agents[agent.id] = agent
-        if agent.phase is ag.AgentPhase.AVAILABLE:
+        if agent.phase is ag.AgentPhase.AVAILABLE and not self._phone_calls.get(agent.endpoint):
             self._free.add(agent.id)
             for q in agent.queues:
                 self._free_in.setdefault(q, set()).add(agent.id)
@@ -465,6 +506,30 @@ class Acd:
             self._end_talk(e.agent_id, now)
         return cmds + self._dispatch(now)
 
+    def _phone_in_use(self, e: PhoneInUse, now: float) -> list[Command]:
+        count = self._phone_calls.get(e.endpoint, 0) + (1 if e.in_use else -1)
+        if count > 0:
+            self._phone_calls[e.endpoint] = count
+        else:
+            self._phone_calls.pop(e.endpoint, None)
+        for agent in [a for a in self.agents.values() if a.endpoint == e.endpoint]:
+            self._set_agent(agent)   # in or out of the free indexes
+        return [] if e.in_use else self._dispatch(now)
+
+    def _connect_failed(self, e: ConnectFailed, now: float) -> list[Command]:
+        talk = self._talks.get(e.agent_id)
+        if talk is None or talk.call_id != e.call_id or talk.waiting is None:
+            return []  # not (or no longer) this agent's call: nothing to undo
+        del self._talks[e.agent_id]
+        w = talk.waiting
+        w.offer = None
+        w.avoid = w.avoid | {e.agent_id}   # offered to this agent again only if nobody else is free
+        cmds: list[Command] = [QueueReopened(w.call_id, w.queue, e.agent_id, now)]
+        cmds += self._agent(e.agent_id, ag.CallEnded(0.0), now)
+        if e.call_id not in self.waiting and w.queue in self.rules:
+            cmds += self._place(w, now)   # its place in line and its wait in this queue, kept
+        return cmds + self._dispatch(now)
+
     def _end_talk(self, agent_id: str, now: float) -> None:
         talk = self._talks.pop(agent_id, None)
         if talk is not None:
@@ -477,7 +542,8 @@ class Acd:
         if e.call_id in self.waiting:
             raise Refused(f"call {e.call_id} is already queued")
         entered = e.entered_at if e.entered_at is not None else now
-        w = _Waiting(e.call_id, e.queue, e.priority, entered, now, next(self._seq),
+        queued = min(e.queued_at, now) if e.queued_at is not None else now
+        w = _Waiting(e.call_id, e.queue, e.priority, entered, queued, next(self._seq),
                      MappingProxyType(dict(e.skills)) if e.skills is not None else None)
         w.callback = e.callback
         w.avoid = e.avoid
@@ -565,7 +631,7 @@ class Acd:
         cmds = self._remove(w)
         del self._offers[e.agent_id]
         cmds += self._agent(e.agent_id, ag.Answer(), now)
-        self._talks[e.agent_id] = _Talk(e.call_id, w.queue, now)
+        self._talks[e.agent_id] = _Talk(e.call_id, w.queue, now, w)
         cmds += [OfferEnded(offer_id, now, "answered"),
                  QueueLeft(w.call_id, w.queue, now, "answered", now - w.queued_at, e.agent_id),
                  Connect(w.call_id, e.agent_id, w.queue)]
@@ -718,6 +784,8 @@ _HANDLERS = {
     OfferAnswered: Acd._offer_answered,
     OfferFailed: Acd._offer_failed,
     CallFinished: Acd._call_finished,
+    ConnectFailed: Acd._connect_failed,
+    PhoneInUse: Acd._phone_in_use,
     AgentRequest: Acd._agent_request,
     Reconfigure: Acd._reconfigure,
     TimerFired: Acd._timer,

@@ -124,7 +124,9 @@ class Arrival(Event):
     already_answered: bool = False
     adopted: bool = False
     queued_since: float | None = None      # adopted while waiting: its place in line
+    queued_at: float | None = None         # adopted while waiting: when it entered its queue (its wait)
     agent: tuple[str, str] | None = None   # adopted while connected: (agent id, agent channel)
+    post_call: tuple[str, str] | None = None  # adopted while connected: (tree, node) once the agent hangs up
     library: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}))  # the IVR trees now
     queue_routes: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))  # for IVR queues
     direction: str = "inbound"             # outbound: the dialer placed it and the callee answered
@@ -187,6 +189,7 @@ class JoinQueue(Command):
     entered_at: float | None = None  # set when an adopted call takes its old place back
     skills: Mapping[str, int] | None = None  # the IVR's override of the queue's requirement
     avoid: frozenset[str] = frozenset()      # agents offered this call only when nobody else is free
+    queued_at: float | None = None   # set when an adopted call keeps its wait in this queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,11 +340,17 @@ def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[C
         commands.append(RecordEvent(event.call_id, now, "adopted", "channel was in Stasis at start-up"))
     if event.agent is not None:
         agent_id, agent_channel = event.agent
-        return replace(state, phase=Phase.CONNECTED, agent_id=agent_id, agent_channel=agent_channel), commands
+        state = replace(state, phase=Phase.CONNECTED, agent_id=agent_id, agent_channel=agent_channel)
+        if event.post_call is not None and event.post_call[0] in event.library:
+            tree, node = event.post_call
+            state = replace(state, post_call=event.post_call, ivr=Ivr(
+                library=event.library, tree=tree, node=node, variables=MappingProxyType(
+                    {"caller": event.caller_number, "dialed": event.dialed_number, "call_id": event.call_id})))
+        return state, commands
     if event.already_answered:
         if event.direction == "outbound" and not event.adopted:   # the dialer saw the answer just now
             commands.append(RecordAnswered(event.call_id, now))
-        state, more = _route(state, now, event.queued_since)
+        state, more = _route(state, now, event.queued_since, event.queued_at)
         return state, commands + more
     return state, commands + [Answer(), StartTimer("answer", now + limits.answer_seconds)]
 
@@ -355,7 +364,8 @@ def _variables_only(event: Arrival) -> Ivr | None:
                                            "call_id": event.call_id}))
 
 
-def _route(state: CallState, now: float, queued_since: float | None = None) -> tuple[CallState, list[Command]]:
+def _route(state: CallState, now: float, queued_since: float | None = None,
+           queued_at: float | None = None) -> tuple[CallState, list[Command]]:
     r = state.route
     if r.ivr is not None:
         if state.ivr is None:  # the tree disappeared between routing and now: say sorry
@@ -368,7 +378,8 @@ def _route(state: CallState, now: float, queued_since: float | None = None) -> t
         return _play(state, now, (f"sound:{r.prompt}",))
     state = replace(state, phase=Phase.QUEUED)
     cmds: list[Command] = [StartMusic(r.music),
-                           JoinQueue(state.call_id, r.queue, r.priority, queued_since, avoid=r.avoid_agents)]
+                           JoinQueue(state.call_id, r.queue, r.priority, queued_since, avoid=r.avoid_agents,
+                                     queued_at=queued_at)]
     if r.connect_grace is not None and queued_since is None:
         cmds.append(StartTimer("grace", now + r.connect_grace))
     return state, cmds
@@ -605,8 +616,12 @@ def _hangup_requested(state: CallState, event: HangupRequested, now: float):
 
 def _gone(state: CallState, event: ChannelGone, now: float):
     cause = event.cause if event.cause is not None else state.cause
-    text = event.cause_text or CAUSES.get(cause, f"cause {cause}" if cause is not None else "")
-    return _end(state, now, cause, text, state.hangup_by or "caller")
+    by = state.hangup_by or "caller"
+    if cause is None:  # a phone's BYE without a Reason header: Asterisk gives no cause (AMI says 0)
+        cause, text = 0, f"Unknown: no cause given ({by} hung up)"
+    else:
+        text = event.cause_text or CAUSES.get(cause, f"cause {cause}")
+    return _end(state, now, cause, text, by)
 
 
 def _failed_live(state: CallState, event: RequestFailed, now: float):

@@ -9,7 +9,7 @@ import asyncio
 import os
 import shlex
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -57,6 +57,23 @@ async def fresh_database(server_dsn: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+async def rows(dsn: str, sql: str, *args) -> list[asyncpg.Record]:
+    """One query on the test's database, on a connection of its own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+def journalled(state_dir: Path) -> list[dict]:
+    """The writes an engine left in its journal (engine/journal.py), oldest first."""
+    import json
+
+    return [json.loads(line) for f in sorted((state_dir / "journal").glob("*.jsonl"))
+            for line in f.read_text().splitlines() if line.strip()]
+
+
 def engine_config(stack: dict[str, str], dsn: str, state_dir: Path, **changes: object) -> Config:
     """examples/callcenter.yaml, as a user would run it on the stack, with a test database."""
     env = {**stack, "CALLCENTER_DSN": dsn, "CALLCENTER_STATE_DIR": str(state_dir), "CALLCENTER_HTTP_PORT": "0"}
@@ -74,22 +91,105 @@ def engine_config(stack: dict[str, str], dsn: str, state_dir: Path, **changes: o
 
 
 @asynccontextmanager
-async def running(engine: Engine) -> AsyncIterator[Engine]:
-    """Run the engine in this loop until the block ends; wait until ARI, AMI and the DB are up."""
+async def running_without_database(engine: Engine) -> AsyncIterator[Engine]:
+    """Run an engine whose database cannot be reached: wait until it is up and on ARI."""
     task = asyncio.create_task(engine.run())
     try:
         async with asyncio.timeout(20):
             await engine.started.wait()
             assert engine.ari is not None
             await engine.ari.connected.wait()
-            await engine.db.ready.wait()
-            assert engine.calls is not None
-            await engine.calls.lost_swept.wait()
         yield engine
     finally:
         engine.stop.set()
         async with asyncio.timeout(30):
             await task
+
+
+@asynccontextmanager
+async def running(engine: Engine) -> AsyncIterator[Engine]:
+    """Run the engine in this loop until the block ends; wait until ARI, AMI and the DB are up."""
+    async with running_without_database(engine):
+        async with asyncio.timeout(20):
+            await engine.db.ready.wait()
+            assert engine.calls is not None
+            await engine.calls.lost_swept.wait()
+        yield engine
+
+
+class Daemon:
+    """``callcenter run`` as a subprocess, its JSON log lines read as they come."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[dict] = []
+
+    @classmethod
+    async def start(cls, stack: dict[str, str], dsn: str, tmp_path: Path, *, config_text: str | None = None,
+                    edits: dict[str, tuple[str, str]] | None = None) -> Daemon:
+        """The example configuration copied to ``tmp_path`` (``config_text`` replaces cc.yaml;
+        ``edits``: file name -> (old, new) text replaced in that example file), state in
+        ``tmp_path/state``."""
+        import shutil
+        import sys
+
+        config = tmp_path / "cc.yaml"
+        config.write_text(config_text or (REPO / "examples" / "callcenter.yaml").read_text())
+        for name in ("agents.yaml", "queues.yaml", "campaigns.yaml", "dnc-renewals.txt"):
+            text = (REPO / "examples" / name).read_text()
+            if name in (edits or {}):
+                old, new = edits[name]   # type: ignore[index]
+                assert old in text, f"{name} has no {old!r}"
+                text = text.replace(old, new)
+            (tmp_path / name).write_text(text)
+        shutil.copytree(REPO / "examples" / "ivr", tmp_path / "ivr", dirs_exist_ok=True)
+        env = {**os.environ, **stack, "CALLCENTER_DSN": dsn, "CALLCENTER_STATE_DIR": str(tmp_path / "state"),
+               "CALLCENTER_HTTP_PORT": "0"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "engine", "run", "--config", str(config), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        return cls(proc)
+
+    async def expect(self, match: Callable[[dict], bool], timeout: float = 20) -> dict:
+        """Read log lines until one matches (each line must be a JSON object)."""
+        import json
+
+        for line in self.lines:
+            if match(line):
+                return line
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            while raw := await self.proc.stdout.readline():
+                entry = json.loads(raw)  # every line the daemon writes is JSON
+                self.lines.append(entry)
+                if match(entry):
+                    return entry
+        raise AssertionError(f"the daemon exited before the expected line; last lines: {self.lines[-5:]}")
+
+    def follow(self, keep: int = 500) -> None:
+        """From now on read (and keep the last ``keep`` of) its lines in the background."""
+        import json
+
+        async def read() -> None:
+            assert self.proc.stdout is not None
+            while raw := await self.proc.stdout.readline():
+                try:
+                    self.lines.append(json.loads(raw))
+                except ValueError:
+                    self.lines.append({"event": "not-json", "raw": raw.decode(errors="replace")})
+                del self.lines[:-keep]
+
+        self._reader = asyncio.create_task(read())
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+def logged(name: str, **fields: object) -> Callable[[dict], bool]:
+    """A match for :meth:`Daemon.expect`: the line ``name`` with these fields."""
+    return lambda e: e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
 
 
 @dataclass

@@ -6,14 +6,13 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-import asyncpg
 
 from engine.app import Engine
 from engine.core import acd as A
 from engine.core import agent as ag
 from engine.recordings import wav_duration
 
-from .harness import SIPP_DIR, engine_config, running, sipp, sipp_listening, wait_until_quiet
+from .harness import SIPP_DIR, engine_config, rows, running, running_without_database, sipp, sipp_listening, wait_until_quiet
 
 
 def acd_config(stack, dsn, tmp_path, **queue_changes):
@@ -36,14 +35,6 @@ async def agent_phone(stack, agent: int, scenario: str = "agent_answer.xml", *, 
 
 async def log_in(engine: Engine, agent_id: str, *queues: str) -> None:
     await engine.acd.request(A.AgentRequest(agent_id, ag.LogIn(frozenset(queues), "")))
-
-
-async def rows(dsn: str, sql: str, *args) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def test_a_caller_in_a_queue_is_bridged_to_an_agent_and_recorded(stack, dsn, tmp_path):
@@ -109,6 +100,31 @@ async def test_a_caller_who_hangs_up_while_waiting_is_counted_as_abandoned(stack
     assert entry["outcome"] == "abandoned" and entry["agent_id"] is None
     assert 1.5 < entry["wait_seconds"] < 3.5
     assert await rows(dsn, "SELECT * FROM queue_offers") == []
+    # who hung up and what Asterisk said (sipp's BYE carries no Reason header), never an empty field
+    [call] = await rows(dsn, "SELECT ended_by, hangup_cause, hangup_cause_text FROM calls")
+    assert call["ended_by"] == "caller", call
+    assert call["hangup_cause"] is not None and call["hangup_cause_text"], call
+
+
+async def test_wideband_callers_and_phones_are_served_and_a_codec_mismatch_is_named(stack, dsn, tmp_path):
+    """Issue 11 item 11: a caller offering only G.722, an agent phone answering only G.722, and a
+    phone that refuses every codec Asterisk offers (488): recorded as `codec`, not `unreachable`."""
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await log_in(engine, "9001", "support")   # idle longest: offered first
+        await log_in(engine, "9002", "support")
+        refusing, refusing_done = await agent_phone(stack, 1, "agent_busy.xml", status="488")
+        phone, phone_done = await agent_phone(stack, 2, answer_ms="200", hangup_ms="1000", codecs="9")
+        (await sipp(stack, "caller_wait_bye.xml", "3100", variables={"codecs": "9"}, timeout=40)).check()
+        (await refusing_done()).check()
+        (await phone_done()).check()
+        await wait_until_quiet(engine, 1)
+        a9001 = engine.acd.acd.agents["9001"]
+        assert a9001.phase is ag.AgentPhase.PAUSED and a9001.pause_reason == "codec"
+    offers = await rows(dsn, "SELECT agent_id, result FROM queue_offers ORDER BY offered_at")
+    assert [(o["agent_id"], o["result"]) for o in offers] == [("9001", "codec"), ("9002", "answered")]
+    [call] = await rows(dsn, "SELECT answered_at, ended_by FROM calls")
+    assert call["answered_at"] is not None and call["ended_by"] == "agent"
 
 
 async def test_agents_log_in_pause_and_unpause_with_feature_codes(stack, dsn, tmp_path):
@@ -138,6 +154,31 @@ async def test_agents_log_in_pause_and_unpause_with_feature_codes(stack, dsn, tm
         ("available", None), ("paused", "lunch"), ("paused", "break"), ("available", None), ("logged_out", None)]
 
 
+async def test_an_agent_who_unpauses_from_the_keypad_is_offered_the_waiting_call_after_the_feature_call(
+        stack, dsn, tmp_path):
+    """Issue 11 item 10: the offer came 3-8 ms after *14, while the phone's own call (with its
+    confirmation prompt) was up: a desk phone without call waiting answered 486 and was paused."""
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await engine.acd.request(A.AgentRequest("9002", ag.LogIn(frozenset({"support"}), "PJSIP/agent9002")))
+        await engine.acd.request(A.AgentRequest("9002", ag.Pause("break")))
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
+        await engine.acd.wait_until(lambda acd: len(acd.waiting) == 1)
+        phone, phone_done = await agent_phone(stack, 2, answer_ms="100", hangup_ms="500")
+        (await sipp(stack, "agent_feature.xml", "*14", variables={"agent": "agent9002"})).check()
+        (await caller).check()
+        (await phone_done()).check()
+        await wait_until_quiet(engine, 1)
+    [offer] = await rows(dsn, "SELECT offered_at, result FROM queue_offers")
+    assert offer["result"] == "answered"
+    [unpaused] = await rows(dsn, "SELECT at FROM agent_states WHERE agent_id = '9002' AND state = 'available' "
+                                 "AND at < $1 ORDER BY at DESC LIMIT 1", offer["offered_at"])
+    # offered once the phone's own call was over (after its confirmation prompt, which lasts about
+    # a second), not 3-8 ms after the unpause while that call was still up
+    gap = (offer["offered_at"] - unpaused["at"]).total_seconds()
+    assert gap > 0.6, gap
+
+
 async def test_agents_and_waiting_callers_survive_an_engine_restart(stack, dsn, tmp_path):
     cfg = acd_config(stack, dsn, tmp_path)
     cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
@@ -147,6 +188,7 @@ async def test_agents_and_waiting_callers_survive_an_engine_restart(stack, dsn, 
         await first.acd.request(A.AgentRequest("9001", ag.Pause("break")))
         caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
         await first.acd.wait_until(lambda acd: len(acd.waiting) == 1)
+        queued = asyncio.get_running_loop().time()
     second = Engine(cfg)
     async with running(second):
         await second.acd.ready.wait()
@@ -154,16 +196,75 @@ async def test_agents_and_waiting_callers_survive_an_engine_restart(stack, dsn, 
         assert agent.phase is ag.AgentPhase.PAUSED and agent.pause_reason == "break"  # still logged in
         await second.acd.wait_until(lambda acd: len(acd.waiting) == 1)  # the caller is back in line
         phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="1000")
+        waited = asyncio.get_running_loop().time() - queued
         await second.acd.request(A.AgentRequest("9001", ag.Unpause()))
         (await caller).check()
         (await phone_done()).check()
         await second.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)  # wrapped up
         await wait_until_quiet(second, 1)
-    entries = await rows(dsn, "SELECT outcome, agent_id FROM queue_entries")
+    entries = await rows(dsn, "SELECT outcome, agent_id, wait_seconds FROM queue_entries")
     assert [(e["outcome"], e["agent_id"]) for e in entries] == [("answered", "9001")]  # not counted twice
+    assert entries[0]["wait_seconds"] > waited  # the whole wait, not the part after the restart
     logins = await rows(dsn, "SELECT 1 FROM agent_states WHERE agent_id = '9001' AND state = 'available' "
                              "AND reason IS NULL")
     assert len(logins) == 3  # log in, unpause, after wrap-up: the restart logged nobody in again
+
+
+async def connected_then_stopped(stack, cfg, *, hangup_ms: str, running_as=running):
+    """An engine on ``cfg`` connects a caller on 3100 to agent 9001 and stops at once, leaving the
+    call up for the next engine; the agent phone's and the caller's results, still to come."""
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
+    async with running_as(Engine(cfg)) as first:
+        await first.acd.ready.wait()
+        await log_in(first, "9001", "support")
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms=hangup_ms)
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
+        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
+    return phone_done, caller
+
+
+async def test_a_connected_call_the_database_never_heard_of_stays_connected_after_a_restart(stack, dsn, tmp_path):
+    """Issue 11 item 2: Asterisk's bridges are the truth. The first engine ran with PostgreSQL
+    away and its journal is gone: the restarted engine must not take the bridged caller for a
+    waiting one (it offered them to a second agent, then hung them up on a 409)."""
+    phone_done, caller = await connected_then_stopped(
+        stack, acd_config(stack, "postgresql://postgres@127.0.0.1:1/nowhere", tmp_path / "first"),
+        hangup_ms="7000", running_as=running_without_database)
+    second = Engine(acd_config(stack, dsn, tmp_path / "second"))   # another state folder: nothing replayed
+    async with running(second):
+        await log_in(second, "9002", "support")   # free, with a phone that would answer
+        spare, spare_done = await agent_phone(stack, 2, answer_ms="100", hangup_ms="500", timeout=15)
+        [session] = second.calls.sessions.values()
+        assert session.state.phase.value == "connected" and session.state.agent_id == "9001"
+        (await phone_done()).check()  # the first agent talked to the end and hung up
+        (await caller).check()
+        await wait_until_quiet(second, 1)
+        assert second.acd.acd.agents["9002"].phase is ag.AgentPhase.AVAILABLE
+    spare.kill()
+    await spare_done()
+    assert await rows(dsn, "SELECT * FROM queue_offers") == []   # never offered to the second agent
+    [call] = await rows(dsn, "SELECT ended_by FROM calls")
+    assert call["ended_by"] == "agent"
+
+
+async def test_a_caller_whose_agent_hung_up_while_the_engine_was_down_is_not_sent_back_to_the_start(
+        stack, dsn, tmp_path):
+    """Issue 11 item 3: the caller is alone in the call's bridge; the call goes on as if the
+    engine had seen the agent hang up (here: it ends), and the agent gets wrap-up."""
+    cfg = acd_config(stack, dsn, tmp_path)
+    phone_done, caller = await connected_then_stopped(stack, cfg, hangup_ms="1500")
+    (await phone_done()).check()  # the agent hangs up while no engine runs
+    second = Engine(cfg)
+    async with running(second):
+        (await caller).check()   # hung up at once: no greeting, no menu
+        await second.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)
+        await wait_until_quiet(second, 1)
+    [call] = await rows(dsn, "SELECT ended_by, ended_at - answered_at AS talk FROM calls")
+    assert call["ended_by"] == "agent"
+    assert await rows(dsn, "SELECT * FROM ivr_steps") == []
+    assert [e["outcome"] for e in await rows(dsn, "SELECT outcome FROM queue_entries")] == ["answered"]
+    states = [r["state"] for r in await rows(dsn, "SELECT state FROM agent_states WHERE agent_id = '9001' ORDER BY at")]
+    assert states[-2:] == ["wrap_up", "available"]
 
 
 async def test_reload_keeps_agents_logged_in_and_callers_in_place(stack, dsn, tmp_path):
@@ -245,13 +346,7 @@ async def test_on_demand_recording_starts_when_the_agent_keys_the_code(stack, ds
 
 async def test_a_connected_call_stays_connected_across_an_engine_restart(stack, dsn, tmp_path):
     cfg = acd_config(stack, dsn, tmp_path)
-    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
-    first = Engine(cfg)
-    async with running(first):
-        await log_in(first, "9001", "support")
-        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="6000")
-        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
-        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
+    phone_done, caller = await connected_then_stopped(stack, cfg, hangup_ms="6000")
     second = Engine(cfg)  # the agent and the caller keep talking meanwhile
     async with running(second):
         agent = second.acd.acd.agents["9001"]

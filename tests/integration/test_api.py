@@ -27,7 +27,7 @@ from engine.campaignconf import Amd
 from engine.config import WebhookConfig
 from engine.core import agent as ag
 
-from .harness import engine_config, running, sipp, wait_until_quiet
+from .harness import engine_config, journalled, running, running_without_database, sipp, wait_until_quiet
 from .test_acd import acd_config, agent_phone, rows
 from .test_dialer import campaign, customers, dialer_config, migrated, voices  # noqa: F401 (fixture)
 
@@ -346,21 +346,13 @@ async def test_with_the_database_down_webhooks_still_go_out_and_the_outbox_catch
     async with Crm() as crm, aiohttp.ClientSession() as session:
         cfg = with_api(engine_config(stack, "postgresql://postgres@127.0.0.1:1/nowhere", tmp_path),
                        hook(crm, "crm", "call.started", "call.ended"))
-        down = Engine(cfg)
-        task = asyncio.create_task(down.run())
-        try:
-            async with asyncio.timeout(20):
-                await down.started.wait()
-                await down.ari.connected.wait()
+        async with running_without_database(Engine(cfg)) as down:
             (await sipp(stack, "caller_wait_bye.xml", "2000")).check()
             await crm.wait_until(lambda c: len(c.delivered("/crm")) == 2)     # from memory, no database
             await down.webhooks.wait_until(lambda w: not w.pending)
             status, err = await Api(down, session).get("/calls")
             assert status == 503 and "database" in err["error"]
-        finally:
-            down.stop.set()
-            await task
-        assert sum('"webhook_' in line for line in (tmp_path / "spool.jsonl").read_text().splitlines()) == 4
+        assert sum(w["op"].startswith("webhook_") for w in journalled(tmp_path)) == 4
 
         up = Engine(replace(cfg, database=replace(cfg.database, dsn=dsn)))
         async with running(up):

@@ -180,6 +180,39 @@ async def test_a_crm_lookup_routes_a_vip_and_a_survey_follows_the_agent(stack, d
     assert ("crm", "", "ok tier=gold") in await steps(dsn)
 
 
+async def test_the_survey_after_the_agent_still_happens_when_the_agent_hung_up_while_the_engine_was_down(
+        stack, dsn, tmp_path):
+    """Issue 11 items 3 and 4: the restarted engine learns from the call's bridge that the caller
+    was with agent 9001 and that `after: survey` comes next; the IVR path goes on numbering."""
+    tree = """\
+    start: q
+    nodes:
+      q: {queue: {name: support, after: survey}}
+      survey:
+        survey: {questions: [{name: satisfaction, prompt: [beep]}], timeout_seconds: 15}
+    """
+    cfg = ivr_config(stack, dsn, tmp_path, tree)
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
+    first = Engine(cfg)
+    async with running(first):
+        await first.acd.request(A.AgentRequest("9001", ag.LogIn(frozenset({"support"}), "")))
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="1500")
+        caller = asyncio.create_task(sipp(stack, "caller_dtmf.xml", NUMBER, variables={
+            "digits": "4", "dtmf_delay_ms": "9000"}))
+        await first.calls.wait_until(lambda m: any(s.state.phase.value == "connected" for s in m.sessions.values()))
+    (await phone_done()).check()  # the agent hangs up while no engine runs
+    second = Engine(cfg)
+    async with running(second):
+        (await caller).check()
+        await wait_until_quiet(second, 1)
+        await second.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)
+    [answer] = await rows(dsn, "SELECT question, answer FROM survey_answers")
+    assert (answer["question"], answer["answer"]) == ("satisfaction", 4)
+    path = await rows(dsn, "SELECT seq, node FROM ivr_steps ORDER BY seq, at")
+    assert [r["seq"] for r in path] == list(range(1, len(path) + 1)), path   # no step numbered twice
+    assert [r["node"] for r in path][0] == "q" and "survey" in [r["node"] for r in path]
+
+
 async def test_a_caller_hanging_up_mid_prompt_leaves_nothing_behind(stack, dsn, tmp_path):
     engine = Engine(ivr_config(stack, dsn, tmp_path, MENU))
     async with running(engine):

@@ -180,6 +180,53 @@ def test_wrap_up_then_available_and_pause_requested_on_a_call_waits_for_the_end(
     assert acd.agents["1001"].phase is ag.AgentPhase.PAUSED and acd.agents["1001"].pause_reason == "lunch"
 
 
+def test_an_agent_restored_on_a_call_gets_the_queues_wrap_up_when_it_ends():
+    # after a restart: the call was adopted (or lost); its end brings wrap-up as if we had never stopped
+    acd = make()
+    on_call = ag.Agent("1001", phase=ag.AgentPhase.ON_CALL, queues=frozenset({"billing"}), endpoint="PJSIP/a1",
+                       call_id="c1", since=T0, idle_since=T0)
+    assert acd.restore_agent(on_call, T0 + 5, queue="billing") == []
+    cmds = acd.handle(A.CallFinished("1001"), T0 + 30)
+    assert acd.agents["1001"].phase is ag.AgentPhase.WRAP_UP
+    assert StartTimer("wrapup:1001", T0 + 40) in cmds
+    # the queue unknown (no record of the call's queue): the agent's queue with the longest wrap-up
+    acd = make()
+    acd.restore_agent(on_call, T0 + 5, queue=None)
+    assert StartTimer("wrapup:1001", T0 + 40) in acd.handle(A.CallFinished("1001"), T0 + 30)
+
+
+def test_an_agent_leg_gone_before_the_bridge_puts_the_caller_back_at_the_front():
+    # issue 11 item 7: the caller was left on music with nobody, the call recorded as answered
+    acd = make()
+    login(acd, "1001")
+    login(acd, "1002", at=T0 + 1)
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 2)
+    cmds = acd.handle(A.OfferAnswered("c1", "1001"), T0 + 5)
+    assert of(cmds, A.Connect) == [A.Connect("c1", "1001", "billing")]
+    cmds = acd.handle(A.ConnectFailed("c1", "1001"), T0 + 5.1)
+    assert of(cmds, A.QueueReopened) == [A.QueueReopened("c1", "billing", "1001", T0 + 5.1)]
+    assert acd.agents["1001"].phase is not ag.AgentPhase.ON_CALL
+    # c1 is offered to the other agent, not to the one whose leg went
+    [offer] = offers(cmds)
+    assert (offer.call_id, offer.agent_id) == ("c1", "1002")
+    # its wait in the queue goes on from when it entered, not from the failure
+    left = of(acd.handle(A.OfferAnswered("c1", "1002"), T0 + 8), A.QueueLeft)
+    assert left[0].wait == 8 - 2
+    # a second ConnectFailed (a duplicate) changes nothing
+    assert acd.handle(A.ConnectFailed("c1", "1001"), T0 + 9) == []
+
+
+def test_no_offer_while_the_agents_phone_has_its_own_call_up():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.PhoneInUse("PJSIP/a1", True), T0 + 1)   # the agent dials *14 (or any code)
+    assert offers(acd.handle(A.Enqueue("c1", "billing"), T0 + 2)) == []
+    assert offers(acd.handle(A.PhoneInUse("PJSIP/a1", True), T0 + 3)) == []   # a second call of its own
+    assert offers(acd.handle(A.PhoneInUse("PJSIP/a1", False), T0 + 4)) == []
+    [offer] = offers(acd.handle(A.PhoneInUse("PJSIP/a1", False), T0 + 5))   # both over: offered now
+    assert (offer.call_id, offer.agent_id) == ("c1", "1001")
+
+
 def test_agent_ends_wrap_up_early():
     acd = make()
     login(acd, "1001")

@@ -81,6 +81,15 @@ def test_channel_gone_on_request_waits_for_the_cause():
     assert c.RecordEnded("call-1", T0 + 1.2, 16, "Normal Clearing", "caller") in cmds
 
 
+def test_a_hangup_without_a_cause_is_stored_as_cause_0_with_who_hung_up():
+    # a phone's BYE without a Reason header: ChannelHangupRequest carries no cause, StasisEnd none
+    s, _ = c.start(arrival(), LIMITS, T0)
+    s, _ = c.handle(s, c.Answered(), T0)
+    s, _ = c.handle(s, c.HangupRequested(cause=None), T0 + 1)
+    s, cmds = c.handle(s, c.ChannelGone(), T0 + 1.1)
+    assert c.RecordEnded("call-1", T0 + 1.1, 0, "Unknown: no cause given (caller hung up)", "caller") in cmds
+
+
 def test_failed_prompt_still_hangs_up():
     s, _ = c.start(arrival(), LIMITS, T0)
     s, _ = c.handle(s, c.Answered(), T0)

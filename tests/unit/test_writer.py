@@ -1,42 +1,82 @@
-"""The write queue's promise with no database at all: in order, spilled at shutdown, replayed."""
+"""The write queue's promise with no database at all: every write journalled on disk as it is
+queued, in order, read back by the next start (a SIGKILL included), nothing silently dropped."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 
+from engine import journal as J
 from engine.config import DatabaseConfig
 from engine.db import Database, Write, Writer
 
 
-def writer(tmp_path) -> Writer:
-    return Writer(Database(DatabaseConfig(dsn="postgresql://127.0.0.1:1/none")), tmp_path)
+def writer(tmp_path, **kw) -> Writer:
+    return Writer(Database(DatabaseConfig(dsn="postgresql://127.0.0.1:1/none")), tmp_path, **kw)
 
 
-def test_spill_then_load_keeps_order_and_puts_old_writes_first(tmp_path):
+def journal_lines(tmp_path) -> list[dict]:
+    return [json.loads(line) for f in sorted((tmp_path / "journal").glob("*.jsonl"))
+            for line in f.read_text().splitlines()]
+
+
+def test_a_write_is_on_disk_when_submit_returns_private_to_the_engine(tmp_path):
+    w = writer(tmp_path)
+    w.submit(Write("call_started", ("a", "ch", "inbound", "1", "", "2", 1.5)))
+    # no run(), no close(): what a SIGKILL right now would leave
+    [line] = journal_lines(tmp_path)
+    assert (line["op"], line["args"], line["seq"]) == ("call_started", ["a", "ch", "inbound", "1", "", "2", 1.5], 1)
+    assert stat.S_IMODE(os.stat(tmp_path / "journal").st_mode) == 0o700
+    for f in (tmp_path / "journal").glob("*.jsonl"):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+
+
+def test_the_next_start_queues_what_the_last_left_first_in_order(tmp_path):
     w = writer(tmp_path)
     w.submit(Write("call_started", ("a", "ch", "inbound", "1", "", "2", 1.5)))
     w.submit(Write("call_answered", ("a", 2.5)))
-    assert w.spill() == 2 and w.pending == 0
-    lines = (tmp_path / "spool.jsonl").read_text().splitlines()
-    assert [json.loads(x)["op"] for x in lines] == ["call_started", "call_answered"]
+    # the engine dies here (nothing closed)
 
     again = writer(tmp_path)
+    assert again.open() == 2
     again.submit(Write("call_ended", ("a", 3.5, 16, "Normal Clearing", "engine")))
-    assert again.load_spool() == 2
-    assert not (tmp_path / "spool.jsonl").exists()
-    assert [x.op for x in again._queue] == ["call_started", "call_answered", "call_ended"]
+    assert [e.op for e in again._queue] == ["call_started", "call_answered", "call_ended"]
     assert again._queue[0].args == ("a", "ch", "inbound", "1", "", "2", 1.5)
+    # the recovered entries keep their identity (run, seq): the database's checkpoint can skip them
+    assert [e.seq for e in again._queue][:2] == [1, 2] and again._queue[0].run == w.journal.run
+    assert again._queue[2].run == again.journal.run != w.journal.run
 
 
-def test_a_corrupt_spool_line_is_kept_aside_not_lost(tmp_path):
-    (tmp_path / "spool.jsonl").write_text('{"op": "call_answered", "args": ["a", 1.0]}\nnot json at all\n'
-                                          '{"op": "drop_tables", "args": []}\n')
+def test_a_clean_stop_keeps_what_was_not_applied(tmp_path):
     w = writer(tmp_path)
-    assert w.load_spool() == 1
+    w.open()
+    w.submit(Write("call_answered", ("a", 2.5)))
+    assert w.close() == 1 and w.pending == 0
+    again = writer(tmp_path)
+    assert again.open() == 1 and again._queue[0].op == "call_answered"
+
+
+def test_a_torn_or_corrupt_line_is_kept_aside_not_lost(tmp_path):
+    (tmp_path / "journal").mkdir()
+    good = '{"run":"r1","seq":1,"op":"call_answered","args":["a",1.0]}'
+    (tmp_path / "journal" / "00000000000000000001-r1.jsonl").write_text(
+        good + '\nnot json at all\n{"run":"r1","seq":3,"op":"drop_tables","args":[]}\n{"run":"r1","seq":4,"op":"ca')
+    w = writer(tmp_path)
+    assert w.open() == 1
     rejected = (tmp_path / "rejected.jsonl").read_text().splitlines()
-    assert rejected == ["not json at all", '{"op": "drop_tables", "args": []}']
+    assert rejected == ["not json at all", '{"run":"r1","seq":3,"op":"drop_tables","args":[]}',
+                        '{"run":"r1","seq":4,"op":"ca']
+    assert stat.S_IMODE((tmp_path / "rejected.jsonl").stat().st_mode) == 0o600
+
+
+def test_an_older_engines_spool_is_replayed_first(tmp_path):
+    (tmp_path / "spool.jsonl").write_text('{"op": "call_answered", "args": ["a", 1.0]}\n')
+    w = writer(tmp_path)
+    assert w.open() == 1
+    assert w._queue[0].run == "legacy" and w._queue[0].args == ("a", 1.0)
 
 
 def test_unknown_operations_are_refused_at_submit(tmp_path):
@@ -44,6 +84,37 @@ def test_unknown_operations_are_refused_at_submit(tmp_path):
         writer(tmp_path).submit(Write("DROP TABLE calls", ()))
 
 
-def test_nothing_to_spill_writes_no_file(tmp_path):
-    assert writer(tmp_path).spill() == 0
-    assert not (tmp_path / "spool.jsonl").exists()
+def test_nothing_left_leaves_no_file(tmp_path):
+    w = writer(tmp_path)
+    w.open()
+    assert w.close() == 0
+    assert list((tmp_path / "journal").iterdir()) == []
+
+
+def test_applied_segments_are_deleted_and_the_journal_is_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(J, "SEGMENT_BYTES", 200)
+    w = writer(tmp_path, journal_max_bytes=2000)
+    entries = [w.submit(Write("call_answered", (f"call-{i}", float(i)))) for i in range(30)]
+    assert w.journal.full and w.journal.bytes >= 2000
+    j = w.journal
+    for e in entries[:10]:  # the writer applied the first ten: rotated segments behind them go
+        j.applied(e)
+    files_after_ten = len(list((tmp_path / "journal").glob("*.jsonl")))
+    for e in entries[10:]:
+        j.applied(e)
+    assert len(list((tmp_path / "journal").glob("*.jsonl"))) <= files_after_ten
+    assert j.bytes < 200 and not j.full
+    # what was not applied is never deleted: a restart now finds nothing to replay, and that is right
+    assert writer(tmp_path).open() == 0
+
+
+def test_an_unapplied_segment_survives_rotation(tmp_path, monkeypatch):
+    monkeypatch.setattr(J, "SEGMENT_BYTES", 200)
+    w = writer(tmp_path)
+    entries = [w.submit(Write("call_answered", (f"call-{i}", float(i)))) for i in range(20)]
+    w.journal.applied(entries[0])  # triggers rotation; 19 entries still to apply
+    again = writer(tmp_path)
+    recovered = again.open()
+    # whole segments are kept until every entry in them is applied: at least the 19 unapplied come back
+    assert recovered >= 19
+    assert [e.args[0] for e in again._queue][-19:] == [f"call-{i}" for i in range(1, 20)]
