@@ -15,12 +15,15 @@ from types import MappingProxyType
 from typing import Literal
 
 from .core.acd import AgentProfile, Expand, QueueRules
-from .yamlconf import Mark
+from .yamlconf import Mark, Range
 
 __all__ = [
-    "AgentCodes", "AgentConfig", "AgentsFile", "QueueConfig", "QueuesFile", "RecordingConfig",
-    "to_profile", "to_rules",
+    "AgentCodes", "AgentConfig", "AgentsFile", "MAX_AGENTS", "MAX_QUEUES", "QueueConfig", "QueuesFile",
+    "RecordingConfig", "to_profile", "to_rules",
 ]
+
+MAX_AGENTS = 10_000
+MAX_QUEUES = 1_000
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
@@ -65,23 +68,9 @@ def _endpoint(value: str) -> str:
     return value
 
 
-def _non_negative(value: float) -> float:
-    if value < 0:
-        raise ValueError(f"expected 0 or more, got {value}")
-    return value
-
-
-def _at_least(low: float):
-    def check(value: float) -> float:
-        if value < low:
-            raise ValueError(f"expected at least {low:g}, got {value:g}")
-        return value
-    return check
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceLevel:
-    seconds: float = field(default=20.0, metadata={"check": _at_least(1)})
+    seconds: float = field(default=20.0, metadata={"range": Range(1, 3600, "seconds")})
     percent: float = 80.0
 
     def __post_init__(self) -> None:
@@ -91,7 +80,7 @@ class ServiceLevel:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpandStep:
-    after_seconds: float = field(metadata={"check": _at_least(1)})
+    after_seconds: float = field(metadata={"range": Range(1, 86400, "seconds")})
     skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": check_skills})
 
 
@@ -102,7 +91,7 @@ class Overflow:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnnounceConfig:
-    position_every_seconds: float | None = field(default=None, metadata={"check": lambda v: v if v is None else _at_least(5)(v)})
+    position_every_seconds: float | None = field(default=None, metadata={"range": Range(5, 3600, "seconds")})
     music: str = "default"  # the musiconhold.conf class callers hear while they wait
 
 
@@ -119,11 +108,11 @@ class QueueConfig:
     name: str = field(metadata={"check": _queue_name})
     skills: Mapping[str, int] = field(default_factory=_empty, metadata={"check": check_skills})
     strategy: Literal["longest_idle", "least_calls", "most_skilled", "round_robin"] = "longest_idle"
-    ring_timeout_seconds: float = field(default=15.0, metadata={"check": _at_least(5)})
-    wrapup_seconds: float = field(default=10.0, metadata={"check": _non_negative})
+    ring_timeout_seconds: float = field(default=15.0, metadata={"range": Range(5, 600, "seconds")})
+    wrapup_seconds: float = field(default=10.0, metadata={"range": Range(0, 3600, "seconds")})
     service_level: ServiceLevel = ServiceLevel()
     expand: tuple[ExpandStep, ...] = ()
-    max_wait_seconds: float | None = field(default=None, metadata={"check": lambda v: v if v is None else _at_least(1)(v)})
+    max_wait_seconds: float | None = field(default=None, metadata={"range": Range(1, 86400, "seconds")})
     overflow: Overflow | None = None
     announce: AnnounceConfig = AnnounceConfig()
     recording: Literal["all", "none", "on_demand"] = "none"
@@ -177,12 +166,12 @@ class RecordingConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentsFile:
-    agents: tuple[AgentConfig, ...]
+    agents: tuple[AgentConfig, ...] = field(metadata={"max_items": MAX_AGENTS})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueuesFile:
-    queues: tuple[QueueConfig, ...]
+    queues: tuple[QueueConfig, ...] = field(metadata={"max_items": MAX_QUEUES})
 
 
 def to_rules(q: QueueConfig) -> QueueRules:

@@ -33,6 +33,7 @@ from .systemd import notify
 from .webhooks import Webhooks
 from .recordings import Recordings
 from .config import Config, ConfigError, load_config
+from .reloader import Reloader
 from .db import Database, Writer
 from .logsetup import get_logger
 
@@ -63,29 +64,30 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- reload -----------------------------------------------------------------------------------
-    def reload(self) -> bool:
-        """Re-read the config file; keep the old one (and say why) if the new one is invalid."""
+    def reload(self) -> asyncio.Task[bool] | None:
+        """SIGHUP: read the config file in a worker thread while calls go on with the old one, then
+        swap it in; keep the old one (and say why) if the new one is invalid (engine/reloader.py).
+        The task says whether a new configuration was applied; None without a file."""
         if self.config_path is None:
-            return False
-        try:
-            new = load_config(self.config_path)
-        except ConfigError as exc:
-            log.error("config.reload_rejected", file=str(self.config_path),
-                      problems=[str(p) for p in exc.problems], kept="previous configuration")
-            return False
-        changed = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(self.config, s)]
-        if changed:
-            log.warning("config.restart_needed", sections=changed,
-                        note="these sections keep their old values until the engine restarts")
-            new = _keep_sections(new, self.config, changed)
-        acd_changed = (new.agents, new.queues) != (self.config.agents, self.config.queues)
-        self.config = new
-        if acd_changed and self.acd is not None:
-            self.acd.reconfigure(new)  # agents stay logged in, callers keep their place
-        if self.dialer is not None:
-            self.dialer.changed.set()   # campaigns added, changed or made inactive
-        log.info("config.reloaded", file=str(self.config_path))
-        return True
+            return None
+        path = self.config_path
+
+        def apply(new: Config) -> None:   # on the loop, in one go: nothing runs between these steps
+            changed = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(self.config, s)]
+            if changed:
+                log.warning("config.restart_needed", sections=changed,
+                            note="these sections keep their old values until the engine restarts")
+                new = _keep_sections(new, self.config, changed)
+            acd_changed = (new.agents, new.queues) != (self.config.agents, self.config.queues)
+            self.config = new
+            if acd_changed and self.acd is not None:
+                self.acd.reconfigure(new)  # agents stay logged in, callers keep their place
+            if self.dialer is not None:
+                self.dialer.changed.set()   # campaigns added, changed or made inactive
+            log.info("config.reloaded", file=str(path))
+
+        reloads: Reloader = self.__dict__.setdefault("_reloads", Reloader())   # one read at a time
+        return reloads.request(path, apply)
 
     # -- health -----------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from .core.compliance import DAYS, CampaignRules
-from .yamlconf import Mark, Problem, parse_duration
+from .yamlconf import Mark, Problem, duration_check, parse_duration
 
 __all__ = [
-    "Abandon", "Agentless", "Amd", "CallingHours", "CampaignConfig", "CampaignsFile", "NationalDnc", "Retry",
+    "Abandon", "Agentless", "Amd", "CallingHours", "CampaignConfig", "CampaignsFile", "MAX_CAMPAIGNS", "NationalDnc",
+    "Retry",
     "check_campaigns", "duration", "find", "to_rules",
 ]
 
@@ -41,6 +42,8 @@ _KEY = re.compile(r"^[0-9*#]$")
 MIN_RING_SECONDS = 15.0           # US TSR and Ofcom: unanswered calls ring at least 15 s
 MAX_ABANDON_PERCENT = 3.0         # both rules: at most 3% of live calls
 RULE_WINDOWS = {"us": 30 * 86400.0, "uk": 86400.0}   # the period the abandon rate is measured over
+MAX_DELAY = 90 * 86400.0          # the longest retry delay (and any other duration in a campaign)
+MAX_CAMPAIGNS = 1_000
 
 
 def duration(text: str) -> float:
@@ -48,10 +51,7 @@ def duration(text: str) -> float:
     return parse_duration(text)
 
 
-def _duration(value: str) -> str:
-    if parse_duration(value) <= 0:
-        raise ValueError(f"expected a duration above 0, got {value!r}")
-    return value
+_duration = duration_check(MAX_DELAY)
 
 
 def _opt_duration(value: str | None) -> str | None:
@@ -137,8 +137,11 @@ def _ring(value: float) -> float:
 
 def _existing_files(value: tuple[Path, ...]) -> tuple[Path, ...]:
     for p in value:
-        if not p.is_file():
-            raise ValueError(f"{p} does not exist")
+        try:
+            if not p.is_file():
+                raise ValueError(f"{p} does not exist")
+        except OSError as exc:   # a name too long, a folder that may not be read
+            raise ValueError(f"{p}: {exc.strerror}") from None
     return value
 
 
@@ -374,7 +377,7 @@ def _area(number: str) -> tuple[int, str] | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CampaignsFile:
-    campaigns: tuple[CampaignConfig, ...]
+    campaigns: tuple[CampaignConfig, ...] = field(metadata={"max_items": MAX_CAMPAIGNS})
 
 
 def to_rules(c: CampaignConfig) -> CampaignRules:

@@ -14,10 +14,12 @@ from typing import Any
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .yamlconf import Problem
 from .logsetup import configure, get_logger
 from .outboundcli import add_parsers as add_outbound_parsers, with_db
 from .reportcli import add_parsers as add_report_parsers
 from .sim.cli import add_parser as add_sim_parser
+from .textsafe import printable
 
 log = get_logger("cli")
 
@@ -42,18 +44,31 @@ def _load(path: str) -> Config | None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    cfg = _load(args.path)
-    if cfg is None:
+    """Errors and warnings on stderr, each at its file:line:col; exit 1 on an error, else 0 (an
+    unset environment variable is a warning here: the values that need it are not checked)."""
+    warnings: list[Problem] = []
+    try:
+        load_config(args.path, warnings=warnings)
+    except ConfigError as exc:
+        failed: ConfigError | None = exc
+    else:
+        failed = None
+    for w in sorted(warnings, key=lambda p: (p.mark.file, p.mark.line, p.mark.column)):
+        print(f"{w.mark}: warning: {w.message}", file=sys.stderr)
+    if failed is not None:
+        print(str(failed), file=sys.stderr)
         return 1
     print(f"{args.path}: ok")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
+    cfg = _load(args.config)   # an unset variable is an error here: nothing runs on a guess
     if cfg is None:
         return 1
     configure(cfg.logging.level, cfg.logging.format)
+    for w in cfg.warnings():
+        log.warning("config.warning", problem=str(w))
     return _run_loop(_serve(cfg, Path(args.config)))
 
 
@@ -205,10 +220,12 @@ def _secs(delta: Any) -> str:
     return "" if delta is None else f"{delta.total_seconds():.2f}s"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    """Aligned columns; every cell through :func:`printable` (a caller's name is what their phone sent)."""
+    cells = [[printable(c) for c in r] for r in (header, *rows)]
+    widths = [max(len(c) for c in col) for col in zip(*cells)]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(cells[0]), line(["-" * w for w in widths]), *(line(r) for r in cells[1:])])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,10 @@
 """The main configuration file: what the engine connects to and where its other files are.
 
 The schema is the dataclasses below (see :mod:`engine.yamlconf` for how YAML becomes them).
-examples/callcenter.yaml is a commented example of every key.
+examples/callcenter.yaml is a commented example of every key. Every number has its bounds
+(``metadata["range"]``: a shutdown grace of 1e400 seconds is an error, not a wait forever), and what
+a file may hold is bounded too (:data:`MAX_INBOUND` numbers, ``MAX_AGENTS``, ``MAX_QUEUES``,
+``MAX_CAMPAIGNS``; the file size and nesting in :mod:`engine.yamlread`).
 """
 
 from __future__ import annotations
@@ -17,18 +20,16 @@ from urllib.parse import urlsplit
 
 from types import MappingProxyType
 
-from .acdconf import AgentCodes, AgentConfig, AgentsFile, QueueConfig, QueuesFile, RecordingConfig, _non_negative
-from .campaignconf import CampaignConfig, CampaignsFile, check_campaigns
+from .acdconf import (
+    MAX_AGENTS, MAX_QUEUES, AgentCodes, AgentConfig, AgentsFile, QueueConfig, QueuesFile, RecordingConfig,
+)
+from .campaignconf import MAX_CAMPAIGNS, CampaignConfig, CampaignsFile, check_campaigns
 from .ivrconf import IvrTree, check_trees, load_trees
-from .yamlconf import ConfigError, Mark, Problem, load_file, parse_duration
+from .yamlconf import ConfigError, Mark, Problem, Range, duration_check, load_file, parse_duration
 
-__all__ = ["Config", "ConfigError", "load_config"]
+__all__ = ["Config", "ConfigError", "MAX_INBOUND", "load_config"]
 
-
-def _positive(value: float) -> float:
-    if value <= 0:
-        raise ValueError(f"expected a number above 0, got {value}")
-    return value
+MAX_INBOUND = 50_000   # inbound numbers in one file; more: route on the dialed number in an IVR branch
 
 
 def _port(value: int, *, any_free: bool = False) -> int:
@@ -39,8 +40,11 @@ def _port(value: int, *, any_free: bool = False) -> int:
 
 
 def _existing(value: Path | None) -> Path | None:
-    if value is not None and not value.exists():
-        raise ValueError(f"{value} does not exist")
+    try:
+        if value is not None and not value.exists():
+            raise ValueError(f"{value} does not exist")
+    except OSError as exc:   # a name too long, a folder that may not be read
+        raise ValueError(f"{value}: {exc.strerror}") from None
     return value
 
 
@@ -88,10 +92,10 @@ class AriConfig:
     username: str
     password: str
     app: str = field(default="callcenter", metadata={"check": _app_name})
-    request_timeout_seconds: float = field(default=10.0, metadata={"check": _positive})
-    reconnect_max_seconds: float = field(default=30.0, metadata={"check": _positive})
+    request_timeout_seconds: float = field(default=10.0, metadata={"range": Range.seconds(300)})
+    reconnect_max_seconds: float = field(default=30.0, metadata={"range": Range.seconds(3600)})
     # aiohttp's connection pool must stay under http.conf's session_limit (Asterisk default 100)
-    max_connections: int = field(default=50, metadata={"check": _positive})
+    max_connections: int = field(default=50, metadata={"range": Range(1, 1000)})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,7 +105,7 @@ class AmiConfig:
     port: int = field(default=5038, metadata={"check": _port})
     username: str
     password: str
-    reconnect_seconds: int = field(default=2, metadata={"check": _positive})
+    reconnect_seconds: int = field(default=2, metadata={"range": Range(1, 3600, "seconds")})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,8 +119,8 @@ class AsteriskConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoolConfig:
-    min_size: int = 1
-    max_size: int = 10
+    min_size: int = field(default=1, metadata={"range": Range(0, 1000)})
+    max_size: int = field(default=10, metadata={"range": Range(1, 1000)})
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_size <= self.max_size or self.max_size < 1:
@@ -129,10 +133,10 @@ class DatabaseConfig:
     dsn: str
     migrate_on_start: bool = True
     pool: PoolConfig = PoolConfig()
-    command_timeout_seconds: float = field(default=10.0, metadata={"check": _positive})
+    command_timeout_seconds: float = field(default=10.0, metadata={"range": Range.seconds(3600)})
     migrations_dir: Path | None = None
     # The write journal's bound (engine/journal.py): past it, no new calls until the database drains it.
-    journal_max_mb: int = field(default=1024, metadata={"check": _positive})
+    journal_max_mb: int = field(default=1024, metadata={"range": Range(1, 100 * 1024, "MB")})
 
 
 def _tokens(value: tuple[str, ...]) -> tuple[str, ...]:
@@ -177,10 +181,11 @@ class WebhookConfig:
     url: str = field(metadata={"check": _http_url})
     secret: str = field(metadata={"check": _secret})
     events: tuple[str, ...] = field(metadata={"check": _event_kinds})
-    timeout_seconds: float = field(default=10.0, metadata={"check": _positive})
-    max_attempts: int = field(default=10, metadata={"check": _positive})
-    retry_seconds: float = field(default=5.0, metadata={"check": _positive})        # first retry; doubles
-    retry_max_seconds: float = field(default=3600.0, metadata={"check": _positive})  # the longest wait
+    timeout_seconds: float = field(default=10.0, metadata={"range": Range.seconds(300)})
+    max_attempts: int = field(default=10, metadata={"range": Range(1, 1000)})
+    # the first retry; the wait doubles up to the longest, retry_max_seconds
+    retry_seconds: float = field(default=5.0, metadata={"range": Range.seconds(86400)})
+    retry_max_seconds: float = field(default=3600.0, metadata={"range": Range.seconds(7 * 86400)})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,7 +195,8 @@ class Target:
     prompt: str | None = field(default=None, metadata={"check": lambda v: v if v is None else _sound(v)})
     queue: str | None = None
     ivr: str | None = None
-    priority: int = 0  # queue callers of this number go ahead of lower priorities
+    # queue callers of this number go ahead of lower priorities
+    priority: int = field(default=0, metadata={"range": Range(-1000, 1000)})
 
     def __post_init__(self) -> None:
         if sum(x is not None for x in (self.prompt, self.queue, self.ivr)) != 1:
@@ -215,10 +221,10 @@ class OutboundConfig:
 class Timeouts:
     """Every call state has a way out: these bound how long the engine waits for Asterisk."""
 
-    answer_seconds: float = field(default=10.0, metadata={"check": _positive})
-    playback_seconds: float = field(default=600.0, metadata={"check": _positive})
-    hangup_seconds: float = field(default=10.0, metadata={"check": _positive})
-    max_call_seconds: float = field(default=4 * 3600.0, metadata={"check": _positive})
+    answer_seconds: float = field(default=10.0, metadata={"range": Range.seconds(600)})
+    playback_seconds: float = field(default=600.0, metadata={"range": Range.seconds(86400)})
+    hangup_seconds: float = field(default=10.0, metadata={"range": Range.seconds(600)})
+    max_call_seconds: float = field(default=4 * 3600.0, metadata={"range": Range.seconds(86400)})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,20 +243,14 @@ class LoggingConfig:
     format: Literal["auto", "json", "console"] = "auto"
 
 
-def _duration_text(value: str) -> str:
-    if parse_duration(value) <= 0:
-        raise ValueError(f"expected a duration above 0 such as 24h or 3d, got {value!r}")
-    return value
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReportsConfig:
     """`callcenter report`: callers who hang up within short_abandon_seconds are short abandons,
     counted apart and left out of service level and abandon rate; a handled call is resolved at
     first contact (FCR) when the same number does not call again within fcr_window."""
 
-    short_abandon_seconds: float = field(default=5.0, metadata={"check": _non_negative})
-    fcr_window: str = field(default="24h", metadata={"check": _duration_text})
+    short_abandon_seconds: float = field(default=5.0, metadata={"range": Range(0, 3600, "seconds")})
+    fcr_window: str = field(default="24h", metadata={"check": duration_check(30 * 86400)})
 
     @property
     def fcr_window_seconds(self) -> float:
@@ -263,7 +263,7 @@ class EngineConfig:
     state_dir: Path
     # On SIGTERM, calls in progress get this long to finish; the rest stay up in Asterisk and are
     # adopted by the next start.
-    shutdown_grace_seconds: float = field(default=10.0, metadata={"check": _positive})
+    shutdown_grace_seconds: float = field(default=10.0, metadata={"range": Range.seconds(3600)})
     # This engine's name among several sharing a database (leases on leads, attempts): the host
     # name unless given. Two engines running at once must not share one.
     instance: str = field(default_factory=socket.gethostname)
@@ -275,15 +275,15 @@ class Config:
     asterisk: AsteriskConfig
     database: DatabaseConfig
     http: HttpConfig = HttpConfig()
-    inbound: tuple[InboundRoute, ...] = ()
+    inbound: tuple[InboundRoute, ...] = field(default=(), metadata={"max_items": MAX_INBOUND})
     inbound_default: Target = Target(prompt="hello-world")
     timeouts: Timeouts = Timeouts()
     files: FilesConfig = FilesConfig()
     logging: LoggingConfig = LoggingConfig()
     webhooks: tuple[WebhookConfig, ...] = ()   # CRM endpoints told of call events (engine/webhooks.py)
     reports: ReportsConfig = ReportsConfig()
-    agents: tuple[AgentConfig, ...] = ()
-    queues: tuple[QueueConfig, ...] = ()
+    agents: tuple[AgentConfig, ...] = field(default=(), metadata={"max_items": MAX_AGENTS})
+    queues: tuple[QueueConfig, ...] = field(default=(), metadata={"max_items": MAX_QUEUES})
     agent_codes: AgentCodes = AgentCodes()
     # What agents key after the pause and disposition codes: digits -> a name stored in the database.
     pause_reasons: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(
@@ -293,15 +293,25 @@ class Config:
         {"1": "resolved", "2": "follow-up", "3": "escalated", "9": "other"}), metadata={"check": _keyed_codes})
     recording: RecordingConfig = RecordingConfig()
     outbound: OutboundConfig = OutboundConfig()
-    campaigns: tuple[CampaignConfig, ...] = ()   # outbound campaigns (also from files.campaigns)
+    # outbound campaigns (also from files.campaigns)
+    campaigns: tuple[CampaignConfig, ...] = field(default=(), metadata={"max_items": MAX_CAMPAIGNS})
     trees: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}),
                                          metadata={"internal": True})  # loaded from files.ivr
+    at: Mark | None = field(default=None, compare=False)   # where the file starts
+    # inbound by number, for route(): one dict look-up per call, whatever the number of routes
+    _routes: Mapping[str, InboundRoute] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_routes", MappingProxyType({r.number: r for r in reversed(self.inbound)}))
 
     def problems(self) -> list[Problem]:
         """Rules across the whole configuration (after the agent and queue files are merged)."""
         problems = _unique(self.inbound, "number", "inbound: number {!r} is routed twice")
         problems += _unique(self.queues, "name", "queues: {!r} is defined twice")
         problems += _unique(self.agents, "id", "agents: agent id {!r} is used twice")
+        problems += _too_many(self.agents, MAX_AGENTS, "agents")
+        problems += _too_many(self.queues, MAX_QUEUES, "queues")
+        problems += _too_many(self.campaigns, MAX_CAMPAIGNS, "campaigns")
         queues = {q.name for q in self.queues}
         for q in self.queues:
             if q.overflow and q.overflow.queue not in queues:
@@ -324,15 +334,31 @@ class Config:
     def queue(self, name: str) -> QueueConfig:
         return next(q for q in self.queues if q.name == name)
 
+    def warnings(self) -> list[Problem]:
+        """What is allowed but most likely a mistake: ``check-config`` prints it and still exits 0;
+        ``run`` logs it."""
+        routes = (*self.inbound, self.inbound_default)
+        if any(r.queue is not None or r.ivr is not None for r in routes):
+            return []
+        return [Problem(self.at or Mark("?", 1, 1),
+                        f"no number is routed anywhere: none of the {len(self.inbound)} inbound numbers nor "
+                        f"inbound_default goes to a queue or an IVR tree, so every call hears a prompt "
+                        f"({self.inbound_default.prompt}) and is hung up (is the file complete?)")]
+
     def route(self, dialed: str) -> Target:
-        for r in self.inbound:
-            if r.number == dialed:
-                return r
-        return self.inbound_default
+        return self._routes.get(dialed, self.inbound_default)
 
 
 def _at(item: object, message: str) -> Problem:
     return Problem(getattr(item, "at", None) or Mark("?", 1, 1), message)
+
+
+def _too_many(items: tuple[object, ...], limit: int, what: str) -> list[Problem]:
+    """The main file's and ``files.<what>``'s entries together (each file is bounded on its own)."""
+    if len(items) <= limit:
+        return []
+    return [_at(items[limit], f"{what}: {len(items):,} in all (this file and files.{what} together); "
+                              f"at most {limit:,} are allowed")]
 
 
 def _unique(items: tuple[object, ...], key: str, message: str) -> list[Problem]:
@@ -347,10 +373,11 @@ def _unique(items: tuple[object, ...], key: str, message: str) -> list[Problem]:
     return problems
 
 
-def load_config(path: str | Path) -> Config:
-    """Load and validate the main file and the agent, queue and campaign files it names; raise
-    :class:`ConfigError` listing every problem."""
-    cfg = load_file(path, Config)
+def load_config(path: str | Path, *, warnings: list[Problem] | None = None) -> Config:
+    """Load and validate the main file and the agent, queue, campaign and IVR files it names; raise
+    :class:`ConfigError` listing every problem. With a ``warnings`` list (``check-config``), unset
+    environment variables are warnings, not errors, and :meth:`Config.warnings` is added to it."""
+    cfg = load_file(path, Config, warnings=warnings)
     extra: dict[str, tuple[object, ...]] = {}
     problems: list[Problem] = []
     for name, schema in (("agents", AgentsFile), ("queues", QueuesFile), ("campaigns", CampaignsFile)):
@@ -358,12 +385,12 @@ def load_config(path: str | Path) -> Config:
         if file is None:
             continue
         try:
-            extra[name] = getattr(cfg, name) + getattr(load_file(file, schema), name)
+            extra[name] = getattr(cfg, name) + getattr(load_file(file, schema, warnings=warnings), name)
         except ConfigError as exc:
             problems += exc.problems
     if cfg.files.ivr is not None:
         try:
-            extra["trees"] = MappingProxyType(load_trees(cfg.files.ivr))
+            extra["trees"] = MappingProxyType(load_trees(cfg.files.ivr, warnings=warnings))
         except ConfigError as exc:
             problems += exc.problems
     if problems:
@@ -372,4 +399,6 @@ def load_config(path: str | Path) -> Config:
     problems = cfg.problems()
     if problems:
         raise ConfigError(problems)
+    if warnings is not None:
+        warnings += cfg.warnings()
     return cfg

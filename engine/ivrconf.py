@@ -24,7 +24,8 @@ from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .yamlconf import ConfigError, Mark, Problem, load_text
+from .yamlconf import ConfigError, Mark, Problem, Range, load_text
+from .yamlread import read_text
 
 __all__ = ["IvrTree", "Node", "Tree", "VERBS", "check_trees", "load_trees", "sound_names"]
 
@@ -33,6 +34,10 @@ _SOUND = re.compile(r"^(digits|number|characters|date):.+$|^[A-Za-z0-9_][A-Za-z0
 _KEYS = re.compile(r"^[0-9*#]$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+MAX_TREES = 1_000          # files in the files.ivr folder
+MAX_NODES = 5_000          # nodes in one tree
+_SECONDS = {"range": Range.seconds(3600)}
+_RETRIES = {"range": Range(0, 10, "retries")}
 
 
 def _empty() -> Mapping[str, str]:
@@ -43,18 +48,6 @@ def _sounds(value: tuple[str, ...]) -> tuple[str, ...]:
     for item in value:
         if not _SOUND.match(item) or ".." in item:
             raise ValueError(f"expected sound names (or digits:/number:/characters:/date: items), got {item!r}")
-    return value
-
-
-def _seconds(value: float) -> float:
-    if not 0 < value <= 3600:
-        raise ValueError(f"expected seconds between 0 and 3600, got {value:g}")
-    return value
-
-
-def _retries(value: int) -> int:
-    if not 0 <= value <= 10:
-        raise ValueError(f"expected 0 to 10 retries, got {value}")
     return value
 
 
@@ -85,8 +78,8 @@ class Play:
 class Menu:
     prompt: tuple[str, ...] = field(metadata={"check": _sounds})
     options: Mapping[str, str]      # key -> node
-    timeout_seconds: float = field(default=5.0, metadata={"check": _seconds})
-    retries: int = field(default=2, metadata={"check": _retries})
+    timeout_seconds: float = field(default=5.0, metadata=_SECONDS)
+    retries: int = field(default=2, metadata=_RETRIES)
     invalid: tuple[str, ...] = field(default=("pbx-invalid",), metadata={"check": _sounds})
     timeout: tuple[str, ...] = field(default=(), metadata={"check": _sounds})
     after_retries: str | None = None  # node after the last retry; none: hang up
@@ -101,19 +94,17 @@ class Menu:
 class Gather:
     prompt: tuple[str, ...] = field(metadata={"check": _sounds})
     variable: str = field(metadata={"check": _variable})
-    max_digits: int = 20
+    max_digits: int = field(default=20, metadata={"range": Range(1, 64)})
     terminator: str = "#"
-    timeout_seconds: float = field(default=5.0, metadata={"check": _seconds})
+    timeout_seconds: float = field(default=5.0, metadata=_SECONDS)
     pattern: str | None = field(default=None, metadata={"check": _pattern})  # the whole input must match
-    retries: int = field(default=2, metadata={"check": _retries})
+    retries: int = field(default=2, metadata=_RETRIES)
     invalid: tuple[str, ...] = field(default=("pbx-invalid",), metadata={"check": _sounds})
     timeout: tuple[str, ...] = field(default=(), metadata={"check": _sounds})
     next: str
     after_retries: str | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_digits <= 64:
-            raise ValueError(f"max_digits: expected 1 to 64, got {self.max_digits}")
         if self.terminator not in ("#", "*", ""):
             raise ValueError(f"terminator: expected #, * or nothing, got {self.terminator!r}")
 
@@ -168,7 +159,7 @@ class QueueTo:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Transfer:
     to: str                             # a number (dialled like callbacks) or an endpoint (PJSIP/...)
-    timeout_seconds: float = field(default=30.0, metadata={"check": _seconds})
+    timeout_seconds: float = field(default=30.0, metadata=_SECONDS)
     on_failure: str | None = None
 
 
@@ -180,7 +171,7 @@ class Hangup:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Voicemail:
     prompt: tuple[str, ...] = field(default=("vm-intro",), metadata={"check": _sounds})
-    max_seconds: float = field(default=120.0, metadata={"check": _seconds})
+    max_seconds: float = field(default=120.0, metadata=_SECONDS)
     beep: bool = True
     next: str | None = None             # none: thank and hang up
 
@@ -199,7 +190,7 @@ class Http:
     url: str
     method: Literal["GET", "POST"] = "GET"
     body: Mapping[str, str] = field(default_factory=_empty)
-    timeout_seconds: float = field(default=3.0, metadata={"check": _seconds})
+    timeout_seconds: float = field(default=3.0, metadata=_SECONDS)
     assign: Mapping[str, str] = field(default_factory=_empty)  # variable -> path in the JSON answer (a.b.c)
     next: str
     on_failure: str
@@ -214,7 +205,7 @@ class Question:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Survey:
     questions: tuple[Question, ...]
-    timeout_seconds: float = field(default=6.0, metadata={"check": _seconds})
+    timeout_seconds: float = field(default=6.0, metadata=_SECONDS)
     thanks: tuple[str, ...] = field(default=("auth-thankyou",), metadata={"check": _sounds})
     next: str | None = None
 
@@ -293,7 +284,7 @@ class Hours:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tree:
     start: str
-    nodes: Mapping[str, Node]
+    nodes: Mapping[str, Node] = field(metadata={"max_items": MAX_NODES})
     hours: Mapping[str, Hours] = field(default_factory=lambda: MappingProxyType({}))
     at: Mark | None = None
 
@@ -312,18 +303,21 @@ class IvrTree:
 
 
 # -- loading ---------------------------------------------------------------------------------------
-def load_trees(path: Path) -> dict[str, IvrTree]:
+def load_trees(path: Path, *, warnings: list[Problem] | None = None) -> dict[str, IvrTree]:
     """A file (one tree) or a folder of ``*.yaml`` files (one tree each), named after the file."""
-    files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")) if path.is_dir() else [path]
+    try:
+        files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")) if path.is_dir() else [path]
+    except OSError as exc:
+        raise ConfigError([Problem(Mark(str(path), 1, 1), f"cannot read the folder: {exc}")]) from None
+    if len(files) > MAX_TREES:
+        raise ConfigError([Problem(Mark(str(path), 1, 1), f"{len(files):,} tree files; at most {MAX_TREES:,} "
+                                                          "are allowed")])
     trees: dict[str, IvrTree] = {}
     problems: list[Problem] = []
     for file in files:
         try:
-            text = file.read_text(encoding="utf-8")
-            tree = load_text(text, Tree, file=str(file), base_dir=file.parent)
-        except OSError as exc:
-            problems.append(Problem(Mark(str(file), 1, 1), f"cannot read the file: {exc}"))
-            continue
+            text = read_text(file)
+            tree = load_text(text, Tree, file=str(file), base_dir=file.parent, warnings=warnings)
         except ConfigError as exc:
             problems += exc.problems
             continue
@@ -429,22 +423,25 @@ def _silent_loops(tree: Tree) -> list[list[str]]:
     edges = {n: [t for t in targets(tree.nodes[n]) if t in silent] for n in silent}
     loops: list[list[str]] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
-    stack: list[str] = []
-
-    def visit(n: str) -> None:
-        state[n] = 1
-        stack.append(n)
-        for m in edges[n]:
-            if state.get(m) == 1:
+    stack: list[str] = []       # the path being walked (depth-first, without recursion: a chain
+    todo: list[Iterator[str]] = []   # of thousands of nodes must not exhaust Python's stack)
+    for start in sorted(silent):
+        if start in state:
+            continue
+        state[start] = 1
+        stack.append(start)
+        todo.append(iter(edges[start]))
+        while todo:
+            m = next(todo[-1], None)
+            if m is None:
+                todo.pop()
+                state[stack.pop()] = 2
+            elif state.get(m) == 1:
                 loops.append(stack[stack.index(m):])
             elif m not in state:
-                visit(m)
-        stack.pop()
-        state[n] = 2
-
-    for n in sorted(silent):
-        if n not in state:
-            visit(n)
+                state[m] = 1
+                stack.append(m)
+                todo.append(iter(edges[m]))
     return loops
 
 

@@ -28,6 +28,12 @@ reason, and the rest is imported.
   in the database) are merged into the earliest lead: its values win, the later row adds the
   numbers and fields it lacked. Each merge is listed in the report.
 - **Row numbers** count the header as row 1, as a spreadsheet shows them.
+- **Line breaks inside a field** (a quoted address over two lines) are CSV; an **unclosed quote**
+  looks the same to a CSV reader, which then swallows every line up to the next quote, valid rows
+  included (:mod:`engine.csvlines` tells them apart): the record and every line it swallowed are
+  rejected, each listed in the report with its line number and text, and nothing of that region
+  is imported (the operator closes the quote and imports the file again: the rows already in are
+  merged, not doubled). The rest of the file imports as usual.
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import PhoneNumberType
 from phonenumbers import timezone as pn_timezone
+
+from .csvlines import CsvLinesError, Record, bad_utf8_line, records
+from .textsafe import printable
 
 if TYPE_CHECKING:
     from .campaignconf import CampaignConfig
@@ -390,14 +399,19 @@ class Parsed:
     merged: int                     # rows merged into an earlier row of the file
 
 
-def _reader(f: TextIO) -> Iterable[list[str]]:
-    sample = f.read(65536)
-    f.seek(0)
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    return csv.reader(f, dialect)
+def _swallow_notes(row_no: int, rec: Record, cols: ColumnMap) -> list[Note]:
+    """An unclosed quote: the record and each line it took in, rejected, with its line and text."""
+    first, last = rec.first_line, rec.last_line
+    i = next((i for i, c in enumerate(rec.cells) if "\n" in c or "\r" in c), None)
+    column = cols.header[i] if i is not None and i < len(cols.header) else ""
+    notes = [Note(row_no, "rejected", column, rec.lines[0].rstrip("\r\n"),
+                  f"unclosed quote? line {first} opens a quoted field that runs to line {last}, taking in "
+                  f"{len(rec.lines) - 1} more lines (each listed here); none of lines {first}-{last} is imported: "
+                  "close the quote and import the file again")]
+    notes += [Note(row_no, "rejected", "", line.rstrip("\r\n"),
+                   f"line {first + k}: inside the quoted field opened on line {first}; not imported")
+              for k, line in enumerate(rec.lines[1:], start=1)]
+    return notes
 
 
 def parse_file(path: Path, region: str, overrides: Mapping[str, Sequence[str]] | None = None,
@@ -409,16 +423,21 @@ def parse_file(path: Path, region: str, overrides: Mapping[str, Sequence[str]] |
         raise ImportFileError(f"cannot read {path}: {exc}") from None
     with f:
         try:
-            records = _reader(f)
-            header = next(iter(records), None)
+            rows = records(f)
+            header = next(rows, None)
             if header is None:
                 raise ImportFileError(f"{path} is empty")
-            cols = detect_columns(header, overrides)
+            cols = detect_columns(header.cells, overrides)
             good: list[LeadRow] = []
             notes: list[Note] = []
             count = 0
-            for row_no, cells in enumerate(records, start=2):
+            for row_no, rec in enumerate(rows, start=2):
+                cells = rec.cells
                 if not cells or (len(cells) == 1 and not cells[0].strip()):
+                    continue
+                if rec.swallowed:
+                    count += len(rec.lines)   # each line it took in would have been a row
+                    notes += _swallow_notes(row_no, rec, cols)
                     continue
                 count += 1
                 lead, row_notes = parse_row(row_no, cells, cols, region)
@@ -428,9 +447,9 @@ def parse_file(path: Path, region: str, overrides: Mapping[str, Sequence[str]] |
                 if progress is not None and count % 1000 == 0:
                     progress(count)
         except UnicodeDecodeError as exc:
-            raise ImportFileError(f"{path} is not UTF-8 text: {exc}") from None
-        except csv.Error as exc:
-            raise ImportFileError(f"{path}: not readable as CSV: {exc}") from None
+            raise ImportFileError(f"{path} is not UTF-8 text (line {bad_utf8_line(path)}): {exc}") from None
+        except CsvLinesError as exc:
+            raise ImportFileError(f"{path}: not readable as CSV at {exc}") from None
     leads, merge_notes = merge(good)
     return Parsed(cols, count, leads, sorted(notes + merge_notes, key=lambda n: (n.row, n.outcome)),
                   len(good) - len(leads))
@@ -459,7 +478,7 @@ class ImportReport:
         lines = [f"{self.rows} rows: {self.leads} new leads, {self.merged} merged into others, "
                  f"{self.rejected} rejected, {self.numbers_dropped} invalid numbers dropped "
                  f"({self.seconds:.2f} s, {self.rows_per_second:,.0f} rows/s)",
-                 f"columns: {self.columns}"]
+                 f"columns: {printable(self.columns)}"]   # the file's own header names
         if self.rejects_file is not None:
             lines.append(f"report: {self.rejects_file}")
         return "\n".join(lines)
@@ -647,6 +666,6 @@ def write_report(path: Path, notes: Sequence[Note]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["row", "outcome", "column", "value", "reason"])
-    for n in notes:
-        w.writerow([n.row, n.outcome, n.column, n.value, n.reason])
+    for n in notes:   # values as the file had them, but nothing that acts on a terminal
+        w.writerow([n.row, n.outcome, printable(n.column), printable(n.value), printable(n.reason)])
     path.write_text(buf.getvalue(), encoding="utf-8")

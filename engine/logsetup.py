@@ -14,6 +14,8 @@ from typing import TextIO
 
 import structlog
 
+from .textsafe import printable
+
 __all__ = ["configure", "get_logger"]
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -26,6 +28,8 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         structlog.processors.JSONRenderer() if as_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    # JSON escapes control characters itself; on a terminal a caller's name could ring or recolour it.
+    escape: list[structlog.typing.Processor] = [] if as_json else [_printable_values]
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -34,20 +38,24 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     structlog.configure(
         # ConsoleRenderer formats exceptions itself; JSON needs them turned into a string first.
         processors=[*shared, structlog.processors.StackInfoRenderer(),
-                    *([structlog.processors.format_exc_info, _head_first] if as_json else []), renderer],
+                    *([structlog.processors.format_exc_info, _head_first] if as_json else escape), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=cache,
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *escape, renderer],
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
     ))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     # Libraries speak at WARNING and above unless we are debugging.
     root.setLevel(min(_LEVELS[level], logging.DEBUG) if level == "debug" else logging.WARNING)
+
+
+def _printable_values(logger: object, method: str, event: dict) -> dict:
+    return {k: printable(v) if isinstance(v, str) else v for k, v in event.items()}
 
 
 def _head_first(logger: object, method: str, event: dict) -> dict:

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from .textsafe import printable
+
 __all__ = ["add_parsers", "with_db"]
 
 
@@ -234,9 +236,9 @@ def cmd_dnc_check(args: argparse.Namespace) -> int:
         rows = await scopes_of(conn, number)
         if not rows:
             print(f"{number}: on no do-not-call list")
-        for r in rows:
-            print(f"{number}: {r['scope']} (source {r['source'] or '-'}, added {r['added_at']:%Y-%m-%d %H:%M} UTC"
-                  + (f", {r['reason']}" if r["reason"] else "") + ")")
+        for r in rows:   # the reason is what an agent or the API wrote
+            print(f"{number}: {printable(r['scope'])} (source {printable(r['source'] or '-')}, added "
+                  f"{r['added_at']:%Y-%m-%d %H:%M} UTC" + (f", {printable(r['reason'])}" if r["reason"] else "") + ")")
         return 0
 
     return with_db(args, work)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .outboundcli import with_db
+from .textsafe import printable
 
 __all__ = ["add_parsers"]
 
@@ -137,13 +138,13 @@ def cmd_gdpr_erase(args: argparse.Namespace) -> int:
         done = await erase_number(conn, forms, directory=cfg.recording.dir)
         kept = done.pop("dnc_numbers_kept")
         files, failed = done.pop("files_deleted"), done.pop("files_failed")
-        print(f"{forms.e164 or forms.given}: erased in one transaction: "
+        print(f"{printable(forms.e164 or forms.given)}: erased in one transaction: "
               + ", ".join(f"{k} {v}" for k, v in done.items()) + f"; recording files deleted {len(files)}")
         for scope in kept:
-            print(f"kept on do-not-call list {scope['scope']} ({scope['number']}): "
+            print(f"kept on do-not-call list {printable(scope['scope'])} ({printable(scope['number'])}): "
                   "removing it would let campaigns call this number again")
         for f in failed:
-            print(f"could not delete {f}", file=sys.stderr)
+            print(f"could not delete {printable(f)}", file=sys.stderr)
         return 1 if failed else 0
 
     return with_db(args, work)

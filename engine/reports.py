@@ -36,6 +36,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .textsafe import printable
 from .yamlconf import parse_duration
 
 __all__ = ["Column", "Report", "agents_report", "format_report", "inbound_report", "outbound_report",
@@ -479,7 +480,7 @@ def format_report(report: Report, fmt: str = "table", tz: tzinfo = timezone.utc)
         w.writerow(keys)
         for r in report.rows:
             w.writerow(["" if r.get(k) is None else json.dumps(_plain(r[k])) if isinstance(r[k], dict)
-                        else _plain(r[k]) for k in keys])
+                        else printable(r[k]) if isinstance(r[k], str) else _plain(r[k]) for k in keys])
         return buf.getvalue().rstrip("\n")
     from .cli import _table
 
@@ -489,4 +490,4 @@ def format_report(report: Report, fmt: str = "table", tz: tzinfo = timezone.utc)
     body = _table([c.header for c in report.columns],
                   [[_cell(r.get(c.key), c.kind, tz) for c in report.columns] for r in report.rows])
     return "\n".join([title, "", body if report.rows else "(no data in this period)", "",
-                      *(f"* {n}" for n in report.notes)])
+                      *(f"* {printable(n)}" for n in report.notes)])

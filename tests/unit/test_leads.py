@@ -182,6 +182,53 @@ def test_a_file_without_header_or_not_text(tmp_path):
         parse_file(binary, "US")
 
 
+def _parse(tmp_path, text: str):
+    f = tmp_path / "leads.csv"
+    f.write_text(text, encoding="utf-8")
+    parsed = parse_file(f, "US")
+    return parsed, [(n.row, n.outcome, n.value, n.reason) for n in parsed.notes]
+
+
+def test_an_unclosed_quote_to_the_end_of_the_file_loses_no_row_silently(tmp_path):
+    parsed, notes = _parse(tmp_path, 'id,name,phone\n1,"Ann,2125550101\n2,Bob,2125550102\n3,Cy,2125550103\n')
+    assert parsed.leads == [] and parsed.rows == 3
+    assert notes == [
+        (2, "rejected", '1,"Ann,2125550101', "unclosed quote? line 2 opens a quoted field that runs to line 4, "
+         "taking in 2 more lines (each listed here); none of lines 2-4 is imported: close the quote and import "
+         "the file again"),
+        (2, "rejected", "2,Bob,2125550102", "line 3: inside the quoted field opened on line 2; not imported"),
+        (2, "rejected", "3,Cy,2125550103", "line 4: inside the quoted field opened on line 2; not imported")]
+
+
+def test_an_unclosed_quote_closed_by_a_later_quote_is_caught_even_when_the_field_count_fits(tmp_path):
+    # The CSV reader reads lines 2-4 as one record of three fields, Cy's number its phone: without
+    # the check, Ann and Bob vanish and Cy's number is imported under a name made of three rows.
+    parsed, notes = _parse(tmp_path, 'id,name,phone\n1,"Ann,2125550101\n2,Bob,2125550102\n3,"Cy Jr",2125550103\n'
+                                     '4,Di,2125550104\n')
+    assert [(lead.row, lead.numbers[0].e164) for lead in parsed.leads] == [(3, "+12125550104")]
+    assert [(row, value) for row, _, value, _ in notes] == [
+        (2, '1,"Ann,2125550101'), (2, "2,Bob,2125550102"), (2, '3,"Cy Jr",2125550103')]
+    assert parsed.rows == 4
+
+
+def test_a_quoted_field_over_two_lines_is_still_one_row(tmp_path):
+    parsed, notes = _parse(tmp_path, 'id,address,phone\n1,"12 Main St\nApt 4",2125550101\n2,Elm St,2125550102\n')
+    assert notes == [] and parsed.rows == 2
+    assert [(lead.row, lead.fields) for lead in parsed.leads] == [
+        (2, {"address": "12 Main St\nApt 4"}), (3, {"address": "Elm St"})]
+
+
+def test_a_file_the_csv_reader_refuses_names_the_line(tmp_path):
+    f = tmp_path / "leads.csv"
+    f.write_text('phone,name\n2125550101,Ann\n2125550102,"Bob\n' + "2125550103,Cy\n" * 10_000)
+    with pytest.raises(ImportFileError, match=r"not readable as CSV at the record from line 3 to line \d+ "
+                                              r"\(an unclosed quote on line 3\?\): field larger than field limit"):
+        parse_file(f, "US")
+    f.write_bytes(b"phone,name\n2125550101,Ann\n2125550102,B\xffb\n")
+    with pytest.raises(ImportFileError, match=r"is not UTF-8 text \(line 3\)"):
+        parse_file(f, "US")
+
+
 # -- DNC list lines --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("line,region,e164", [

@@ -82,7 +82,7 @@ def test_reports_section_defaults_and_errors():
         load_text(MINIMAL + "reports:\n  short_abandon_seconds: -1\n  fcr_window: soon\n  fcr: 1d\n", Config,
                   file="cc.yaml")
     text = str(info.value)
-    assert "cc.yaml:7:26: reports.short_abandon_seconds: expected 0 or more, got -1" in text
+    assert "cc.yaml:7:26: reports.short_abandon_seconds: expected 0 to 3600 seconds, got -1" in text
     assert "cc.yaml:8:15: reports.fcr_window: expected a duration like 30s" in text
     assert "cc.yaml:9:3: reports: unknown key 'fcr'" in text
 
