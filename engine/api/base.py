@@ -17,12 +17,13 @@ from ..http import ENGINE
 if TYPE_CHECKING:
     from ..app import Engine
 
-__all__ = ["CALLER", "MAX_CALLS", "PREFIX", "ROUTES", "SPEED_TO_LEAD_PRIORITY", "ApiError", "Route", "endpoint",
+__all__ = ["CALLER", "DB_AWAY", "MAX_CALLS", "PREFIX", "ROUTES", "SPEED_TO_LEAD_PRIORITY", "ApiError", "Route", "endpoint",
            "engine_of", "pool_of", "row"]
 
 PREFIX = "/api/v1"
 SPEED_TO_LEAD_PRIORITY = 1000   # API leads go ahead of every imported fresh lead (import priorities: -1000..1000)
 MAX_CALLS = 500
+DB_AWAY = "the database cannot be reached"
 
 Handler = Callable[[web.Request, Any], Awaitable[Any]]
 CALLER = web.RequestKey("caller", str)     # who asked: api:token<N> (stored with what they changed)
@@ -46,6 +47,7 @@ class Route:
     status: int
     errors: tuple[int, ...]
     public: bool = False
+    record: str | None = None       # what it stores, answered only once stored ("the lead"); else None
 
 
 ROUTES: list[Route] = []
@@ -53,11 +55,18 @@ ROUTES: list[Route] = []
 
 def endpoint(method: str, path: str, summary: str, *, answer: Mapping[str, Any], body: Mapping[str, Any] | None = None,
              query: Mapping[str, Mapping[str, Any]] | None = None, status: int = 200, errors: tuple[int, ...] = (),
-             public: bool = False) -> Callable[[Handler], Handler]:
+             public: bool = False, record: str | None = None) -> Callable[[Handler], Handler]:
+    """Declare a route. The errors every route of its shape can give are added here: 401 and 403
+    (unless public), 400 when it takes input (a body, query or path parameters: the edge checks
+    them), 413 with a body (over :data:`engine.http.MAX_BODY_BYTES`), 503 for a ``record`` (a
+    write answered only once it is in PostgreSQL: while the database is away, it is refused)."""
+    takes_input = body is not None or bool(query) or "{" in path
+    implied = {*(() if public else (401, 403)), *((400,) if takes_input else ()), *((413,) if body is not None else ()),
+               *((503,) if record else ())}
+
     def register(fn: Handler) -> Handler:
         ROUTES.append(Route(method, path, fn, summary, body, query or {}, answer, status,
-                            tuple(sorted({*errors, *(() if public else (401, 403)), *((400,) if body else ())})),
-                            public))
+                            tuple(sorted({*errors, *implied})), public, record))
         return fn
     return register
 
@@ -67,8 +76,9 @@ def engine_of(request: web.Request) -> Engine:
 
 
 def pool_of(engine: Engine) -> Any:
+    """The pool, or 503 while the database is not connected."""
     if not engine.db.ready.is_set() or engine.db.pool is None:
-        raise ApiError(503, "the database cannot be reached; try again")
+        raise ApiError(503, f"{DB_AWAY}; try again")
     return engine.db.pool
 
 

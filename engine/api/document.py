@@ -7,28 +7,39 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import PREFIX, ROUTES, endpoint
+from ..http import MAX_BODY_BYTES
+from .base import PREFIX, ROUTES, Route, endpoint
 from .schemas import SCHEMAS, ref
 
 __all__ = ["ERROR_TEXT", "openapi"]
 
 
-ERROR_TEXT = {400: "bad input (the field is named)", 401: "no valid token", 403: "the API is disabled (no token "
-              "configured)", 404: "not found", 409: "not allowed in the current state", 503: "the database is away"}
+ERROR_TEXT = {400: "bad input (the field is named): a wrong type or value, text PostgreSQL cannot store (NUL, "
+                   "unpaired surrogates), a body that is not JSON or nests deeper than 8 levels",
+              401: "no valid token", 403: "the API is disabled (no token configured)", 404: "not found",
+              409: "not allowed in the current state", 413: f"the body is larger than {MAX_BODY_BYTES} bytes (1 MiB)",
+              503: "the database is away"}
+
+
+def _error_text(route: Route, status: int) -> str:
+    if status == 503 and route.record:
+        return f"the database is away: {route.record} is not stored (sending it again is safe)"
+    return ERROR_TEXT[status]
 
 
 def openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of :data:`ROUTES` (served at /api/v1/openapi.json)."""
     paths: dict[str, dict[str, Any]] = {}
     for r in ROUTES:
-        params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+        params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
                   for p in re.findall(r"\{(\w+)\}", r.path)]
         params += [{"name": name, "in": "query", "required": False, "schema": dict(schema)}
                    for name, schema in r.query.items()]
         op: dict[str, Any] = {
             "operationId": r.handler.__name__, "summary": r.summary,
-            "responses": {str(r.status): {"description": "done", "content": {"application/json": {"schema": r.answer}}},
-                          **{str(s): {"description": ERROR_TEXT[s],
+            "responses": {str(r.status): {"description": f"done: {r.record} is stored" if r.record else "done",
+                                          "content": {"application/json": {"schema": r.answer}}},
+                          **{str(s): {"description": _error_text(r, s),
                                       "content": {"application/json": {"schema": ref("Error")}}} for s in r.errors}},
         }
         if params:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 
 from .base import MAX_CALLS, ApiError, endpoint, engine_of, pool_of, row
+from .edge import QUERY
 from .schemas import obj, ref
 
 __all__ = ["CALL_COLUMNS"]
@@ -18,36 +18,18 @@ CALL_COLUMNS = """id, direction, caller_number, caller_name, dialed_number, star
                   hangup_cause, hangup_cause_text, ended_by, ivr_tree, ivr_version"""
 
 
-def _time_arg(request: web.Request, name: str) -> datetime | None:
-    text = request.query.get(name)
-    if text is None:
-        return None
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise ApiError(400, f"{name}: expected an ISO 8601 time such as 2026-11-24T09:00:00Z, got {text!r}",
-                       field=name) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
-
-
 @endpoint("GET", "/calls", "Calls, newest first: by number (caller or dialed) and time",
           query={"number": {"type": "string"}, "from": {"type": "string", "format": "date-time"},
                  "to": {"type": "string", "format": "date-time"},
                  "limit": {"type": "integer", "minimum": 1, "maximum": MAX_CALLS, "default": 50}},
-          answer=obj(("calls",), calls={"type": "array", "items": ref("Call")}), errors=(400, 503))
+          answer=obj(("calls",), calls={"type": "array", "items": ref("Call")}), errors=(503,))
 async def list_calls(request: web.Request, _: None) -> Any:
-    start, end = _time_arg(request, "from"), _time_arg(request, "to")
-    try:
-        limit = int(request.query.get("limit", "50"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_CALLS:
-        raise ApiError(400, f"limit: expected a whole number from 1 to {MAX_CALLS}", field="limit")
+    q = request[QUERY]      # checked and typed at the edge
     rows = await pool_of(engine_of(request)).fetch(f"""
         SELECT {CALL_COLUMNS} FROM calls
         WHERE ($1::text IS NULL OR caller_number = $1 OR dialed_number = $1)
           AND ($2::timestamptz IS NULL OR started_at >= $2) AND ($3::timestamptz IS NULL OR started_at < $3)
-        ORDER BY started_at DESC LIMIT $4""", request.query.get("number"), start, end, limit)
+        ORDER BY started_at DESC LIMIT $4""", q.get("number"), q.get("from"), q.get("to"), q["limit"])
     return {"calls": [row(r) for r in rows]}
 
 

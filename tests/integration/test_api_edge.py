@@ -1,0 +1,79 @@
+"""The API's edge on the real stack: text PostgreSQL cannot store, bodies too large or nested too
+deep, wrong types, each a 4xx naming the field; and writes that are records (a do-not-call
+request, a lead, a campaign's start / pause / stop) acknowledged only once they are stored, 503
+saying so while the database is away. Every answer is checked against the OpenAPI document
+(:class:`~tests.integration.test_api.Api`)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import aiohttp
+
+from engine.app import Engine
+from engine.campaignconf import NationalDnc
+
+from .harness import running
+from .test_acd import rows
+from .test_api import TOKEN, Api, with_api
+from .test_dialer import campaign, dialer_config
+
+
+def edge_config(stack, dsn, tmp_path):
+    """The API over the renewals campaign, which never dials here: automated dialling needs a
+    national DNC list and none is imported (the gate refuses every number), so no call is placed."""
+    return with_api(dialer_config(stack, dsn, tmp_path, campaign(national_dnc=NationalDnc(required=True))))
+
+
+LEAD = {"number": "+12125550111", "consent": True}
+
+
+async def test_text_postgresql_cannot_store_is_a_400_naming_the_field_and_nothing_is_written(stack, dsn, tmp_path):
+    engine = Engine(edge_config(stack, dsn, tmp_path))
+    async with running(engine), aiohttp.ClientSession() as session:
+        call = Api(engine, session)
+        status, err = await call.get("/calls?number=a%00b")
+        assert status == 400 and err["field"] == "number" and "NUL" in err["error"]
+        status, err = await call.post("/campaigns/renewals/leads", {**LEAD, "first_name": "Ann\x00"})
+        assert status == 400 and err["field"] == "first_name" and "NUL" in err["error"]
+        status, err = await call.post("/campaigns/renewals/leads", {**LEAD, "fields": {"source": "web\x00form"}})
+        assert status == 400 and err["field"] == "fields.source"
+        status, err = await call.post("/campaigns/renewals/leads", {**LEAD, "fields": {"so\x00urce": "web"}})
+        assert status == 400 and err["field"] == "fields" and "field name" in err["error"]
+        status, err = await call.post("/campaigns/renewals/leads",
+                                      raw=b'{"number": "+12125550111", "last_name": "\\ud800"}')
+        assert status == 400 and err["field"] == "last_name" and "surrogate" in err["error"]
+        status, err = await call.post("/dnc", {"number": "212-555-0131", "reason": "asked by e-mail\x00"})
+        assert status == 400 and err["field"] == "reason" and "NUL" in err["error"]
+        status, err = await call.post("/agents/9001/pause", {"reason": "lunch\x00"})
+        assert status == 400 and err["field"] == "reason"
+        await engine.writer.wait_idle()
+        assert engine.writer.rejected == 0            # nothing was queued that PostgreSQL then refused
+    assert await rows(dsn, "SELECT id FROM leads") == []
+    assert await rows(dsn, "SELECT number FROM dnc_numbers") == []
+
+
+async def test_a_body_over_1_mib_is_413_one_nested_too_deep_or_of_the_wrong_type_400(stack, dsn, tmp_path):
+    engine = Engine(edge_config(stack, dsn, tmp_path))
+    async with running(engine), aiohttp.ClientSession() as session:
+        call = Api(engine, session)
+        big = json.dumps({"number": "212-555-0131", "reason": "x" * (1 << 20)}).encode()
+        status, err = await call.post("/dnc", raw=io.BytesIO(big))
+        assert status == 413 and err["field"] == "body" and "1 MiB" in err["error"]
+        status, err = await call.post("/agents/9001/login", raw=b"[" * 100_000 + b"]" * 100_000)
+        assert status == 400 and err["field"] == "body" and "deep" in err["error"]
+        status, err = await call.post("/agents/9001/login", {"queues": [[[[[[[[["support"]]]]]]]]]})
+        assert status == 400 and err["field"] == "body" and "deep" in err["error"]
+        status, err = await call.post("/campaigns/renewals/leads", raw=b'{"number": "+12125550111", "priority": NaN}')
+        assert status == 400 and err["field"] == "body" and "NaN" in err["error"]
+        status, err = await call.post("/campaigns/renewals/leads", {**LEAD, "priority": "high"})
+        assert status == 400 and err["field"] == "priority" and "expected integer" in err["error"]
+        status, err = await call.get("/calls?limit=1.5")
+        assert status == 400 and err["field"] == "limit"
+        status, err = await call.get("/calls?to=soon")
+        assert status == 400 and err["field"] == "to"
+        async with session.delete(call.base + "/api/v1/dnc", headers={"Authorization": f"Bearer {TOKEN}"}) as r:
+            assert r.status == 405 and "DELETE" in (await r.json())["error"]     # not in the document: JSON all the same
+        assert (await call.get("/status"))[0] == 200      # and the API goes on answering
+    assert await rows(dsn, "SELECT number FROM dnc_numbers") == []
