@@ -13,13 +13,16 @@ what the document says is what the server enforces.
 - **Auth**: ``Authorization: Bearer <token>``, tokens from ``http.tokens``. No token configured:
   the API is off and says so (403), whatever the bind address; a missing or wrong token is 401.
   Only the OpenAPI document is readable without a token.
-- **Errors** are JSON ``{"error": "...", "field": "..."}``: 400 bad input (naming the field), 404
-  unknown agent / campaign / call, 409 a request the agent's or call's state does not allow (the
-  ACD's ``Refused`` / ``IllegalTransition``), 503 the database is away (for what needs it).
+- **Errors** are JSON ``{"error": "...", "field": "..."}``: 400 bad input (naming the field; what
+  the edge refuses is listed in :mod:`.edge`), 404 unknown agent / campaign / call, 409 a request
+  the agent's or call's state does not allow (the ACD's ``Refused`` / ``IllegalTransition``), 413
+  a body over 1 MiB, 503 the database is away (for what needs it).
 - **Reuse**: agent requests go to the ACD as the keypad's do (:mod:`engine.phones`); a disposition
   is :meth:`engine.phones.Phones.disposition` (the dialer's ``on_disposition``: DNC, retries);
   leads are parsed by :func:`engine.leads.parse_row` as ``import-leads`` does; DNC goes through
-  :meth:`engine.gate.Gate.add_dnc` (refused at once, written through the write queue).
+  :meth:`engine.gate.Gate.add_dnc` (refused at once, and stored before the answer).
+- **Records** (``record=`` on the declaration: a DNC entry, a lead, a campaign's control) are
+  answered 2xx only once committed in PostgreSQL; while it is away, 503 says what is not stored.
 
 One module per concern: :mod:`.base` (the route declaration, auth, the wrapper every request goes
 through), :mod:`.schemas` (the shared JSON Schemas), :mod:`.edge` (request checking), then one per

@@ -1,4 +1,8 @@
-"""Campaigns: start / pause / stop (stored in ``campaign_control``) and leads added one at a time."""
+"""Campaigns: start / pause / stop (stored in ``campaign_control``) and leads added one at a time.
+
+Both are records, written directly in PostgreSQL and answered only once committed: a control is
+stored before the dialer applies it, a lead in one transaction with its numbers; while the
+database is away, 503 and nothing changes (the dialer keeps its state)."""
 
 from __future__ import annotations
 
@@ -49,7 +53,7 @@ def _control(state: str, verb: str, summary: str) -> None:
         snap = await snapshot(request)
         return {**next(c for c in snap["campaigns"] if c["name"] == name), "leases_released": released}
     handler.__name__ = f"campaign_{verb}"
-    endpoint("POST", f"/campaigns/{{name}}/{verb}", summary, errors=(404, 503),
+    endpoint("POST", f"/campaigns/{{name}}/{verb}", summary, errors=(404,), record="the campaign's state",
              answer={"allOf": [ref("Campaign"), obj((), leases_released=INT)]})(handler)
 
 
@@ -75,7 +79,7 @@ LEAD_BODY = obj((), True,
 
 @endpoint("POST", "/campaigns/{name}/leads",
           "Add a lead: normalised as import-leads does, dialled first (speed to lead) when the campaign runs",
-          body=LEAD_BODY, status=201, errors=(404, 409, 503),
+          body=LEAD_BODY, status=201, errors=(404, 409), record="the lead",
           answer=obj(("lead_id", "campaign", "numbers", "timezone", "state"), lead_id=INT, campaign=STR,
                      numbers={"type": "array", "items": obj(("number",), number=STR, line_type=STR,
                                                             time_zones={"type": "array", "items": STR})},

@@ -1,4 +1,6 @@
-"""Do-not-call: a number put on a list through the API."""
+"""Do-not-call: a number put on a list through the API. A compliance record: the answer is 201
+only once the row is in PostgreSQL (:meth:`engine.gate.Gate.add_dnc` with ``store_in``), never
+for a write merely queued; while the database is away, 503 says the entry is not stored."""
 
 from __future__ import annotations
 
@@ -8,14 +10,15 @@ from typing import Any
 from aiohttp import web
 
 from .. import dnc
-from .base import CALLER, ApiError, endpoint, engine_of
+from .base import CALLER, ApiError, endpoint, engine_of, pool_of
 from .campaigns import campaign_of
 from .schemas import NUMBER, STR, obj
 
 __all__: list[str] = []
 
 
-@endpoint("POST", "/dnc", "Put a number on a do-not-call list (refused by the gate at once)",
+@endpoint("POST", "/dnc", "Put a number on a do-not-call list: answered once it is stored (503 while the database "
+          "is away); the gate refuses it from then on", record="the number's do-not-call entry", errors=(404,),
           body=obj(("number",), True, number=NUMBER,
                    list={"type": "string", "pattern": r"^(global|national|campaign:[a-z0-9][a-z0-9_-]{0,62})$",
                          "description": "global (default), national or campaign:NAME"},
@@ -33,7 +36,8 @@ async def add_dnc(request: web.Request, body: dict[str, Any]) -> Any:
         raise ApiError(400, f"number: {body['number']!r} is not a phone number", field="number")
     assert engine.dialer is not None
     source = request[CALLER]
+    # A compliance record: written directly and awaited, not queued; 201 only once it is stored.
     await engine.dialer.gate.add_dnc(number, now=time.time(), source=source, reason=body.get("reason", ""),
-                                     scope=scope, region=body.get("region", "US"))
+                                     scope=scope, region=body.get("region", "US"), store_in=pool_of(engine))
     return {"number": number, "list": scope, "source": source, "reason": body.get("reason", "")}
 

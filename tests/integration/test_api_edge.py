@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from engine.app import Engine
 from engine.campaignconf import NationalDnc
 
-from .harness import running
+from .harness import Proxy, running
 from .test_acd import rows
 from .test_api import TOKEN, Api, with_api
 from .test_dialer import campaign, dialer_config
@@ -77,3 +78,48 @@ async def test_a_body_over_1_mib_is_413_one_nested_too_deep_or_of_the_wrong_type
             assert r.status == 405 and "DELETE" in (await r.json())["error"]     # not in the document: JSON all the same
         assert (await call.get("/status"))[0] == 200      # and the API goes on answering
     assert await rows(dsn, "SELECT number FROM dnc_numbers") == []
+
+
+def through(dsn: str, port: int) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc.replace(f":{parts.port}", f":{port}"), parts.path, parts.query,
+                       parts.fragment))
+
+
+async def test_records_are_acknowledged_only_once_stored_and_503_while_the_database_is_away(stack, dsn, tmp_path):
+    """DNC, leads and campaign control: a 2xx means the row is in PostgreSQL now (read here at once,
+    without waiting for the write queue); with the database cut, 503 saying nothing was stored."""
+    parts = urlsplit(dsn)
+    proxy = await Proxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    dnc_of = "SELECT number, scope, source, reason FROM dnc_numbers WHERE number = $1"
+    try:
+        engine = Engine(edge_config(stack, through(dsn, proxy.port), tmp_path))
+        async with running(engine), aiohttp.ClientSession() as session:
+            call = Api(engine, session)
+            status, listed = await call.post("/dnc", {"number": "212-555-0131", "reason": "asked by letter"})
+            assert status == 201 and listed["number"] == "+12125550131"
+            [entry] = await rows(dsn, dnc_of, "+12125550131")
+            assert tuple(entry) == ("+12125550131", "global", "api:token1", "asked by letter")
+
+            await proxy.cut()
+            status, err = await call.post("/dnc", {"number": "212-555-0132", "reason": "asked on the phone"})
+            assert status == 503 and "database" in err["error"] and "not stored" in err["error"]
+            status, err = await call.post("/campaigns/renewals/leads", LEAD)
+            assert status == 503 and "database" in err["error"]
+            status, err = await call.post("/campaigns/renewals/pause")
+            assert status == 503 and "database" in err["error"]
+            assert "renewals" not in engine.dialer.control      # not applied either: it was not stored
+            assert await rows(dsn, dnc_of, "+12125550132") == []
+
+            await proxy.restore()
+            status, _ = await call.post("/dnc", {"number": "212-555-0132", "reason": "asked on the phone"})
+            assert status == 201                                   # the client's retry
+            assert len(await rows(dsn, dnc_of, "+12125550132")) == 1
+            status, lead = await call.post("/campaigns/renewals/leads", LEAD)
+            assert status == 201 and len(await rows(dsn, "SELECT id FROM leads WHERE id = $1", lead["lead_id"])) == 1
+            status, c = await call.post("/campaigns/renewals/pause")
+            assert status == 200 and c["state"] == "paused"
+            assert [tuple(r) for r in await rows(dsn, "SELECT name, state FROM campaign_control")] == [
+                ("renewals", "paused")]
+    finally:
+        await proxy.close()

@@ -132,6 +132,11 @@ def test_every_route_documents_the_errors_its_shape_can_give():
         takes_input = r.body is not None or r.query or "{" in r.path
         assert (400 in r.errors) == bool(takes_input), r.path
         assert (413 in r.errors) == (r.body is not None), r.path
+        if r.record:
+            assert 503 in r.errors, r.path
+    assert {(r.method, r.path) for r in api.ROUTES if r.record} == {
+        ("POST", "/dnc"), ("POST", "/campaigns/{name}/leads"), ("POST", "/campaigns/{name}/start"),
+        ("POST", "/campaigns/{name}/pause"), ("POST", "/campaigns/{name}/stop")}
 
 
 def test_the_signature_is_the_hex_hmac_sha256_of_the_exact_body():
