@@ -6,17 +6,19 @@ saying so while the database is away. Every answer is checked against the OpenAP
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from engine import api
 from engine.app import Engine
 from engine.campaignconf import NationalDnc
 
 from .harness import Proxy, running
-from .test_acd import rows
+from .test_acd import acd_config, rows
 from .test_api import TOKEN, Api, with_api
 from .test_dialer import campaign, dialer_config
 
@@ -74,10 +76,36 @@ async def test_a_body_over_1_mib_is_413_one_nested_too_deep_or_of_the_wrong_type
         assert status == 400 and err["field"] == "limit"
         status, err = await call.get("/calls?to=soon")
         assert status == 400 and err["field"] == "to"
-        async with session.delete(call.base + "/api/v1/dnc", headers={"Authorization": f"Bearer {TOKEN}"}) as r:
-            assert r.status == 405 and "DELETE" in (await r.json())["error"]     # not in the document: JSON all the same
         assert (await call.get("/status"))[0] == 200      # and the API goes on answering
     assert await rows(dsn, "SELECT number FROM dnc_numbers") == []
+
+
+async def raw_request(port: int, head: bytes) -> tuple[int, dict]:
+    """One request written byte for byte (what an HTTP client would not send), its status and JSON."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head + b"Connection: close\r\n\r\n")
+        answer = await reader.read()
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+async def test_what_the_router_and_the_token_check_refuse_is_json_too(stack, dsn, tmp_path):
+    engine = Engine(with_api(acd_config(stack, dsn, tmp_path)))
+    async with running(engine), aiohttp.ClientSession() as session:
+        base, auth = f"http://127.0.0.1:{engine.http_port}{api.PREFIX}", {"Authorization": f"Bearer {TOKEN}"}
+        async with session.delete(base + "/dnc", headers=auth) as r:     # not in the document: JSON all the same
+            assert r.status == 405 and r.headers["Allow"] == "POST" and "DELETE" in (await r.json())["error"]
+        async with session.get(base + "/nowhere", headers=auth) as r:
+            assert r.status == 404 and "openapi.json" in (await r.json())["error"]
+        async with session.get(f"http://127.0.0.1:{engine.http_port}/nowhere") as r:
+            assert r.status == 404 and r.content_type == "text/plain"    # outside the API: aiohttp's own
+        # a token that is not UTF-8 (aiohttp hands it on as surrogates): refused, not a crash
+        status, err = await raw_request(engine.http_port, b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n"
+                                                          b"Authorization: Bearer \xff\xfe-not-utf-8\r\n")
+        assert status == 401 and "token" in err["error"]
 
 
 def through(dsn: str, port: int) -> str:
