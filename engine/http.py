@@ -25,13 +25,14 @@ from .status import LiveStatus
 if TYPE_CHECKING:
     from .app import Engine
 
-__all__ = ["ENGINE", "MAX_BODY_BYTES", "STATUS", "build_app"]
+__all__ = ["ENGINE", "MAX_BODY_BYTES", "MAX_BODY_TEXT", "STATUS", "build_app"]
 
 ENGINE: web.AppKey["Engine"] = web.AppKey("engine")
 STATUS: web.AppKey[LiveStatus] = web.AppKey("status", LiveStatus)
 # The largest request body read (aiohttp's client_max_size, set here rather than left to its
 # default); the API answers 413 past it. Its bodies are small: a lead's extra fields are the most.
 MAX_BODY_BYTES = 1 << 20
+MAX_BODY_TEXT = f"{MAX_BODY_BYTES / (1 << 20):g} MiB ({MAX_BODY_BYTES} bytes)"
 
 
 def build_app(engine: Engine) -> web.Application:

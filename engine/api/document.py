@@ -7,17 +7,18 @@ from typing import Any
 
 from aiohttp import web
 
-from ..http import MAX_BODY_BYTES
+from ..http import MAX_BODY_TEXT
 from .base import PREFIX, ROUTES, Route, endpoint
+from .edge import MAX_DEPTH
 from .schemas import SCHEMAS, ref
 
 __all__ = ["ERROR_TEXT", "openapi"]
 
 
 ERROR_TEXT = {400: "bad input (the field is named): a wrong type or value, text PostgreSQL cannot store (NUL, "
-                   "unpaired surrogates), a body that is not JSON or nests deeper than 8 levels",
+                   f"unpaired surrogates), a body that is not JSON or nests deeper than {MAX_DEPTH} levels",
               401: "no valid token", 403: "the API is disabled (no token configured)", 404: "not found",
-              409: "not allowed in the current state", 413: f"the body is larger than {MAX_BODY_BYTES} bytes (1 MiB)",
+              409: "not allowed in the current state", 413: f"the body is larger than {MAX_BODY_TEXT}",
               503: "the database is away"}
 
 

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from ..core.common import Rejected
 from ..db import UNAVAILABLE
-from ..http import MAX_BODY_BYTES
+from ..http import MAX_BODY_BYTES, MAX_BODY_TEXT
 from ..logsetup import get_logger
 from .base import CALLER, DB_AWAY, PREFIX, ROUTES, ApiError, Route, engine_of
 
@@ -106,8 +106,7 @@ def _scan(value: Any) -> None:
 
 
 async def _read_body(request: web.Request, schema: Mapping[str, Any]) -> Any:
-    too_large = ApiError(413, f"the body is larger than 1 MiB ({MAX_BODY_BYTES} bytes): nothing was done",
-                         field="body")
+    too_large = ApiError(413, f"the body is larger than {MAX_BODY_TEXT}: nothing was done", field="body")
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise too_large
     try:
