@@ -152,7 +152,7 @@ class HttpConfig:
     enabled: bool = True
     bind: str = "127.0.0.1"
     port: int = field(default=8480, metadata={"check": partial(_port, any_free=True)})
-    # Bearer tokens for /api/v1 (see engine/api.py); none: the API refuses every request (403).
+    # Bearer tokens for /api/v1 (see engine/api/); none: the API refuses every request (403).
     tokens: tuple[str, ...] = field(default=(), metadata={"check": _tokens})
 
 

@@ -663,7 +663,7 @@ class Dialer:
 
     def controlled(self, c: CampaignConfig) -> CampaignConfig:
         """The campaign as the API left it: running dials, paused and stopped do not (calls in
-        flight finish either way; engine/api.py releases a stopped campaign's idle leases)."""
+        flight finish either way; engine/api/campaigns.py releases a stopped campaign's idle leases)."""
         state = self.control.get(c.name)
         return c if state is None else replace(c, active=state == "running")
 

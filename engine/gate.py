@@ -25,7 +25,9 @@ be reached the gate fails closed: a refusal ``gate_unavailable`` (not recorded, 
 
 :meth:`Gate.add_dnc` is what the dialer calls when an agent keys the ``DNC`` disposition: the
 number goes on the global list through the write queue (operation ``dnc_add``: it survives a
-database outage), and this gate refuses it at once, before that write lands.
+database outage), and this gate refuses it at once, before that write lands. The API's
+``POST /dnc`` calls it with ``store_in``: the row is written directly and the request answered
+only once it is stored (503 while the database is away).
 """
 
 from __future__ import annotations
@@ -156,17 +158,20 @@ class Gate:
         return GateResult(decision, decision_id, e164)
 
     async def add_dnc(self, number: str, *, now: float, source: str, reason: str = "DNC disposition",
-                      scope: str = "global", region: str = "US") -> str:
-        """List ``number`` now (an agent keyed DNC): refused by this gate at once, written through
-        the write queue (or directly without one). Returns the E.164 form."""
+                      scope: str = "global", region: str = "US", store_in: Any = None) -> str:
+        """List ``number`` now: refused by this gate at once, and written through the write queue
+        (an agent keyed DNC: the call path does not wait for the database). ``store_in`` (a pool or
+        a connection; the API): written there instead, returning only once the row is stored; a
+        database error propagates, and this gate refuses the number all the same (it was asked
+        for). Without a write queue, written directly. Returns the E.164 form."""
         e164, _ = to_e164(number, region)
         self._dnc_now.setdefault(e164, set()).add(scope)
         write = add_write(e164, scope=scope, source=source, reason=reason, now=now)
-        if self.writer is not None:
+        if self.writer is not None and store_in is None:
             self.writer.submit(write)
         else:
             from .db import OPERATIONS
 
-            async with _connection(self.db) as conn:
+            async with _connection(self.db if store_in is None else store_in) as conn:
                 await conn.execute(OPERATIONS[write.op], *write.args)
         return e164

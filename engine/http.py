@@ -3,7 +3,8 @@ otherwise) that each feature adds its routes to.
 
 - ``/healthz``: ARI, AMI and PostgreSQL connected (200) or not (503), no token;
 - the feature modules register themselves in :func:`build_app` (the API under ``/api/v1``, the
-  wallboard, ``/metrics``).
+  wallboard, ``/metrics``);
+- no request body is read past :data:`MAX_BODY_BYTES` (the API says 413, in JSON).
 
 ``request.app[ENGINE]`` is the running :class:`~engine.app.Engine`; ``request.app[STATUS]`` its
 :class:`~engine.status.LiveStatus`.
@@ -24,14 +25,18 @@ from .status import LiveStatus
 if TYPE_CHECKING:
     from .app import Engine
 
-__all__ = ["ENGINE", "STATUS", "build_app"]
+__all__ = ["ENGINE", "MAX_BODY_BYTES", "MAX_BODY_TEXT", "STATUS", "build_app"]
 
 ENGINE: web.AppKey["Engine"] = web.AppKey("engine")
 STATUS: web.AppKey[LiveStatus] = web.AppKey("status", LiveStatus)
+# The largest request body read (aiohttp's client_max_size, set here rather than left to its
+# default); the API answers 413 past it. Its bodies are small: a lead's extra fields are the most.
+MAX_BODY_BYTES = 1 << 20
+MAX_BODY_TEXT = f"{MAX_BODY_BYTES / (1 << 20):g} MiB ({MAX_BODY_BYTES} bytes)"
 
 
 def build_app(engine: Engine) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[ENGINE] = engine
     app[STATUS] = LiveStatus(engine)
     app.router.add_get("/healthz", _healthz)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,6 +14,7 @@ import jsonschema
 import pytest
 
 from engine import api
+from engine.api import edge
 from engine.config import Config, WebhookConfig
 from engine.http import build_app
 from engine.webhooks import backoff, sign
@@ -60,7 +62,7 @@ def test_the_document_is_openapi_31_with_valid_schemas_and_resolvable_refs():
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
-            assert params == set(api.re.findall(r"\{(\w+)\}", path)), (method, path)
+            assert params == set(re.findall(r"\{(\w+)\}", path)), (method, path)
             if op.get("security") != []:
                 assert {"401", "403"} <= set(op["responses"]), (method, path)
             if "requestBody" in op:
@@ -100,6 +102,41 @@ def test_what_the_server_accepts_the_documented_schema_accepts_too():
             api.check(disposition, bad)
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, disposition)
+
+
+@pytest.mark.parametrize(("raw", "field", "words"), [
+    (b'{"reason": "lunch\\u0000"}', "reason", "NUL character"),
+    (b'{"fields": {"a": ["x", "\\ud800"]}}', "fields.a[1]", "unpaired surrogate (U+D800)"),
+    (b'{"fields": {"a\\u0000b": "x"}}', "fields", "a field name contains a NUL"),
+    (b'{"priority": NaN}', "body", "NaN is not a JSON number"),
+    (b'{"priority": -Infinity}', "body", "-Infinity is not a JSON number"),
+    (b'{"reason": "\xff"}', "body", "not UTF-8"),
+    (b"{not json", "body", "not JSON"),
+    (b"[" * 9 + b"]" * 9, "body", "deeper than 8 levels"),
+    (b"[" * 100_000 + b"]" * 100_000, "body", "deeper than 8 levels"),     # past the parser's own recursion limit
+])
+def test_bodies_postgresql_could_not_store_or_too_deep_are_refused_naming_the_field(raw, field, words):
+    with pytest.raises(api.ApiError) as info:
+        edge.parse_body(raw)
+    assert info.value.status == 400 and info.value.body["field"] == field and words in info.value.body["error"]
+
+
+def test_what_the_edge_lets_through_is_the_json_as_sent():
+    assert edge.parse_body(b"") == {}
+    assert edge.parse_body(b"[" * 8 + b"]" * 8) == [[[[[[[[]]]]]]]]
+    assert edge.parse_body('{"name": "Zoë 😀", "n": 1e3}'.encode()) == {"name": "Zoë 😀", "n": 1000.0}
+
+
+def test_every_route_documents_the_errors_its_shape_can_give():
+    for r in api.ROUTES:
+        takes_input = r.body is not None or r.query or "{" in r.path
+        assert (400 in r.errors) == bool(takes_input), r.path
+        assert (413 in r.errors) == (r.body is not None), r.path
+        if r.record:
+            assert 503 in r.errors, r.path
+    assert {(r.method, r.path) for r in api.ROUTES if r.record} == {
+        ("POST", "/dnc"), ("POST", "/campaigns/{name}/leads"), ("POST", "/campaigns/{name}/start"),
+        ("POST", "/campaigns/{name}/pause"), ("POST", "/campaigns/{name}/stop")}
 
 
 def test_the_signature_is_the_hex_hmac_sha256_of_the_exact_body():
