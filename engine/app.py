@@ -32,7 +32,7 @@ from .phones import Phones
 from .systemd import notify
 from .webhooks import Webhooks
 from .recordings import Recordings
-from .config import Config, ConfigError, load_config
+from .config import Config
 from .reloader import Reloader
 from .db import Database, Writer
 from .logsetup import get_logger
@@ -62,6 +62,7 @@ class Engine:
         self.webhooks = Webhooks(writer=self.writer, db=self.db, config=lambda: self.config)   # to the CRM
         self.http_port: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reloads = Reloader()
 
     # -- reload -----------------------------------------------------------------------------------
     def reload(self) -> asyncio.Task[bool] | None:
@@ -86,7 +87,7 @@ class Engine:
                 self.dialer.changed.set()   # campaigns added, changed or made inactive
             log.info("config.reloaded", file=str(path))
 
-        reloads: Reloader = self.__dict__.setdefault("_reloads", Reloader())   # one read at a time
+        reloads = self._reloads   # one read at a time
         return reloads.request(path, apply)
 
     # -- health -----------------------------------------------------------------------------------
