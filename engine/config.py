@@ -114,7 +114,8 @@ class AsteriskConfig:
     ami: AmiConfig
     # Asterisk's sounds folder for the default language, as this machine sees it: check-config
     # looks there for every sound an IVR tree names. Unset: sounds are not checked.
-    sounds_dir: Path | None = field(default=None, metadata={"check": _existing})
+    # A folder that is not there (a machine without Asterisk) is a warning: sounds are not checked.
+    sounds_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -337,10 +338,15 @@ class Config:
     def warnings(self) -> list[Problem]:
         """What is allowed but most likely a mistake: ``check-config`` prints it and still exits 0;
         ``run`` logs it."""
+        found: list[Problem] = []
+        sounds = self.asterisk.sounds_dir
+        if sounds is not None and not sounds.is_dir():
+            found.append(Problem(self.at or Mark("?", 1, 1), f"asterisk.sounds_dir: {sounds} is not a folder on "
+                                 f"this machine; the sounds the IVR trees name are not checked"))
         routes = (*self.inbound, self.inbound_default)
         if any(r.queue is not None or r.ivr is not None for r in routes):
-            return []
-        return [Problem(self.at or Mark("?", 1, 1),
+            return found
+        return found + [Problem(self.at or Mark("?", 1, 1),
                         f"no number is routed anywhere: none of the {len(self.inbound)} inbound numbers nor "
                         f"inbound_default goes to a queue or an IVR tree, so every call hears a prompt "
                         f"({self.inbound_default.prompt}) and is hung up (is the file complete?)")]

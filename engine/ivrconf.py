@@ -390,7 +390,7 @@ def check_trees(trees: Mapping[str, IvrTree], queues: set[str], sounds_dir: Path
                     for hours in (c.open, c.closed):
                         if hours is not None and hours not in tree.hours:
                             problems.append(Problem(c.at or at(node), f"node {name}: unknown hours {hours!r}"))
-            if sounds_dir is not None:
+            if sounds_dir is not None and sounds_dir.is_dir():
                 for sound in sound_names(node):
                     if not any(sounds_dir.glob(f"{sound}.*")):
                         problems.append(Problem(at(node), f"node {name}: sound {sound!r} not found in {sounds_dir}"))

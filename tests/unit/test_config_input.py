@@ -343,3 +343,18 @@ def test_no_change_to_a_valid_config_makes_load_config_raise_anything_but_config
                            st.sampled_from(["[", "{a: "]), st.sampled_from(["]", "}", ""]), st.integers(0, 3000))))
 def test_no_text_or_bytes_make_load_config_raise_anything_but_config_error(data):
     _loads_or_refuses(data)
+
+
+def test_check_config_passes_on_a_fresh_machine_with_nothing_set(capsys):
+    """Issue 11 item 17: no variable set, no Asterisk installed: warnings, and exit 0."""
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "callcenter.yaml"
+    env = {"PATH": "/usr/bin:/bin", "ASTERISK_SOUNDS_DIR": "/nonexistent/sounds"}
+    proc = subprocess.run([sys.executable, "-m", "engine", "check-config", str(example)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{example}: ok\n"
+    assert "warning: CALLCENTER_DSN is unset" in proc.stderr
+    assert "asterisk.sounds_dir: /nonexistent/sounds is not a folder on this machine" in proc.stderr
