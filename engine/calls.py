@@ -117,6 +117,7 @@ class CallManager:
         self.by_call: dict[str, Session[core.CallState]] = {}   # call id -> session
         self.routes: dict[str, Callable[[dict[str, Any]], None]] = {}  # any other channel we follow
         self._http: aiohttp.ClientSession | None = None
+        self._adopted_unbridged: set[str] = set()  # adopted callers whose first queueing may resume a stay
         self._ivr_steps: dict[str, int] = {}  # call id -> steps written (their order in the path)
         self.handled = 0  # calls whose session ended (finished, or crashed and logged)
         self._changed = asyncio.Event()
@@ -246,6 +247,7 @@ class CallManager:
             self.sessions.pop(s.channel_id, None)
             self.by_call.pop(s.call_id, None)
             self._ivr_steps.pop(s.call_id, None)
+            self._adopted_unbridged.discard(s.call_id)
             self.observers.pop(s.call_id, None)
             if s.agent_channel is not None:
                 self.routes.pop(s.agent_channel, None)
@@ -342,6 +344,9 @@ class CallManager:
         elif isinstance(command, core.Hangup):
             await self.rest(session, "hangup", "DELETE", path("channels", s.channel_id), reason=command.reason)
         elif isinstance(command, core.JoinQueue):
+            if s.call_id in self._adopted_unbridged:
+                self._adopted_unbridged.discard(s.call_id)
+                submit(Write("queue_reopened_unbridged", (s.call_id, command.queue)))
             try:
                 await self.acd.request(A.Enqueue(command.call_id, command.queue, command.priority,
                                                  skills=command.skills, entered_at=command.entered_at,
@@ -541,6 +546,10 @@ class CallManager:
         call_id = call_id_for(channel["id"])
         self._ivr_steps[call_id] = ivr_steps  # the path goes on where it was, not at step 1
         route = _queue_route(self.config(), queue, 0) if queue is not None else None
+        if agent is None and queued is None:
+            # Not bridged and not known waiting: if its last stay was answered, the engine stopped
+            # before the bridge (or the database does not know yet); the stay goes on when it queues.
+            self._adopted_unbridged.add(call_id)
         self._begin(channel, adopted=True, queued=queued, agent=agent, route=route, post_call=post_call)
         if agent is not None:
             session = self.by_call[call_id]

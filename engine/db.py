@@ -89,6 +89,14 @@ OPERATIONS: dict[str, str] = {
         WHERE id = (SELECT id FROM queue_entries WHERE call_id = $1 AND queue = $2 AND outcome = 'answered'
                     AND agent_id = $3 ORDER BY left_at DESC LIMIT 1)
           AND NOT EXISTS (SELECT 1 FROM queue_entries WHERE call_id = $1 AND left_at IS NULL)""",
+    # (call, queue): a caller adopted unbridged whose last stay says answered was never bridged (the
+    # engine stopped between the agent's answer and the bridge): that stay goes on, not a second one
+    "queue_reopened_unbridged": """
+        UPDATE queue_entries SET left_at = NULL, outcome = NULL, wait_seconds = NULL, agent_id = NULL
+        WHERE id = (SELECT id FROM queue_entries WHERE call_id = $1 AND queue = $2
+                    ORDER BY entered_at DESC, left_at DESC NULLS FIRST LIMIT 1)
+          AND outcome = 'answered'
+          AND NOT EXISTS (SELECT 1 FROM queue_entries WHERE call_id = $1 AND left_at IS NULL)""",
     # (call, at): the call's channel went away while the engine was not running
     "queue_left_lost": """
         UPDATE queue_entries SET left_at = to_timestamp($2), outcome = 'lost',

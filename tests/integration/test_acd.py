@@ -12,7 +12,7 @@ from engine.core import acd as A
 from engine.core import agent as ag
 from engine.recordings import wav_duration
 
-from .harness import SIPP_DIR, engine_config, rows, running, running_without_database, sipp, sipp_listening, wait_until_quiet
+from .harness import REPO, SIPP_DIR, engine_config, rows, running, running_without_database, sipp, sipp_listening, wait_until_quiet
 
 
 def acd_config(stack, dsn, tmp_path, **queue_changes):
@@ -125,6 +125,39 @@ async def test_wideband_callers_and_phones_are_served_and_a_codec_mismatch_is_na
     assert [(o["agent_id"], o["result"]) for o in offers] == [("9001", "codec"), ("9002", "answered")]
     [call] = await rows(dsn, "SELECT answered_at, ended_by FROM calls")
     assert call["answered_at"] is not None and call["ended_by"] == "agent"
+
+
+async def test_an_offer_whose_originate_timed_out_still_connects_when_asterisk_made_the_leg(stack, dsn, tmp_path):
+    """Issue 11 item 8: the engine's request timed out, but Asterisk made the channel and the agent
+    answered. Asterisk is frozen (SIGSTOP) while the engine sends the originate, so the request
+    times out; thawed, it makes the leg and the phone answers: the engine must follow that leg."""
+    import os
+    import signal
+
+    cfg = acd_config(stack, dsn, tmp_path)
+    cfg = replace(cfg, asterisk=replace(cfg.asterisk, ari=replace(cfg.asterisk.ari, request_timeout_seconds=1.0)))
+    engine = Engine(cfg)
+    pid = int((REPO / ".run" / "asterisk.pid").read_text())
+    async with running(engine):
+        await log_in(engine, "9001", "support")
+        await engine.acd.request(A.AgentRequest("9001", ag.Pause("break")))
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200", hangup_ms="1000")
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=60))
+        await engine.acd.wait_until(lambda acd: len(acd.waiting) == 1)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            # the unpause makes the offer; the ACD answers once its POST /channels has timed out
+            await engine.acd.request(A.AgentRequest("9001", ag.Unpause()))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        (await caller).check()
+        (await phone_done()).check()
+        await wait_until_quiet(engine, 1)
+        await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)
+    [offer] = await rows(dsn, "SELECT agent_id, result FROM queue_offers")
+    assert (offer["agent_id"], offer["result"]) == ("9001", "answered")
+    [call] = await rows(dsn, "SELECT ended_by FROM calls")
+    assert call["ended_by"] == "agent"
 
 
 async def test_agents_log_in_pause_and_unpause_with_feature_codes(stack, dsn, tmp_path):
