@@ -16,6 +16,9 @@ again at once. At the end the engine is stopped cleanly and the rows are read:
 - wrong state: agents left on a call (or reserved) that is over;
 - recovery: from each restart to `/healthz` answering 200 (ARI, AMI and the database up).
 
+``asterisk-restart`` restarts Asterisk itself (`core restart now`) mid-load instead: the calls up
+at that moment are dropped by Asterisk; their rows must be closed and their agents released.
+
 All traffic is on loopback; every loop is bounded in count and time. The short version of this
 run is `tests/integration/test_faults.py`, in `make test`.
 """
@@ -26,6 +29,7 @@ import argparse
 import asyncio
 import json
 import random
+import shlex
 import sys
 import tempfile
 import time
@@ -42,7 +46,7 @@ from tests.integration.harness import (SIPP_DIR, Daemon, Proxy, fresh_database, 
 
 TOKEN = "fault-run-token-0123456789abcdef"
 AGENTS = ("9001", "9002", "9003")   # the example agents, on the stack's phones
-FAULTS = ("sigkill", "sigkill-without-db", "db-outage")
+FAULTS = ("sigkill", "sigkill-without-db", "db-outage", "asterisk-restart")
 
 
 @dataclass
@@ -114,7 +118,7 @@ async def log_in_agents(port: int) -> None:
 async def run_fault(fault: str, *, calls: int, rate: float, kills: int, talk_ms: int, seed: int) -> Outcome:
     stack = stack_env()
     rng = random.Random(seed)
-    out = Outcome(fault, calls, rate, kills if fault != "db-outage" else 0)
+    out = Outcome(fault, calls, rate, kills if fault.startswith("sigkill") else 0)
     pg_host, pg_port = "127.0.0.1", int(stack["CALLCENTER_DSN"].rsplit(":", 1)[1].split("/")[0])
     proxy = await Proxy(pg_host, pg_port).start()
     async with fresh_database(stack["CALLCENTER_DSN"]) as real_dsn:
@@ -143,6 +147,12 @@ async def run_fault(fault: str, *, calls: int, rate: float, kills: int, talk_ms:
                     await proxy.cut()
                     await asyncio.sleep(0.4 * span)
                     await proxy.restore()
+                if fault == "asterisk-restart":            # the calls up at that moment are dropped by Asterisk
+                    await asyncio.sleep(0.4 * span)
+                    restarted = time.monotonic()
+                    cli = await asyncio.create_subprocess_exec(*shlex.split(stack["ASTERISK_CLI"]), "core restart now")
+                    await cli.wait()
+                    out.recovery_s.append(round(await healthy(port, restarted), 3))
                 for at in moments:
                     await asyncio.sleep(max(0.0, begun + at - time.monotonic()))   # the random moment itself
                     if fault == "sigkill-without-db":
@@ -192,6 +202,8 @@ async def _books(dsn: str, out: Outcome) -> None:
     out.lost = max(0, out.placed - len(calls)) + len(open_rows)
     if open_rows:
         out.details.append(f"{len(open_rows)} rows never closed")
+    if out.placed > len(calls):
+        out.details.append(f"{out.placed - len(calls)} calls placed never reached the engine (no row)")
     twice = await rows(dsn, """SELECT call_id FROM queue_entries WHERE outcome = 'answered'
                                GROUP BY call_id HAVING count(*) > 1""")
     steps = await rows(dsn, "SELECT call_id, seq FROM ivr_steps GROUP BY call_id, seq HAVING count(*) > 1")
