@@ -246,10 +246,12 @@ class CallManager:
 
     async def _run(self, session: Session[core.CallState], first: list[Command]) -> None:
         structlog.contextvars.bind_contextvars(call_id=session.state.call_id, channel_id=session.state.channel_id)
+        adopting = False
         try:
             await session.run(first)
         except asyncio.CancelledError:
             session.log.info("call.left_for_adoption", phase=session.state.phase.value)
+            adopting = True
             raise
         except Exception:
             # A bug, not a call event: never leave the caller in silence or the record open.
@@ -265,15 +267,25 @@ class CallManager:
             self.by_call.pop(s.call_id, None)
             self._ivr_steps.pop(s.call_id, None)
             self.observers.pop(s.call_id, None)
-            self._let_go(session)
+            self._let_go(session, release=not adopting)
             if session.finished:
                 self.handled += 1
                 self._changed.set()
 
-    def _let_go(self, session: Session[core.CallState]) -> None:
-        """The session is over: stop following its other legs (the agent's, a transfer's)."""
+    def _let_go(self, session: Session[core.CallState], *, release: bool) -> None:
+        """The session is over: stop following its other legs, and (``release``, unless it is left
+        for the next start to adopt) undo what reached it too late for its machine: an agent who
+        answered as the call ended is hung up and their call is over for the ACD; so is a transfer."""
         for channel in self._followed.pop(session.state.call_id, ()):
             self.routes.pop(channel, None)
+        if not release:
+            return
+        for event in [*session.unhandled, *session.take_pending()]:
+            if isinstance(event, core.Connected):
+                self.spawn(self.hang_up(event.agent_channel, "the call ended before the agent's answer"))
+                self.acd.post(A.CallFinished(event.agent_id))
+            elif isinstance(event, core.TransferAnswered):
+                self.spawn(self.hang_up(event.channel, "the call ended before the transfer's answer"))
 
     async def wait_until(self, condition: Callable[[CallManager], bool]) -> None:
         """Until ``condition(self)`` holds, checked after every call arrival, transition and end
@@ -506,7 +518,7 @@ class CallManager:
         try:
             await self.acd.request(event)
         except Rejected as exc:  # crossed with the ACD's own decision (the call already left): fine
-            log.info("calls.acd_declined", event=type(event).__name__, reason=str(exc))
+            log.info("calls.acd_declined", request=type(event).__name__, reason=str(exc))
 
     async def _bridge(self, session: Session[core.CallState], agent_channel: str) -> None:
         s = session.state
