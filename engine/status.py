@@ -36,11 +36,14 @@ class LiveStatus:
     async def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """``{"at", "queues": [...], "agents": [...], "campaigns": [...]}``.
 
-        queue: name, waiting, longest_wait_seconds, agents {state: count}, offered_today,
-        answered_today, abandoned_today, service_level_today (answered within the queue's target /
-        offered, short abandons excluded; null before the first call or with the database down),
+        queue: name, waiting, longest_wait_seconds, agents {state: count} (an agent with a call, ringing,
+        on it or wrapping it up, counts on the call's queue only; the others on each queue they are
+        logged in to), offered_today, answered_today, abandoned_today, service_level_today (answered
+        within the queue's target / offered, short abandons excluded; null before the first call or
+        with the database down),
         service_level_target {seconds, percent}.
-        agent: id, state, reason (pause reason), since (epoch s), seconds_in_state, call_id, queues.
+        agent: id, state, reason (pause reason), since (epoch s), seconds_in_state, call_id, queues,
+        call_queue and caller (the queue and caller number of the agent's call; null without one).
         campaign: name, mode, active, dial_rate_per_minute, lines_in_flight, live_answers, abandoned,
         abandon_rate (over the campaign's window, as its rule counts), abandon_target_percent,
         agents_busy (on a call or in wrap-up for it), agents_logged_in."""
@@ -52,17 +55,21 @@ class LiveStatus:
         agents: list[dict[str, Any]] = []
         queues: list[dict[str, Any]] = []
         if acd is not None:
+            call_queue = {a.id: acd.call_queue(a.id) if a.call_id is not None else None for a in acd.agents.values()}
             for a in sorted(acd.agents.values(), key=lambda a: a.id):
                 agents.append({
                     "id": a.id, "state": a.phase.value, "reason": a.pause_reason,
                     "since": a.since, "seconds_in_state": round(max(0.0, now - a.since), 1),
-                    "call_id": a.call_id, "queues": sorted(a.queues),
+                    "call_id": a.call_id, "queues": sorted(a.queues), "call_queue": call_queue[a.id],
+                    "caller": self._caller(a.call_id),
                 })
             for q in cfg.queues:
                 waits = [now - w.queued_at for w in acd.waiting.values() if w.queue == q.name]
                 states: dict[str, int] = {}
                 for a in acd.agents.values():
-                    if q.name in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT:
+                    if a.phase is ag.AgentPhase.LOGGED_OUT or q.name not in a.queues:
+                        continue
+                    if call_queue[a.id] in (None, q.name):   # busy with a call: on that call's queue only
                         states[a.phase.value] = states.get(a.phase.value, 0) + 1
                 sl = self._sl.get(q.name, {})
                 queues.append({
@@ -104,6 +111,12 @@ class LiveStatus:
                 })
             campaigns.append(entry)
         return {"at": now, "queues": queues, "agents": agents, "campaigns": campaigns}
+
+    def _caller(self, call_id: str | None) -> str | None:
+        calls = self.engine.calls
+        if call_id is None or calls is None:
+            return None
+        return calls.caller_of(call_id) or None
 
     async def _refresh_sl(self, now: float) -> None:
         if now - self._sl_at < SL_CACHE_SECONDS:
