@@ -24,6 +24,7 @@ QUEUE = '[data-queue="support"]'
 WAITING = QUEUE + ' [data-role="waiting"] .value'
 LONGEST = QUEUE + ' [data-role="longest"] .value'
 SERVICE_LEVEL = QUEUE + ' [data-role="sl"]'
+OFFERED = QUEUE + " h3 small"
 GENERAL = '[data-queue="general"]'
 AGENT = '[data-agent="9001"]'
 
@@ -66,6 +67,7 @@ async def test_the_wallboard_shows_a_waiting_call_live_then_the_agent_taking_it(
         queued = time.monotonic()
         await until(driver, lambda d: text(d, WAITING) == "1", what="the waiting call on the page")
         latency = time.monotonic() - queued
+        assert await call(text, driver, OFFERED) == "offered today 1"   # the caller waiting now was offered to support
         first = seconds(await call(text, driver, LONGEST))
         await until(driver, lambda d: seconds(text(d, LONGEST)) > first, what="the longest wait ticking")
         print(f"\nwallboard: waiting call shown {latency * 1000:.0f} ms after it entered the queue")

@@ -1,5 +1,5 @@
 """The live picture (engine/status.py) the wallboard and the API show: an agent's call, agents counted
-per queue. The ACD is the real pure core; the database answers as PostgreSQL would."""
+per queue, offered today. The ACD is the real pure core; the database answers as PostgreSQL would."""
 
 from __future__ import annotations
 
@@ -102,3 +102,29 @@ async def test_a_paused_or_available_agent_counts_on_every_queue_they_are_logged
     acd.handle(A.AgentRequest("9002", ag.Pause("lunch")), T0 + 5)
     queues = by_name(await snapshot(engine(acd), T0 + 20), "queues")
     assert queues["support"]["agents"] == queues["general"]["agents"] == {"available": 1, "paused": 1}
+
+
+async def test_offered_today_counts_the_callers_waiting_now():
+    acd = two_agents_in_two_queues()
+    for agent_id in ("9001", "9002"):
+        acd.handle(A.AgentRequest(agent_id, ag.Pause("lunch")), T0 + 5)   # nobody free: callers wait
+    acd.handle(A.Enqueue("c1", "support"), T0 + 10)
+    acd.handle(A.Enqueue("c2", "general"), T0 + 11)
+    acd.handle(A.Enqueue("dial-answered", "general"), T0 + 12)   # a campaign's call: not inbound
+    left_today = [{"queue": "support", "offered": 3, "answered": 2, "abandoned": 1, "in_sl": 2}]
+    e = engine(acd, rows=left_today, calls=Calls({}, outbound={"dial-answered"}))
+    queues = by_name(await snapshot(e, T0 + 20), "queues")
+    assert queues["support"]["offered_today"] == 4   # three who left, one waiting now
+    assert queues["support"]["answered_today"] == 2 and queues["support"]["service_level_today"] == 2 / 3
+    # nobody has left general today yet: its caller waiting now is offered, the outbound call is not
+    assert queues["general"]["offered_today"] == 1 and queues["general"]["waiting"] == 2
+    assert queues["general"]["answered_today"] is None and queues["general"]["service_level_today"] is None
+
+
+async def test_offered_today_is_unknown_with_the_database_down():
+    acd = two_agents_in_two_queues()
+    acd.handle(A.AgentRequest("9001", ag.Pause("lunch")), T0 + 5)
+    acd.handle(A.AgentRequest("9002", ag.Pause("lunch")), T0 + 5)
+    acd.handle(A.Enqueue("c1", "support"), T0 + 10)
+    queues = by_name(await snapshot(engine(acd, rows=None), T0 + 20), "queues")
+    assert queues["support"]["offered_today"] is None and queues["support"]["waiting"] == 1
