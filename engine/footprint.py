@@ -4,13 +4,15 @@ checks nothing stays behind once the calls are over (``tests/integration/test_so
 :func:`footprint` gives the size of every container that gains an entry while a call is in the
 engine (keyed by call id, channel id, offer id, timer key...) and must lose it when the call is
 over. With no call in progress each is back to its size before the first call; one that keeps
-growing with the calls handled is a leak. :func:`rss_bytes` is the process's resident memory.
+growing with the calls handled is a leak. It reads the containers where they are (private ones
+too): a diagnostic, not an interface. :func:`rss_bytes` is the process's resident memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -57,8 +59,6 @@ def footprint(engine: Engine) -> dict[str, int]:
 
 def rss_bytes() -> int:
     """This process's resident set size now (Linux: /proc/self/statm), in bytes."""
-    import os
-
     with open("/proc/self/statm") as f:
         resident_pages = int(f.read().split()[1])
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
