@@ -116,6 +116,7 @@ class CallManager:
         self.sessions: dict[str, Session[core.CallState]] = {}  # caller channel id -> session
         self.by_call: dict[str, Session[core.CallState]] = {}   # call id -> session
         self.routes: dict[str, Callable[[dict[str, Any]], None]] = {}  # any other channel we follow
+        self._followed: dict[str, set[str]] = {}  # call id -> the channels in routes its session follows
         self._http: aiohttp.ClientSession | None = None
         self._adopted_unbridged: set[str] = set()  # adopted callers whose first queueing may resume a stay
         self._ivr_steps: dict[str, int] = {}  # call id -> steps written (their order in the path)
@@ -221,18 +222,33 @@ class CallManager:
         self.spawn(self._run(session, first))
 
     def _follow_agent(self, session: Session[core.CallState], agent_channel: str) -> None:
+        self._follow(session, agent_channel, self._other_leg(session, agent_channel))
+
+    def _follow(self, session: Session[core.CallState], channel: str, route: Callable[[dict[str, Any]], None]) -> None:
+        """Route ``channel``'s events to ``route`` until the channel is gone or the session ends,
+        whichever comes first (then :meth:`_let_go` drops what its session still follows)."""
+        self.routes[channel] = route
+        self._followed.setdefault(session.state.call_id, set()).add(channel)
+
+    def _other_leg(self, session: Session[core.CallState], channel: str) -> Callable[[dict[str, Any]], None]:
+        """The events of a call's other leg (an agent's, a transfer's) as call events. Its end is
+        its last word: after it nothing is followed, so nothing keeps the session alive."""
         def route(event: dict[str, Any]) -> None:
             translated = translate(event, agent_side=True)
+            if isinstance(translated, core.AgentGone):
+                self.routes.pop(channel, None)
             if translated is not None:
                 session.post(translated)
-        self.routes[agent_channel] = route
+        return route
 
     async def _run(self, session: Session[core.CallState], first: list[Command]) -> None:
         structlog.contextvars.bind_contextvars(call_id=session.state.call_id, channel_id=session.state.channel_id)
+        adopting = False
         try:
             await session.run(first)
         except asyncio.CancelledError:
             session.log.info("call.left_for_adoption", phase=session.state.phase.value)
+            adopting = True
             raise
         except Exception:
             # A bug, not a call event: never leave the caller in silence or the record open.
@@ -249,11 +265,25 @@ class CallManager:
             self._ivr_steps.pop(s.call_id, None)
             self._adopted_unbridged.discard(s.call_id)
             self.observers.pop(s.call_id, None)
-            if s.agent_channel is not None:
-                self.routes.pop(s.agent_channel, None)
+            self._let_go(session, release=not adopting)
             if session.finished:
                 self.handled += 1
                 self._changed.set()
+
+    def _let_go(self, session: Session[core.CallState], *, release: bool) -> None:
+        """The session is over: stop following its other legs, and (``release``, unless it is left
+        for the next start to adopt) undo what reached it too late for its machine: an agent who
+        answered as the call ended is hung up and their call is over for the ACD; so is a transfer."""
+        for channel in self._followed.pop(session.state.call_id, ()):
+            self.routes.pop(channel, None)
+        if not release:
+            return
+        for event in [*session.unhandled, *session.take_pending()]:
+            if isinstance(event, core.Connected):
+                self.spawn(self.hang_up(event.agent_channel, "the call ended before the agent's answer"))
+                self.acd.post(A.CallFinished(event.agent_id))
+            elif isinstance(event, core.TransferAnswered):
+                self.spawn(self.hang_up(event.channel, "the call ended before the transfer's answer"))
 
     async def wait_until(self, condition: Callable[[CallManager], bool]) -> None:
         """Until ``condition(self)`` holds, checked after every call arrival, transition and end
@@ -457,6 +487,7 @@ class CallManager:
             return
         channel = f"xfer-{uuid.uuid4()}"
         answered = False
+        talking = self._other_leg(session, channel)
 
         def route(event: dict[str, Any]) -> None:
             nonlocal answered
@@ -468,11 +499,9 @@ class CallManager:
                 self.routes.pop(channel, None)
                 session.post(core.TransferFailed(offer_result(event.get("cause"), True)))
             elif answered:
-                translated = translate(event, agent_side=True)
-                if translated is not None:
-                    session.post(translated)
+                talking(event)
 
-        self.routes[channel] = route
+        self._follow(session, channel, route)
         try:
             await self.ari.post("/channels", endpoint=endpoint, app=cfg.asterisk.ari.app, channelId=channel,
                                 appArgs=f"transfer,{s.call_id}", timeout=int(dial.timeout),

@@ -76,6 +76,7 @@ class Session(Generic[S]):
         self.queue: asyncio.Queue[tuple[Event, asyncio.Future[None] | None]] = asyncio.Queue()
         self.timers = Timers()
         self.done = asyncio.Event()
+        self.unhandled: list[Event] = []   # events still queued when the machine finished
 
     def post(self, event: Event) -> None:
         """Hand an event to this session (from the event router or from the executor)."""
@@ -107,10 +108,20 @@ class Session(Generic[S]):
                         future.set_result(None)
         finally:
             self.done.set()
-            while not self.queue.empty():  # nobody will handle these now
-                _, future = self.queue.get_nowait()
-                if future is not None and not future.done():
-                    future.set_exception(Rejected("the session has ended"))
+            self.unhandled += self.take_pending()
+
+    def take_pending(self) -> list[Event]:
+        """Empty the queue of a session that has ended (nobody will handle what is there): requests
+        are turned down (:class:`~engine.core.common.Rejected`), the other events are returned, for
+        the owner to undo what they announced (an agent who answered as the call ended)."""
+        events: list[Event] = []
+        while not self.queue.empty():
+            event, future = self.queue.get_nowait()
+            if future is None:
+                events.append(event)
+            elif not future.done():
+                future.set_exception(Rejected("the session has ended"))
+        return events
 
     async def feed(self, event: Event, raise_rejected: bool = False) -> None:
         before = self.state

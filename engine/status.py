@@ -36,11 +36,15 @@ class LiveStatus:
     async def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """``{"at", "queues": [...], "agents": [...], "campaigns": [...]}``.
 
-        queue: name, waiting, longest_wait_seconds, agents {state: count}, offered_today,
-        answered_today, abandoned_today, service_level_today (answered within the queue's target /
-        offered, short abandons excluded; null before the first call or with the database down),
+        queue: name, waiting, longest_wait_seconds, agents {state: count} (an agent with a call, ringing,
+        on it or wrapping it up, counts on the call's queue only; the others on each queue they are
+        logged in to), offered_today (the callers who left the queue today, short abandons excluded,
+        and those waiting in it now; null with the database down), answered_today, abandoned_today,
+        service_level_today (answered within the queue's target / offered, of the callers who left:
+        short abandons excluded; null before the first call or with the database down),
         service_level_target {seconds, percent}.
-        agent: id, state, reason (pause reason), since (epoch s), seconds_in_state, call_id, queues.
+        agent: id, state, reason (pause reason), since (epoch s), seconds_in_state, call_id, queues,
+        call_queue and caller (the queue and caller number of the agent's call; null without one).
         campaign: name, mode, active, dial_rate_per_minute, lines_in_flight, live_answers, abandoned,
         abandon_rate (over the campaign's window, as its rule counts), abandon_target_percent,
         agents_busy (on a call or in wrap-up for it), agents_logged_in."""
@@ -52,24 +56,34 @@ class LiveStatus:
         agents: list[dict[str, Any]] = []
         queues: list[dict[str, Any]] = []
         if acd is not None:
+            call_queue = {a.id: acd.call_queue(a.id) if a.call_id is not None else None for a in acd.agents.values()}
             for a in sorted(acd.agents.values(), key=lambda a: a.id):
                 agents.append({
                     "id": a.id, "state": a.phase.value, "reason": a.pause_reason,
                     "since": a.since, "seconds_in_state": round(max(0.0, now - a.since), 1),
-                    "call_id": a.call_id, "queues": sorted(a.queues),
+                    "call_id": a.call_id, "queues": sorted(a.queues), "call_queue": call_queue[a.id],
+                    "caller": self._caller(a.call_id),
                 })
+            midnight = _midnight(now).timestamp()
             for q in cfg.queues:
-                waits = [now - w.queued_at for w in acd.waiting.values() if w.queue == q.name]
+                waiting = [w for w in acd.waiting.values() if w.queue == q.name]
+                waits = [now - w.queued_at for w in waiting]
                 states: dict[str, int] = {}
                 for a in acd.agents.values():
-                    if q.name in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT:
+                    if a.phase is ag.AgentPhase.LOGGED_OUT or q.name not in a.queues:
+                        continue
+                    if call_queue[a.id] in (None, q.name):   # busy with a call: on that call's queue only
                         states[a.phase.value] = states.get(a.phase.value, 0) + 1
                 sl = self._sl.get(q.name, {})
+                offered = None
+                if self._sl_known:   # those who left today, as PostgreSQL counts them, and those waiting now
+                    offered = sl.get("offered", 0) + sum(1 for w in waiting if w.queued_at >= midnight
+                                                         and not self._outbound(w.call_id))
                 queues.append({
                     "name": q.name, "waiting": len(waits),
                     "longest_wait_seconds": round(max(waits), 1) if waits else 0.0,
                     "agents": states,
-                    "offered_today": sl.get("offered"), "answered_today": sl.get("answered"),
+                    "offered_today": offered, "answered_today": sl.get("answered"),
                     "abandoned_today": sl.get("abandoned"),
                     "service_level_today": sl.get("service_level"),
                     "service_level_target": {"seconds": q.service_level.seconds,
@@ -105,14 +119,29 @@ class LiveStatus:
             campaigns.append(entry)
         return {"at": now, "queues": queues, "agents": agents, "campaigns": campaigns}
 
+    def _caller(self, call_id: str | None) -> str | None:
+        calls = self.engine.calls
+        if call_id is None or calls is None:
+            return None
+        return calls.caller_of(call_id) or None
+
+    def _outbound(self, call_id: str) -> bool:
+        calls = self.engine.calls
+        return calls is not None and calls.is_outbound(call_id)
+
+    @property
+    def _sl_known(self) -> bool:
+        """Whether today's figures came from PostgreSQL (no row for a queue: nobody left it yet)."""
+        return self._sl_at > -1e18
+
     async def _refresh_sl(self, now: float) -> None:
         if now - self._sl_at < SL_CACHE_SECONDS:
             return
         db = self.engine.db
         if not db.ready.is_set() or db.pool is None:
-            self._sl = {}
+            self._sl, self._sl_at = {}, -1e18
             return
-        midnight = datetime.fromtimestamp(now).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+        midnight = _midnight(now)
         short = getattr(getattr(self.engine.config, "reports", None), "short_abandon_seconds", 5.0)
         targets = {q.name: float(q.service_level.seconds) for q in self.engine.config.queues}
         try:
@@ -128,9 +157,14 @@ class LiveStatus:
                 WHERE entered_at >= $1 AND left_at IS NOT NULL GROUP BY queue""",
                 midnight, short, json.dumps(targets))
         except Exception:  # the database went away (health says so): the live part still answers
-            self._sl = {}
+            self._sl, self._sl_at = {}, -1e18
             return
         self._sl = {r["queue"]: {"offered": r["offered"], "answered": r["answered"], "abandoned": r["abandoned"],
                                  "service_level": (r["in_sl"] / r["offered"]) if r["offered"] else None}
                     for r in rows}
         self._sl_at = now
+
+
+def _midnight(now: float) -> datetime:
+    """The start of ``now``'s day in the engine's local time (where "today" begins)."""
+    return datetime.fromtimestamp(now).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)

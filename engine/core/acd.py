@@ -381,6 +381,15 @@ class Acd:
         w = self.waiting.get(call_id)
         return w.queue if w else None
 
+    def call_queue(self, agent_id: str) -> str | None:
+        """The queue of the call this agent is on, wraps up or is being offered; None without one
+        (or after a restart, for a call taken before it)."""
+        talk = self._talks.get(agent_id)
+        if talk is not None:
+            return talk.queue
+        w = self.waiting.get(self._offers.get(agent_id, ""))
+        return w.queue if w is not None else None
+
     def position(self, call_id: str) -> int:
         """1-based place among the calls waiting in the same queue."""
         w = self.waiting[call_id]

@@ -71,13 +71,23 @@ function renderCampaign(c) {
       figure("", `${c.agents_busy}/${c.agents_logged_in}`, "agents busy", null, "busy")));
 }
 
+// Under an agent: the pause reason; the call's queue and caller while ringing or on a call; else
+// the queues they are logged in to.
+function agentDetail(a) {
+  if (a.state === "paused" && a.reason) return a.reason;
+  if ((a.state === "on_call" || a.state === "reserved") && a.call_id) {
+    return [a.call_queue, a.caller].filter(Boolean).join(" · ") || "call";
+  }
+  return (a.queues || []).join(", ");
+}
+
 function renderAgent(a) {
   const time = el("div", {class: "time", "data-tick": a.seconds_in_state}, duration(a.seconds_in_state));
   return el("div", {class: `agent s-${a.state}`, "data-agent": a.id},
     el("div", {class: "who"}, a.name || a.id, " ", el("small", {}, a.name ? a.id : "")),
     el("div", {class: "state"}, STATE_LABELS[a.state] || a.state),
     time,
-    el("div", {class: "reason"}, a.state === "paused" && a.reason ? a.reason : (a.queues || []).join(", ")));
+    el("div", {class: "reason"}, agentDetail(a)));
 }
 
 function render() {

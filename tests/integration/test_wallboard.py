@@ -24,6 +24,8 @@ QUEUE = '[data-queue="support"]'
 WAITING = QUEUE + ' [data-role="waiting"] .value'
 LONGEST = QUEUE + ' [data-role="longest"] .value'
 SERVICE_LEVEL = QUEUE + ' [data-role="sl"]'
+OFFERED = QUEUE + " h3 small"
+GENERAL = '[data-queue="general"]'
 AGENT = '[data-agent="9001"]'
 
 
@@ -49,7 +51,7 @@ async def test_the_wallboard_shows_a_waiting_call_live_then_the_agent_taking_it(
     engine = Engine(acd_config(stack, dsn, tmp_path))
     async with running(engine), browser.chromium() as driver:
         assert engine.acd is not None
-        await log_in(engine, "9001", "support")
+        await log_in(engine, "9001", "support", "general")
         await agent_request(engine, "9001", ag.Pause("lunch"))
         await call(driver.get, f"http://127.0.0.1:{engine.http_port}/wallboard")
         await until(driver, lambda d: text(d, AGENT + " .reason") == "lunch" and text(d, WAITING) == "0",
@@ -65,17 +67,23 @@ async def test_the_wallboard_shows_a_waiting_call_live_then_the_agent_taking_it(
         queued = time.monotonic()
         await until(driver, lambda d: text(d, WAITING) == "1", what="the waiting call on the page")
         latency = time.monotonic() - queued
+        assert await call(text, driver, OFFERED) == "offered today 1"   # the caller waiting now was offered to support
         first = seconds(await call(text, driver, LONGEST))
         await until(driver, lambda d: seconds(text(d, LONGEST)) > first, what="the longest wait ticking")
         print(f"\nwallboard: waiting call shown {latency * 1000:.0f} ms after it entered the queue")
         assert latency < 1.0   # measured 10-20 ms: pushed on the queue.entered event (tests/unit/test_wallboard.py)
 
         # The agent comes back from lunch: the call is offered, answered, and the page follows.
-        phone, phone_done = await agent_phone(stack, 1, answer_ms="300", hangup_ms="1500")
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="300", hangup_ms="3000")
         await agent_request(engine, "9001", ag.Unpause())
         await until(driver, lambda d: text(d, WAITING) == "0" and "s-on_call" in classes(d, AGENT),
                     what="nobody waiting, agent 9001 on the call")
         assert text(driver, LONGEST) == "0:00"
+        # the agent's card names the call (its queue and caller), not the agent's queues; the agent
+        # counts as on call in support, whose call it is, and not in general
+        assert await call(text, driver, AGENT + " .reason") == "support · 5557010"
+        assert await call(text, driver, QUEUE + ' [data-state="on_call"]') == "on call 1"
+        assert await call(text, driver, GENERAL + ' [data-state="on_call"]') is None
         (await caller).check()
         (await phone_done()).check()
         await wait_until_quiet(engine, 1)
