@@ -591,6 +591,10 @@ class Acd:
         cmds: list[Command] = []
         if w.offer is not None:  # an agent's phone is ringing for it: stop that first
             cmds += self._end_offer(w, now, "withdrawn", ag.OfferWithdrawn())
+            if queued and w.call_id not in self.waiting:
+                # that agent was the last one staffing the queue and logged out as the offer
+                # ended: the call was sent on (overflow or unroutable) already
+                return cmds
         if queued:
             cmds += self._remove(w)
         r = self.rules[w.queue]
