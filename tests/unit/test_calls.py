@@ -58,7 +58,8 @@ async def test_an_agent_who_answers_as_the_caller_hangs_up_is_released_and_nothi
         tasks.add(task)
         return task
 
-    writer = SimpleNamespace(submit=lambda write: None, hub=SimpleNamespace(publish=lambda kind, **data: None))
+    writer = SimpleNamespace(submit=lambda write: None, hub=SimpleNamespace(publish=lambda kind, **data: None),
+                             journal=SimpleNamespace(full=False, bytes=0))
     calls = CallManager(ari=ari, db=None, writer=writer, config=lambda: cfg, spawn=spawn, acd=acd,  # type: ignore[arg-type]
                         recordings=SimpleNamespace(stop_for=nothing))  # type: ignore[arg-type]
     call_id = call_id_for("caller-1")
