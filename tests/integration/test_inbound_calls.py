@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import asyncpg
@@ -127,8 +129,9 @@ async def test_with_the_database_down_calls_go_on_and_no_record_is_lost(stack, d
     assert len(rows) == 2 and all(r["ended_at"] and r["answered_at"] for r in rows)
 
 
-async def test_ari_connection_loss_is_survived(stack, dsn, tmp_path):
-    """Cut the engine's ARI connection: it reconnects with back-off and takes calls again."""
+@asynccontextmanager
+async def engine_with_ari_cut(stack, dsn, tmp_path) -> AsyncIterator[tuple[Engine, Proxy]]:
+    """An engine whose ARI goes through a proxy, running, its ARI connection cut and seen lost."""
     target = stack["ASTERISK_ARI_URL"]
     host_port = target.split("//", 1)[1].split("/", 1)[0]
     proxy = await Proxy(host_port.split(":")[0], int(host_port.split(":")[1])).start()
@@ -139,14 +142,20 @@ async def test_ari_connection_loss_is_survived(stack, dsn, tmp_path):
             await proxy.cut()
             async with asyncio.timeout(10):
                 await engine.ari.disconnected.wait()
-            assert engine.health()["ari"] is False
-            await proxy.restore()
-            async with asyncio.timeout(20):
-                await engine.ari.connected.wait()
-            (await sipp(stack, "caller_wait_bye.xml", "2000")).check()
-            await wait_until_quiet(engine, 1)
+            yield engine, proxy
     finally:
         await proxy.close()
+
+
+async def test_ari_connection_loss_is_survived(stack, dsn, tmp_path):
+    """Cut the engine's ARI connection: it reconnects with back-off and takes calls again."""
+    async with engine_with_ari_cut(stack, dsn, tmp_path) as (engine, proxy):
+        assert engine.health()["ari"] is False
+        await proxy.restore()
+        async with asyncio.timeout(20):
+            await engine.ari.connected.wait()
+        (await sipp(stack, "caller_wait_bye.xml", "2000")).check()
+        await wait_until_quiet(engine, 1)
     [row] = await fetch_calls(dsn)
     assert row["ended_by"] == "engine"
 
@@ -154,30 +163,19 @@ async def test_ari_connection_loss_is_survived(stack, dsn, tmp_path):
 async def test_ari_reconnects_as_soon_as_asterisk_answers_and_a_call_in_the_gap_is_served(stack, dsn, tmp_path):
     """Issue 11 item 5: after a long outage the back-off has grown to seconds; the engine must
     not sit in it while Asterisk answers again, and a call arriving meanwhile is held, not refused."""
-    target = stack["ASTERISK_ARI_URL"]
-    host_port = target.split("//", 1)[1].split("/", 1)[0]
-    proxy = await Proxy(host_port.split(":")[0], int(host_port.split(":")[1])).start()
-    try:
-        cfg = engine_config({**stack, "ASTERISK_ARI_URL": f"http://127.0.0.1:{proxy.port}/ari"}, dsn, tmp_path)
-        engine = Engine(cfg)
-        async with running(engine):
-            await proxy.cut()
-            async with asyncio.timeout(10):
-                await engine.ari.disconnected.wait()
-            # The outage itself (not a synchronisation). Back-off alone would retry at about 0.2,
-            # 0.6, 1.4, 3.0 and 6.2 s (each sleep +-25%), then sleep 6.4 s: restored at 8 s, it
-            # would come back no earlier than 9.45 s.
-            await asyncio.sleep(8.0)
-            caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "2000"))  # arrives in the gap
-            await proxy.restore()
-            restored = asyncio.get_running_loop().time()
-            async with asyncio.timeout(10):
-                await engine.ari.connected.wait()
-            reconnect = asyncio.get_running_loop().time() - restored
-            (await caller).check()
-            await wait_until_quiet(engine, 1)
-    finally:
-        await proxy.close()
+    async with engine_with_ari_cut(stack, dsn, tmp_path) as (engine, proxy):
+        # The outage itself (not a synchronisation). Back-off alone would retry at about 0.2,
+        # 0.6, 1.4, 3.0 and 6.2 s (each sleep +-25%), then sleep 6.4 s: restored at 8 s, it
+        # would come back no earlier than 9.45 s.
+        await asyncio.sleep(8.0)
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "2000"))  # arrives in the gap
+        await proxy.restore()
+        restored = asyncio.get_running_loop().time()
+        async with asyncio.timeout(10):
+            await engine.ari.connected.wait()
+        reconnect = asyncio.get_running_loop().time() - restored
+        (await caller).check()
+        await wait_until_quiet(engine, 1)
     assert reconnect < 1.0, f"reconnected {reconnect:.2f} s after Asterisk answered again"
     [row] = await fetch_calls(dsn)
     assert row["ended_by"] == "engine" and row["answered_at"] is not None
