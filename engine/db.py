@@ -243,7 +243,6 @@ class Writer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._opened = False
-        self._waiters: dict[int, asyncio.Future[bool]] = {}   # ordinal -> applied (True) or refused
         self.written = 0
         self.rejected = 0
         self.skipped = 0  # journal entries of an earlier run that had landed already
@@ -276,17 +275,6 @@ class Writer:
         self._idle.clear()
         self._wakeup.set()
         return entry
-
-    async def durable(self, entry: Entry) -> None:
-        """Until ``entry`` is fsync'd in the journal (what the API waits for before it answers)."""
-        await self.journal.durable(entry)
-
-    async def applied(self, entry: Entry) -> bool:
-        """Until ``entry`` was applied: True if PostgreSQL took it, False if it refused it."""
-        if not self._queue or self._queue[0].ordinal > entry.ordinal:
-            raise ValueError("that write was applied already; ask before it is")
-        waiter = self._waiters.setdefault(entry.ordinal, asyncio.get_running_loop().create_future())
-        return await asyncio.shield(waiter)
 
     def close(self) -> int:
         """At shutdown: the journal keeps what is still queued; the next start applies it."""
@@ -348,23 +336,15 @@ class Writer:
                 return
             e = batch[0]
             log.error("db.write_rejected", op=e.op, args=e.args, error=f"{type(exc).__name__}: {exc}")
-            self.journal._reject(json.dumps({"write": {"op": e.op, "args": list(e.args)}, "error": str(exc)}))
+            self.journal.reject(json.dumps({"write": {"op": e.op, "args": list(e.args)}, "error": str(exc)}))
             await pool.execute(CHECKPOINT, e.run, e.seq)   # set aside for good: not replayed
             self.rejected += 1
-            self._tell(e, False)
         else:
             self.written += len(batch)
-            for e in batch:
-                self._tell(e, True)
         for e in batch:
             self._checkpoints[e.run] = max(self._checkpoints.get(e.run, 0), e.seq)
             self._queue.popleft()
         self.journal.applied(batch[-1])
-
-    def _tell(self, e: Entry, ok: bool) -> None:
-        waiter = self._waiters.pop(e.ordinal, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(ok)
 
     async def _skip_landed(self, pool: asyncpg.Pool) -> None:
         """Drop queued entries of earlier runs that PostgreSQL already has (their run's checkpoint)."""
@@ -377,7 +357,6 @@ class Writer:
                 return
             self._queue.popleft()
             self.skipped += 1
-            self._tell(e, True)
             self.journal.applied(e)
 
 

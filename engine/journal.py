@@ -6,8 +6,8 @@ The call path never waits for PostgreSQL (:mod:`engine.db`), so what happened li
 moment, only in the engine. That moment must survive the engine's death. Each write handed to the
 queue is first appended to a journal file in ``<state_dir>/journal/`` with one ``write(2)``: from
 then on a SIGKILL loses nothing (the bytes are in the kernel), and a background task ``fdatasync``\\ s
-the file within milliseconds so that a power cut loses nothing either once :meth:`Journal.durable`
-returns. Whoever acknowledges something to the outside (the HTTP API) waits for that.
+the file within milliseconds, so that a power cut loses at most those milliseconds. What the HTTP
+API acknowledges as a record (a do-not-call entry) it writes to PostgreSQL directly and waits for.
 
 Identity and exactly-once. Each entry carries ``(run, seq)``: the engine run that made it and
 its number in that run. The writer applies entries to PostgreSQL in order and, in the same
@@ -86,12 +86,10 @@ class Journal:
         self._seq = 0
         self._ordinal = 0
         self._applied = 0       # every entry up to this ordinal is in PostgreSQL (or rejected)
-        self._durable = 0       # every entry up to this ordinal is fsync'd
         self._segments: deque[_Segment] = deque()   # closed ones, oldest first
         self._current: _Segment | None = None
         self._retired: list[int] = []  # fds of rotated segments the syncer still has to sync and close
         self._dirty = asyncio.Event()
-        self._synced = asyncio.Event()
         self.error: str | None = None  # the last write error (disk full...), None when writing works
         self.recovered = 0
 
@@ -112,7 +110,6 @@ class Journal:
                 file.unlink()
         self.recovered = len(entries)
         self._new_segment()
-        self._durable = self._ordinal
         if entries:
             log.info("journal.recovered", writes=len(entries), files=len(self._segments))
         return entries
@@ -131,12 +128,13 @@ class Journal:
             except (ValueError, KeyError, TypeError) as exc:
                 torn = n == len(lines) and not raw.endswith(b"}")
                 log.error("journal.bad_line", file=str(file), line=n, torn=torn, error=str(exc)[:200])
-                self._reject(raw.decode("utf-8", "replace"))
+                self.reject(raw.decode("utf-8", "replace"))
                 continue
             self._ordinal += 1
             into.append(Entry(self._ordinal, run, seq, op, tuple(args)))
 
-    def _reject(self, line: str) -> None:
+    def reject(self, line: str) -> None:
+        """Keep a line that cannot be applied for an operator (``rejected.jsonl``, 0600)."""
         fd = _open_private(self.rejected_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, (line.rstrip("\n") + "\n").encode())
@@ -195,11 +193,10 @@ class Journal:
 
     # -- durability -------------------------------------------------------------------------------
     async def sync_forever(self) -> None:
-        """fdatasync whatever was appended; wakes :meth:`durable` waiters. Cancel to stop."""
+        """fdatasync whatever was appended, within milliseconds of it. Cancel to stop."""
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            upto = self._ordinal
             fds = [*self._retired, *([self._current.fd] if self._current and self._current.fd is not None else [])]
             retired, self._retired = self._retired, []
             try:
@@ -210,14 +207,6 @@ class Journal:
             finally:
                 for fd in retired:
                     os.close(fd)
-            self._durable = max(self._durable, upto)
-            self._synced.set()
-
-    async def durable(self, entry: Entry) -> None:
-        """Until ``entry`` is on disk (fsync'd). Needs :meth:`sync_forever` running."""
-        while self._durable < entry.ordinal:
-            self._synced.clear()
-            await self._synced.wait()
 
     def close(self) -> int:
         """At shutdown: sync and close; returns how many entries are still to apply (they stay)."""
