@@ -127,10 +127,11 @@ class AcdService:
     async def _restore(self) -> None:
         """Agents stay logged in across a restart, in the state they were in."""
         try:
-            async with asyncio.timeout(10):
-                await self.db.ready.wait()
+            async with asyncio.timeout(10):   # the database, with what the run before journalled
+                await self.writer.caught_up()
         except TimeoutError:
-            log.error("acd.restore_skipped", reason="database not ready; agents must log in again")
+            log.error("acd.restore_skipped", reason="database not ready; agents must log in again",
+                      database_up=self.db.ready.is_set(), journal_replayed=self.writer.replayed.is_set())
             return
         assert self.db.pool is not None
         rows = await self.db.pool.fetch("SELECT * FROM agents_current WHERE state <> 'logged_out'")

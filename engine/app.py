@@ -163,6 +163,7 @@ class Engine:
         # Each ARI (re)connect closes lost calls when the database is up; if the database came
         # second, do it once here. (Both may run: closing a call is idempotent.)
         await self.ari.connected.wait()
+        await self.writer.caught_up()   # the rows as the run before left them, journal included
         if not self.calls.lost_swept.is_set():
             try:
                 await self.calls.close_lost_calls()

@@ -246,6 +246,8 @@ class Writer:
         self.written = 0
         self.rejected = 0
         self.skipped = 0  # journal entries of an earlier run that had landed already
+        self._replay_last = 0   # ordinal of the last entry an earlier run left in the journal
+        self.replayed = asyncio.Event()   # every such entry is in PostgreSQL (or set aside)
         self.hub = Hub()   # the same facts, for in-process listeners (webhooks, metrics)
 
     @property
@@ -258,6 +260,8 @@ class Writer:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             entries = self.journal.open()
             self._queue.extendleft(reversed(entries))
+            self._replay_last = entries[-1].ordinal if entries else 0
+            self._note_replayed()
             self._checkpoints[self.journal.run] = 0
             self._opened = True
             if self._queue:
@@ -287,6 +291,19 @@ class Writer:
 
     async def wait_idle(self) -> None:
         await self._idle.wait()
+
+    async def caught_up(self) -> None:
+        """Until PostgreSQL is up and holds every write an earlier run journalled: what is read
+        from it to rebuild state at start is then what happened, not what had landed by the kill."""
+        self.open()
+        await self.db.ready.wait()
+        await self.replayed.wait()
+
+    def _note_replayed(self) -> None:
+        if not self.replayed.is_set() and (not self._queue or self._queue[0].ordinal > self._replay_last):
+            self.replayed.set()
+            if self._replay_last:
+                log.info("db.journal_replayed", written=self.written, skipped=self.skipped, rejected=self.rejected)
 
     async def run(self) -> None:
         self.open()
@@ -345,6 +362,7 @@ class Writer:
             self._checkpoints[e.run] = max(self._checkpoints.get(e.run, 0), e.seq)
             self._queue.popleft()
         self.journal.applied(batch[-1])
+        self._note_replayed()
 
     async def _skip_landed(self, pool: asyncpg.Pool) -> None:
         """Drop queued entries of earlier runs that PostgreSQL already has (their run's checkpoint)."""
@@ -358,6 +376,7 @@ class Writer:
             self._queue.popleft()
             self.skipped += 1
             self.journal.applied(e)
+            self._note_replayed()
 
 
 def _last_per_run(batch: list[Entry]) -> dict[str, int]:

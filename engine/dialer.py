@@ -617,7 +617,7 @@ class Dialer:
 
     async def run(self) -> None:
         """Start a loop per active campaign once the database is up; follow reloads."""
-        await self.calls.db.ready.wait()
+        await self.calls.writer.caught_up()   # attempts are recovered from what the last run wrote
         self.gate.db = self.pool()
         await _retrying(self._recover, log, "dialer.recover_failed")
         await _retrying(self._load_control, log, "dialer.control_failed")

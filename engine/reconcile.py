@@ -86,12 +86,13 @@ class Reconciler:
                     ours[m] = (parse_bridge_name(str(b["name"])), members)
         by_id = {ch["id"]: ch for ch in channels}
         adopted, hung_up = 0, 0
-        if not calls.db.ready.is_set():
-            try:  # the database says where each waiting caller was; give it a moment at start-up
-                async with asyncio.timeout(5):
-                    await calls.db.ready.wait()
-            except TimeoutError:
-                log.warning("calls.reconcile_without_database")
+        try:  # the database says where each waiting caller was, once it holds what the journal
+            async with asyncio.timeout(5):   # of the run before has (give it a moment at start-up)
+                await calls.writer.caught_up()
+        except TimeoutError:
+            log.warning("calls.reconcile_without_database", database_up=calls.db.ready.is_set(),
+                        journal_replayed=calls.writer.replayed.is_set())
+        current = calls.db.ready.is_set() and calls.writer.replayed.is_set()
         followed: set[str] = set()      # agent legs adopted with their caller
         with_agent: set[str] = set()    # calls adopted with their agent (who they release themselves)
         # Callers first, so that an agent leg still bridged to one is adopted with it, not hung up.
@@ -103,7 +104,7 @@ class Reconciler:
             if role == "inbound" or (role in ("dial", "amd") and cid in ours):
                 info, members = ours.get(cid, (None, []))
                 mate = next((m for m in members if m != cid and m in by_id), None)
-                if await self._adopt(ch, mate, info):
+                if await self._adopt(ch, mate, info, current=current):
                     with_agent.add(call_id_for(cid))
                 if mate is not None:
                     followed.add(mate)
@@ -127,18 +128,19 @@ class Reconciler:
         # (the restore waits for the database at most 10 s, then goes on without it).
         await calls.acd.ready.wait()
         calls.acd.after_reconcile(calls.connected_calls() | with_agent)
-        if calls.db.ready.is_set():
+        if current:
             await self.close_lost_calls(set(by_id))
 
-    async def _adopt(self, ch: dict[str, Any], mate: str | None, bridge: BridgeInfo | None) -> bool:
-        """Adopt one caller's channel; True if it was adopted with its agent."""
+    async def _adopt(self, ch: dict[str, Any], mate: str | None, bridge: BridgeInfo | None, *,
+                     current: bool) -> bool:
+        """Adopt one caller's channel (``current``: the database may be read); True if it was
+        adopted with its agent."""
         calls = self.calls
         call_id = call_id_for(ch["id"])
         queued: tuple[str, float, float] | None = None
         agent_id = bridge.agent if bridge is not None else None
         steps = 0
-        if calls.db.ready.is_set():
-            assert calls.db.pool is not None
+        if current and calls.db.pool is not None:
             entry = await calls.db.pool.fetchrow(
                 "SELECT queue, line_since, entered_at FROM queue_entries WHERE call_id = $1 AND left_at IS NULL",
                 call_id)

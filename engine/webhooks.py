@@ -174,8 +174,7 @@ class Webhooks:
 
     async def _load_outbox(self) -> None:
         """What an earlier run of this instance still owed (after its spooled writes landed)."""
-        await self.db.ready.wait()
-        await self.writer.wait_idle()
+        await self.writer.caught_up()
         assert self.db.pool is not None
         delay = 1.0
         while True:

@@ -208,6 +208,8 @@ async def _books(dsn: str, out: Outcome) -> None:
                                GROUP BY call_id HAVING count(*) > 1""")
     steps = await rows(dsn, "SELECT call_id, seq FROM ivr_steps GROUP BY call_id, seq HAVING count(*) > 1")
     out.duplicated = len(twice) + len(steps)
+    out.details += [f"call {r['call_id']} answered in two queue stays" for r in twice]
+    out.details += [f"call {r['call_id']} has IVR step {r['seq']} twice" for r in steps]
     stuck = await rows(dsn, """SELECT a.agent_id, a.state FROM agents_current a
                                LEFT JOIN calls c ON c.id = a.call_id
                                WHERE a.state IN ('on_call', 'reserved') AND (c.id IS NULL OR c.ended_at IS NOT NULL)""")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
 from engine.app import Engine
+from engine.core import agent as ag
 from engine.config import DatabaseConfig
 from engine.db import Database, Write, Writer
 
@@ -107,3 +109,35 @@ async def test_a_reopened_queue_stay_is_one_row_answered_once(dsn, tmp_path, reo
                               "FROM queue_entries")
     assert (entry["outcome"], entry["agent_id"], entry["wait_seconds"], float(entry["e"])) == (
         "answered", "9002", 8.0, 10.0)
+
+
+def agent_state(state: str, reason: str | None, at: float) -> Write:
+    return Write("agent_state", (str(uuid.uuid4()), "9001", state, reason, None, at, ["support"],
+                                 "PJSIP/agent9001", at, 0, None))
+
+
+async def test_state_is_rebuilt_from_what_the_journal_adds_to_the_database(stack, dsn, tmp_path):
+    """Seen in tools/faults.py: a restarted engine read PostgreSQL while the run before's journal was
+    still being applied, so it rebuilt from what had landed by the kill (a caller's answered stay
+    taken for a wait: a second stay). The database says 9001 is available; the journal of a run
+    killed while the database was away says 9001 paused after 600 other writes: 9001 is paused."""
+    state = tmp_path / "state"
+    await apply_all(dsn, state, [agent_state("available", None, 100.0)])
+    dead = Writer(Database(DatabaseConfig(dsn="postgresql://postgres@127.0.0.1:1/nowhere")), state)
+    for i in range(600):
+        dead.submit(started(1000 + i))
+    dead.submit(agent_state("paused", "lunch", 200.0))   # and the engine is killed: nothing closed
+
+    # the replay waits for the database; what reads it to rebuild waits for the replay
+    writer = Writer(Database(DatabaseConfig(dsn=dsn)), tmp_path / "other")
+    writer.submit(started(1))
+    assert writer.replayed.is_set()   # nothing journalled before: nothing to wait for
+
+    engine = Engine(engine_config(stack, dsn, state))
+    async with running(engine):
+        assert engine.acd is not None
+        await asyncio.wait_for(engine.acd.ready.wait(), 20)
+        assert engine.writer.replayed.is_set() and engine.writer.skipped == 0
+        a9001 = engine.acd.acd.agents["9001"]
+        assert (a9001.phase, a9001.pause_reason) == (ag.AgentPhase.PAUSED, "lunch")
+    assert len(await rows(dsn, "SELECT id FROM calls")) == 600
