@@ -57,6 +57,7 @@ from .core import pacing as P
 from .core.common import Command, Rejected
 from .core.compliance import Decision, Scope
 from .db import Write
+from .dialrecover import Adopted, recover
 from .gate import Gate
 from .logsetup import get_logger
 
@@ -475,6 +476,7 @@ class Campaign:
             self.live_answers += 1
             self.pacer.observe(P.Connected(now - (a.verdict_at or now)), now)
             a.log.info("dialer.connected", agent_id=a.agent_id, answer_to_agent=round(now - (a.verdict_at or now), 3))
+            self.dialer._progress.set()
         elif isinstance(command, core.RecordEvent) and command.kind == "abandoned" and a.stage == "waiting":
             a.abandoned = True
             self.live_answers += 1
@@ -499,6 +501,27 @@ class Campaign:
         elif change.phase is not ag.AgentPhase.ON_CALL:
             a.agent_free_at = change.at
             self._maybe_done(a, change.at)
+
+    def adopt(self, x: Adopted, now: float) -> None:
+        """An attempt whose customer was still with an agent at the restart goes on here."""
+        a = Attempt(x.id, x.lead, x.number, x.channel_id, x.placed_at, stage="talking", rang=True,
+                    answered_at=x.answered_at, verdict_at=x.answered_at, call_id=x.call_id,
+                    connected_at=x.connected_at or now, agent_id=x.agent_id,
+                    log=self.log.bind(lead_id=x.lead.id, attempt_id=str(x.id), number=x.number, call_id=x.call_id))
+        self.attempts[x.channel_id] = a
+        self.dialer.by_call[x.call_id] = (self, a)
+        if x.call_id in self.dialer.calls.by_call:
+            self.dialer.calls.observers[x.call_id] = lambda c: self._observe(a, c)
+        else:   # over since the recovery looked
+            a.stage, a.ended_at = "wrapup", now
+        agent = self.dialer.acd.acd.agents.get(x.agent_id or "")
+        if agent is None or agent.call_id != x.call_id or agent.phase not in (ag.AgentPhase.ON_CALL,
+                                                                                ag.AgentPhase.WRAP_UP):
+            a.agent_free_at = now
+        elif agent.phase is ag.AgentPhase.WRAP_UP:
+            a.wrapup_started = agent.since
+        a.log.info("dialer.attempt_adopted", agent_id=a.agent_id, stage=a.stage)
+        self._maybe_done(a, now)
 
     def _maybe_done(self, a: Attempt, now: float) -> None:
         if a.stage == "wrapup" and a.agent_free_at is not None:
@@ -595,12 +618,13 @@ class Dialer:
         self.control: dict[str, str] = {}
         self._progress = asyncio.Event()
         self.recovered = asyncio.Event()  # what an earlier run left open is closed
+        self._adopted: list[Adopted] = []   # attempts still with an agent at the restart (dialrecover)
         calls.dialer = self
         acd.listeners.append(self._agent_changed)
 
     async def wait_until(self, condition: Callable[[Dialer], bool]) -> None:
-        """Until ``condition(self)`` holds, checked after every ring, refusal and attempt closed
-        (tests, the demo)."""
+        """Until ``condition(self)`` holds, checked after every ring, refusal, connection and
+        attempt closed (tests, the demo)."""
         while not condition(self):
             self._progress.clear()
             await self._progress.wait()
@@ -618,6 +642,7 @@ class Dialer:
     async def run(self) -> None:
         """Start a loop per active campaign once the database is up; follow reloads."""
         await self.calls.writer.caught_up()   # attempts are recovered from what the last run wrote
+        await self.calls.ari.connected.wait()   # and from what Asterisk still has (reconciled)
         self.gate.db = self.pool()
         await _retrying(self._recover, log, "dialer.recover_failed")
         await _retrying(self._load_control, log, "dialer.control_failed")
@@ -635,6 +660,8 @@ class Dialer:
                         self.campaigns[c.name].reconfigure(c)
                     else:
                         self.campaigns[c.name] = Campaign(self, c)
+                        for x in [x for x in self._adopted if x.campaign == c.name]:
+                            self.campaigns[c.name].adopt(x, time.time())
                         tasks[c.name] = self.spawn(self.campaigns[c.name].run())
                 self.changed.clear()
                 try:
@@ -647,15 +674,8 @@ class Dialer:
                 t.cancel()
 
     async def _recover(self) -> None:
-        """After a restart: attempts this instance left open are lost; its leases go back now."""
-        now = time.time()
-        async with self.pool().acquire() as conn, conn.transaction():
-            lost = await conn.execute("""
-                UPDATE dial_attempts SET outcome = 'lost', ended_at = $2 WHERE instance = $1 AND outcome IS NULL""",
-                self.instance, _ts(now))
-            back = await hopper.give_back(conn, now, owner=self.instance)
-        log.info("dialer.recovered", instance=self.instance, attempts_lost=int(lost.split()[-1]),
-                 leads_returned=back)
+        """After a restart: the attempts this instance left open (engine/dialrecover.py)."""
+        self._adopted = await recover(self)
 
     async def _load_control(self) -> None:
         rows = await self.pool().fetch("SELECT name, state FROM campaign_control")

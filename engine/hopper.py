@@ -45,7 +45,7 @@ from .yamlconf import parse_duration
 
 __all__ = [
     "DNC_DISPOSITIONS", "Lead", "LeadNumber", "OUTCOMES", "Step", "WAIT_UNKNOWN", "finish", "plan", "release",
-    "renew", "schedule_callback", "start_attempt", "take",
+    "leads", "renew", "schedule_callback", "start_attempt", "take",
 ]
 
 # How a call placed to a lead ended (dial_attempts.outcome).
@@ -194,16 +194,31 @@ async def take(db: Any, campaign: str, count: int, now: float, *, owner: str,
             UPDATE leads l SET status = 'active', locked_by = $4, locked_until = $5, updated_at = $2
             FROM picked WHERE l.id = picked.id
             RETURNING {_LEAD_COLUMNS}""", campaign, at, count, owner, until)
-        numbers = await conn.fetch("""
-            SELECT lead_id, position, number, kind, line_type, time_zones, status FROM lead_numbers
-            WHERE lead_id = ANY($1::bigint[]) ORDER BY lead_id, position""", [r["id"] for r in rows])
+        by_lead = await _numbers(conn, [r["id"] for r in rows])
+    taken = [_lead(r, by_lead.get(r["id"], [])) for r in rows]
+    taken.sort(key=lambda x: (x.lane, -x.priority, x.next_due_at, x.id))
+    return taken
+
+
+async def leads(db: Any, ids: Sequence[int]) -> list[Lead]:
+    """The leads ``ids`` as they are now (after a restart: those behind calls still up)."""
+    if not ids:
+        return []
+    async with _connection(db) as conn:
+        rows = await conn.fetch(f"SELECT {_LEAD_COLUMNS} FROM leads l WHERE l.id = ANY($1::bigint[])", list(ids))
+        numbers = await _numbers(conn, [r["id"] for r in rows])
+    return [_lead(r, numbers.get(r["id"], [])) for r in rows]
+
+
+async def _numbers(conn: Any, ids: Sequence[int]) -> dict[int, list[LeadNumber]]:
+    numbers = await conn.fetch("""
+        SELECT lead_id, position, number, kind, line_type, time_zones, status FROM lead_numbers
+        WHERE lead_id = ANY($1::bigint[]) ORDER BY lead_id, position""", list(ids))
     by_lead: dict[int, list[LeadNumber]] = {}
     for n in numbers:
         by_lead.setdefault(n["lead_id"], []).append(LeadNumber(
             n["position"], n["number"], n["kind"], n["line_type"], tuple(n["time_zones"]), n["status"]))
-    leads = [_lead(r, by_lead.get(r["id"], [])) for r in rows]
-    leads.sort(key=lambda x: (x.lane, -x.priority, x.next_due_at, x.id))
-    return leads
+    return by_lead
 
 
 def _lead(r: Any, numbers: Sequence[LeadNumber]) -> Lead:

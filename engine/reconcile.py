@@ -33,6 +33,8 @@ __all__ = ["BRIDGE_PREFIX", "BridgeInfo", "Reconciler", "bridge_name", "call_id_
 
 log = get_logger("calls")
 
+# The roles of a caller's or a customer's channel (the other end of an agent's leg).
+CUSTOMER_ROLES = ("inbound", "dial", "amd")
 # Every bridge the engine creates is named with this prefix, so reconciliation knows its own.
 BRIDGE_PREFIX = "cc-"
 # Call ids are derived from the channel id, so adopting a channel after a restart (or replaying a
@@ -95,13 +97,14 @@ class Reconciler:
         current = calls.db.ready.is_set() and calls.writer.replayed.is_set()
         followed: set[str] = set()      # agent legs adopted with their caller
         with_agent: set[str] = set()    # calls adopted with their agent (who they release themselves)
-        # Callers first, so that an agent leg still bridged to one is adopted with it, not hung up.
-        for ch in sorted(channels, key=lambda c: stasis_role(c, app) != "inbound"):
+        # Callers and customers first, so that an agent leg still bridged to one is adopted with
+        # it, not hung up.
+        for ch in sorted(channels, key=lambda c: stasis_role(c, app) not in CUSTOMER_ROLES):
             cid = ch["id"]
             role = stasis_role(ch, app)
             if role is None or calls.knows(cid):
                 continue
-            if role == "inbound" or (role in ("dial", "amd") and cid in ours):
+            if role == "inbound" or (role in CUSTOMER_ROLES and cid in ours):
                 info, members = ours.get(cid, (None, []))
                 mate = next((m for m in members if m != cid and m in by_id), None)
                 if await self._adopt(ch, mate, info, current=current):

@@ -22,7 +22,9 @@ error, a timeout, 408, 429 or 5xx retries after ``retry_seconds``, doubling up t
 ``retry_max_seconds``, at most ``max_attempts`` tries; any other 3xx or 4xx is final (redirects
 are not followed; retrying a refused request cannot help). Every try is written back to the outbox (attempts, status, error, delivered
 or failed). After a restart the deliveries this instance still owed are read back from the
-outbox and sent: at least once, never silently dropped.
+outbox and sent: at least once, never silently dropped. An event that happens once per call or
+attempt (call.started, call.ended, dial.placed, dial.ended) has an id derived from it, the same
+however often it is published (a restart may publish one again): one fact, one id.
 
 call.offered carries what a CRM screen pop needs: the caller's number and name, the number dialled,
 the queue, the agent whose phone rings, the call id (added here from the call's start).
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from .config import Config, WebhookConfig
     from .db import Database, Writer
 
-__all__ = ["Webhooks", "backoff", "sign"]
+__all__ = ["ONCE", "Webhooks", "backoff", "sign"]
 
 log = get_logger("webhooks")
 
@@ -68,6 +70,11 @@ OPERATIONS.update({
         WHERE id = $1 AND delivered_at IS NULL AND failed_at IS NULL""",
 })
 CALLER_FIELDS = ("caller_number", "caller_name", "dialed_number", "direction")
+# Events that happen once per call or attempt, by the field naming it. A restart may publish one
+# again (an attempt closed by the recovery after the run that ended it was killed before storing
+# it): its delivery id is derived, not drawn, so the receiver sees the same id twice, not two facts.
+ONCE = {"call.started": "call_id", "call.ended": "call_id", "dial.placed": "attempt_id", "dial.ended": "attempt_id"}
+_NS = uuid.UUID("0e5c2a55-8f0f-4d8e-9d6e-6b8f3f2a7c41")
 CONCURRENCY = 8
 
 
@@ -130,8 +137,9 @@ class Webhooks:
         if not hooks:
             return
         at = float(data.get("at") or time.time())
+        key = data.get(ONCE[kind]) if kind in ONCE else None
         for hook in hooks:
-            delivery_id = str(uuid.uuid4())
+            delivery_id = str(uuid.uuid5(_NS, f"{kind}|{key}|{hook.url}") if key else uuid.uuid4())
             body = json.dumps({"id": delivery_id, "kind": kind, "at": at, "data": data}, default=str).encode()
             self.writer.submit(Write("webhook_queued", (delivery_id, self.instance, hook.url, kind, body.decode(), at)))
             self._schedule(Delivery(delivery_id, hook.url, kind, body, due=time.time()))

@@ -321,6 +321,42 @@ async def test_a_restart_closes_the_call_it_left_ringing_and_gives_the_lead_back
     assert lead["next_due_at"] <= datetime.now(timezone.utc)
 
 
+async def test_a_restart_keeps_the_attempt_of_a_customer_still_with_the_agent(stack, dsn, tmp_path, voices):
+    """Seen in tools/faults.py: a restart marked such an attempt ``lost`` and gave its lead back,
+    to be dialled again while (or just after) the customer talked to the agent; the answered call
+    was recorded as neither answered nor abandoned. It goes on in its campaign and ends answered."""
+    cfg = dialer_config(stack, dsn, tmp_path, campaign())
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
+    carrier, carrier_done = await customers(stack, voices, 1)
+    phone, phone_done = await agent_phone(stack, 1, answer_ms="100", hangup_ms="6000")
+    engine = Engine(cfg)
+    async with running(engine):
+        await migrated(engine)
+        [lead_id] = (await add_leads(dsn, "renewals", ["+12125550171"])).values()   # ...1: a person
+        await log_in(engine, "9001", "renewals")
+        async with asyncio.timeout(20):
+            await engine.dialer.wait_until(lambda d: "renewals" in d.campaigns and any(
+                a.stage == "talking" for a in d.campaigns["renewals"].attempts.values()))
+    # stopped while the customer talks to 9001 (the call stays up in Asterisk)
+    [a] = await rows(dsn, "SELECT * FROM dial_attempts")
+    assert a["outcome"] is None
+    engine = Engine(cfg)
+    async with running(engine):
+        async with asyncio.timeout(20):
+            await engine.dialer.recovered.wait()
+            await engine.dialer.wait_until(lambda d: "renewals" in d.campaigns)
+        [kept] = engine.dialer.campaigns["renewals"].attempts.values()
+        assert (kept.id, kept.stage, kept.agent_id) == (a["id"], "talking", "9001")
+        (await phone_done()).check()              # the agent talked to the end and hung up
+        (await carrier_done()).check()            # the one call the customer got
+        async with asyncio.timeout(20):
+            await engine.dialer.wait_until(lambda d: not d.campaigns["renewals"].attempts)
+    [a] = await rows(dsn, "SELECT * FROM dial_attempts")
+    assert (a["outcome"], a["agent_id"]) == ("answered", "9001") and a["connected_at"] is not None
+    [lead] = await rows(dsn, "SELECT * FROM leads")
+    assert (lead["id"], lead["status"], lead["attempts"], lead["locked_by"]) == (lead_id, "done", 1, None)
+
+
 async def test_the_dialer_leaves_a_blended_agent_to_inbound_while_inbound_needs_them(stack, dsn, tmp_path, voices):
     cfg = dialer_config(stack, dsn, tmp_path, campaign(amd=Amd()))
     engine = Engine(cfg)

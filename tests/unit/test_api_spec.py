@@ -15,9 +15,10 @@ import pytest
 
 from engine import api
 from engine.api import edge
-from engine.config import Config, WebhookConfig
+from engine.config import Config, DatabaseConfig, WebhookConfig
+from engine.db import Database, Writer
 from engine.http import build_app
-from engine.webhooks import backoff, sign
+from engine.webhooks import Webhooks, backoff, sign
 from engine.yamlconf import ConfigError, load_text
 
 from .test_config import MINIMAL
@@ -148,6 +149,30 @@ def test_the_signature_is_the_hex_hmac_sha256_of_the_exact_body():
     assert sign("Jefe", b"what do ya want for nothing?") == \
         "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     assert sign(secret, body + b" ") != sign(secret, body)
+
+
+def test_a_fact_published_again_after_a_restart_keeps_its_delivery_id(tmp_path):
+    """A dial.ended the killed run had sent, published again by the next run's recovery, must be
+    the same delivery (the receiver de-duplicates on the id), not a second attempt ending."""
+    hook = WebhookConfig(url="http://127.0.0.1:9/hook", secret="x" * 16, events=("*",))
+    cfg = SimpleNamespace(engine=SimpleNamespace(instance="a"), webhooks=(hook,))
+
+    def published(*events: tuple[str, dict]) -> list[str]:
+        writer = Writer(Database(DatabaseConfig(dsn="postgresql://127.0.0.1:1/none")), tmp_path / str(len(events)))
+        Webhooks(writer=writer, db=writer.db, config=lambda: cfg)   # type: ignore[arg-type]  (subscribes)
+        for kind, data in events:
+            writer.hub.publish(kind, **data)
+        return [e.args[0] for e in writer._queue if e.op == "webhook_queued"]
+
+    first, again, other = published(("dial.ended", {"attempt_id": "a1", "outcome": "answered"}),
+                                    ("dial.ended", {"attempt_id": "a1", "outcome": "answered"}),
+                                    ("dial.ended", {"attempt_id": "a2", "outcome": "busy"}))
+    assert first == again != other
+    # in another process too: the id comes from the fact, not from the run
+    assert published(("dial.ended", {"attempt_id": "a1"}))[0] == first
+    # events that may happen more than once per call keep an id of their own
+    offered = published(("call.offered", {"call_id": "c1"}), ("call.offered", {"call_id": "c1"}))
+    assert len(set(offered)) == 2
 
 
 def test_retries_back_off_exponentially_up_to_the_ceiling():
