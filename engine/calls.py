@@ -253,8 +253,7 @@ class CallManager:
         except Exception:
             # A bug, not a call event: never leave the caller in silence or the record open.
             session.log.exception("call.session_crashed", phase=session.state.phase.value)
-            self.writer.submit(Write("call_ended", (session.state.call_id, time.time(), None,
-                                                    "engine error", "system")))
+            self.record_end(session.state.call_id, time.time(), None, "engine error", "system")
             await self.hang_up(session.state.channel_id, "session crashed")
             if session.state.agent_id is not None:
                 self.acd.post(A.CallFinished(session.state.agent_id))
@@ -284,6 +283,13 @@ class CallManager:
                 self.acd.post(A.CallFinished(event.agent_id))
             elif isinstance(event, core.TransferAnswered):
                 self.spawn(self.hang_up(event.channel, "the call ended before the transfer's answer"))
+
+    def record_end(self, call_id: str, at: float, cause: int | None, cause_text: str, ended_by: str) -> None:
+        """A call is over: its row closed, and ``call.ended`` told (the CRM's webhooks), however it
+        ended: hung up, crashed, or gone while the engine was away."""
+        self.writer.submit(Write("call_ended", (call_id, at, cause, cause_text, ended_by)))
+        self.writer.hub.publish("call.ended", call_id=call_id, cause=cause, cause_text=cause_text, ended_by=ended_by,
+                                at=at)
 
     async def wait_until(self, condition: Callable[[CallManager], bool]) -> None:
         """Until ``condition(self)`` holds, checked after every call arrival, transition and end
@@ -351,10 +357,7 @@ class CallManager:
         elif isinstance(command, core.RecordAnswered):
             submit(Write("call_answered", (command.call_id, command.at)))
         elif isinstance(command, core.RecordEnded):
-            submit(Write("call_ended", (command.call_id, command.at, command.cause, command.cause_text,
-                                        command.ended_by)))
-            self.writer.hub.publish("call.ended", call_id=command.call_id, cause=command.cause,
-                                    cause_text=command.cause_text, ended_by=command.ended_by, at=command.at)
+            self.record_end(command.call_id, command.at, command.cause, command.cause_text, command.ended_by)
         elif isinstance(command, core.RecordEvent):
             submit(Write("call_event", (str(uuid.uuid4()), command.call_id, command.at, command.kind,
                                         command.detail)))

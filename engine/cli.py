@@ -83,10 +83,17 @@ async def _serve(cfg: Config, path: Path) -> int:
     try:
         await engine.run()
     except BaseExceptionGroup as group:
-        for exc in group.exceptions:
-            log.error("engine.failed", error=f"{type(exc).__name__}: {exc}")
+        for exc in _leaves(group):   # the real errors, with where they were raised
+            log.error("engine.failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
         return 1
     return 0
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return out
 
 
 def _stop_on_signal(engine: Any, sig: signal.Signals) -> None:

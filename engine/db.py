@@ -39,9 +39,11 @@ __all__ = ["Database", "OPERATIONS", "Write", "Writer"]
 log = get_logger("db")
 
 # Errors that mean "the database is not there right now" (retry), as opposed to "it refused".
+# PostgreSQL is away (or going): wait and try again. InternalClientError is asyncpg's "another
+# operation is in progress" on a connection the server dropped mid-use (seen on `pg_ctl restart`).
 UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
-               asyncpg.CrashShutdownError)
+               asyncpg.CrashShutdownError, asyncpg.exceptions.InternalClientError)
 
 # Each operation: SQL with positional arguments. Timestamps travel as epoch seconds (floats).
 OPERATIONS: dict[str, str] = {

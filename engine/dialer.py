@@ -56,7 +56,7 @@ from .core import callback as K
 from .core import pacing as P
 from .core.common import Command, Rejected
 from .core.compliance import Decision, Scope
-from .db import Write
+from .db import UNAVAILABLE, Write
 from .dialrecover import Adopted, recover
 from .gate import Gate
 from .logsetup import get_logger
@@ -77,7 +77,7 @@ SCREEN_LIMIT = 15.0         # AMD takes at most ~5 s: no verdict by then, the ca
 AGENTLESS_KEY_SECONDS = 10.0
 OUTBOUND_PRIORITY = 1000    # answered outbound calls go ahead of inbound callers: 2 s grace
 _PREVIEW = uuid.UUID("0b6f7c3e-8d7a-4d0e-9a55-3f2a9c1e7b42")   # preview call ids from attempt ids
-_DB_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_DB_ERRORS = (*UNAVAILABLE, asyncpg.PostgresError)
 
 
 def classify(cause: int | None) -> str:
@@ -323,7 +323,7 @@ class Campaign:
         else:
             refused = None if call_id in self.dialer.acd.acd.waiting else "nobody staffs the queue"
         if refused is not None:
-            self.dialer.calls.writer.submit(Write("call_ended", (call_id, now, None, refused, "system")))
+            self.dialer.calls.record_end(call_id, now, None, refused, "system")
             self.attempts.pop(a.channel_id, None)
             self.dialer.by_call.pop(call_id, None)
             wait = Decision(False, "no_agent", f"preview: {refused}", Scope.WAIT, now + 60.0, {})
@@ -559,7 +559,7 @@ class Campaign:
         a.ended_at = a.ended_at or now
         self.dialer.calls.routes.pop(a.channel_id, None)
         if a.channel_id.startswith("preview-") and a.call_id is not None:
-            self.dialer.calls.writer.submit(Write("call_ended", (a.call_id, a.ended_at, a.cause, outcome, "system")))
+            self.dialer.calls.record_end(a.call_id, a.ended_at, a.cause, outcome, "system")
         a.log.info("dialer.attempt_ended", outcome=outcome, disposition=a.disposition, cause=a.cause,
                    agent_id=a.agent_id)
         self.dialer.calls.writer.hub.publish("dial.ended", campaign=self.cfg.name, attempt_id=str(a.id),

@@ -32,26 +32,23 @@ only once it is stored (503 while the database is away).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import asyncpg
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
 from .campaignconf import CampaignConfig, to_rules
 from .core.compliance import Decision, Facts, Mode, Request, Scope, check
+from .db import UNAVAILABLE
 from .dnc import add_write
 from .hopper import Lead, _connection
 
 __all__ = ["Gate", "GateResult", "facts_for", "to_e164"]
 
-_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 RECENT = 48 * 3600.0       # how far back attempts are read for the per-day limit
 
 
@@ -150,7 +147,7 @@ class Gate:
                     None if decision.scope is None else decision.scope.value,
                     None if decision.retry_at is None else datetime.fromtimestamp(decision.retry_at, timezone.utc),
                     json.dumps(dict(decision.values), default=str), self.instance)
-        except _UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             decision = Decision(False, "gate_unavailable", f"the database cannot be reached ({type(exc).__name__}: "
                                 f"{exc}); nothing is dialled without a recorded decision", Scope.WAIT, now + 10.0,
                                 {"mode": mode, "number": e164})

@@ -178,8 +178,7 @@ class Reconciler:
                 continue
             call_id = str(row["id"])
             calls.writer.submit(Write("queue_left_lost", (call_id, now)))
-            calls.writer.submit(Write("call_ended", (call_id, now, None, "channel gone while the engine was away",
-                                                     "system")))
+            calls.record_end(call_id, now, None, "channel gone while the engine was away", "system")
             closed += 1
         if closed:
             log.warning("calls.closed_lost", calls=closed)

@@ -61,6 +61,7 @@ class _Active:
     started_at: float
     kind: str = "call"
     done: Callable[[bool, float | None], None] | None = None  # told when the file is complete
+    adopted: bool = False   # followed after a restart: it began before started_at
 
 
 class Recordings:
@@ -89,7 +90,7 @@ class Recordings:
             except AriError:
                 break
             if live.get("state") in ("recording", "paused", "queued"):
-                self.active[name] = _Active(call_id, agent_id, queue, bridge_id, time.time())
+                self.active[name] = _Active(call_id, agent_id, queue, bridge_id, time.time(), adopted=True)
                 log.info("recording.adopted", call_id=call_id, name=name)
 
     async def stop_for(self, call_id: str) -> None:
@@ -127,9 +128,10 @@ class Recordings:
         duration = wav_duration(file) if file is not None and self.format == "wav" else None
         size = file.stat().st_size if file is not None and file.exists() else None
         ended = time.time()
+        started = ended - duration if a.adopted and duration is not None else a.started_at   # the file knows
         log.info("recording.finished", call_id=a.call_id, name=name, duration=duration, size=size, failed=failed)
         self.writer.submit(Write("recording", (
             str(uuid.uuid5(_NS, name)), a.call_id, name, self.format, str(file) if file else None, "inbound",
-            a.agent_id or None, a.queue or None, a.started_at, ended, duration, size, a.kind)))
+            a.agent_id or None, a.queue or None, started, ended, duration, size, a.kind)))
         if a.done is not None:
             a.done(not failed and (size is None or size > 44), duration)  # 44: a WAV header and no audio

@@ -9,7 +9,7 @@ subprocess (so SIGKILL is a real one) on the example configuration, its PostgreS
 through a TCP proxy the run can cut, a webhook receiver on loopback as the CRM (call.ended,
 dial.ended), and agents on sipp phones that answer and talk ``--talk-ms``:
 
-- inbound (sigkill, sigkill-without-db, db-outage, asterisk-restart): agents 9001-9003 in the
+- inbound (sigkill, sigkill-without-db, db-outage, postgres-restart, asterisk-restart): agents 9001-9003 in the
   support queue (which records every call), sipp callers into it (3100) at ``--rate`` per second;
 - outbound (outbound-sigkill, outbound-sigkill-without-db): agents 9001-9002 in the renewals
   queue, a progressive campaign of ``--calls`` leads, customers behind the carrier who answer and
@@ -29,6 +29,7 @@ it still owes, and the books are read (tools/faultbooks.py):
   the customer answered recorded as lost;
 - recovery: from each restart to `/healthz` answering 200 (ARI, AMI and the database up).
 
+``postgres-restart`` restarts the stack's PostgreSQL server (`pg_ctl restart -m fast`) mid-load.
 ``asterisk-restart`` restarts Asterisk itself (`core restart now`) mid-load: the calls up at that
 moment are dropped by Asterisk; their rows must be closed and their agents released.
 
@@ -63,7 +64,7 @@ from tools.faultbooks import Hooks, Outcome  # noqa: E402
 TOKEN = "fault-run-token-0123456789abcdef"
 AGENTS = {"inbound": ("9001", "9002", "9003"),   # the example agents, on the stack's phones
           "outbound": ("9001", "9002")}          # the two with the renewals skill
-FAULTS = ("sigkill", "sigkill-without-db", "db-outage", "asterisk-restart",
+FAULTS = ("sigkill", "sigkill-without-db", "db-outage", "postgres-restart", "asterisk-restart",
           "outbound-sigkill", "outbound-sigkill-without-db")
 CAMPAIGN = "faultrun"
 ALL_DAYS = "[mon, tue, wed, thu, fri, sat, sun]"
@@ -161,6 +162,19 @@ async def poll(dsn: str, sql: str, limit: float, what: str) -> None:
     raise TimeoutError(f"{what} {limit} s on")
 
 
+async def restart_postgres(stack: dict[str, str]) -> None:
+    """``pg_ctl restart -m fast`` of the stack's own cluster (its options as it was started with)."""
+    data = Path(stack.get("CALLCENTER_STACK_PG_DATA") or "")
+    if not (data / "PG_VERSION").is_file():
+        raise RuntimeError("postgres-restart needs the stack's own PostgreSQL (not CALLCENTER_DSN)")
+    pg_ctl = Path("/usr/lib/postgresql") / (data / "PG_VERSION").read_text().strip() / "bin" / "pg_ctl"
+    proc = await asyncio.create_subprocess_exec("runuser", "-u", "postgres", "--", str(pg_ctl), "restart", "-D",
+                                                str(data), "-m", "fast", "-w", "-t", "60", cwd="/",
+                                                stdout=asyncio.subprocess.DEVNULL)
+    if await proc.wait():
+        raise RuntimeError(f"pg_ctl restart failed ({proc.returncode})")
+
+
 async def voices(folder: Path) -> dict[str, Path]:
     files = {}
     for preset in ("human", "machine"):
@@ -227,6 +241,11 @@ async def run_fault(fault: str, *, calls: int, rate: float, kills: int, talk_ms:
                     await proxy.cut()
                     await asyncio.sleep(0.4 * span)
                     await proxy.restore()
+                if kind == "postgres-restart":             # the server itself: every connection dropped
+                    await asyncio.sleep(0.4 * span)
+                    restarted = time.monotonic()
+                    await restart_postgres(stack)
+                    out.recovery_s.append(round(await healthy(port, restarted), 3))
                 if kind == "asterisk-restart":             # the calls up at that moment are dropped by Asterisk
                     await asyncio.sleep(0.4 * span)
                     restarted = time.monotonic()
@@ -254,8 +273,13 @@ async def run_fault(fault: str, *, calls: int, rate: float, kills: int, talk_ms:
                     await poll(real_dsn, f"SELECT count(*) FROM leads WHERE campaign = '{CAMPAIGN}' "
                                "AND status IN ('new', 'active')", span + 120, "leads still new or being dialled")
                 await quiet(port)   # every call over before the clean stop
+            except BaseException:
+                for line in daemon.lines[-30:]:   # what the engine said last, to see why
+                    print(json.dumps(line, default=str)[:600], file=sys.stderr)
+                raise
             finally:
-                daemon.proc.terminate()
+                if daemon.proc.returncode is None:
+                    daemon.proc.terminate()
                 await asyncio.wait_for(daemon.proc.wait(), 60)
                 for proc, done in phones:
                     if proc.returncode is None:
@@ -314,8 +338,10 @@ async def main() -> None:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
-    outcomes = [await run_fault(f, calls=a.calls, rate=a.rate, kills=a.kills, talk_ms=a.talk_ms, seed=a.seed)
-                for f in a.faults]
+    outcomes = []
+    for f in a.faults:
+        outcomes.append(await run_fault(f, calls=a.calls, rate=a.rate, kills=a.kills, talk_ms=a.talk_ms, seed=a.seed))
+        print(table(outcomes[-1:]), file=sys.stderr, flush=True)   # as it goes: a long run takes a while
     print(json.dumps([asdict(o) for o in outcomes], indent=2) if a.json else table(outcomes))
     sys.exit(0 if all(o.lost == o.duplicated == o.wrong_state == 0 for o in outcomes) else 1)
 

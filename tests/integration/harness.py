@@ -49,12 +49,16 @@ async def fresh_database(server_dsn: str) -> AsyncIterator[str]:
     admin = await asyncpg.connect(server_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield with_database(server_dsn, name)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+    try:
+        yield with_database(server_dsn, name)
+    finally:   # a new connection: the server may have been restarted meanwhile (tools/faults.py)
+        admin = await asyncpg.connect(server_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 async def rows(dsn: str, sql: str, *args) -> list[asyncpg.Record]:

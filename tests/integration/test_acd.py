@@ -394,5 +394,8 @@ async def test_a_connected_call_stays_connected_across_an_engine_restart(stack, 
     assert call["ended_by"] == "agent"
     entries = await rows(dsn, "SELECT outcome FROM queue_entries")
     assert [e["outcome"] for e in entries] == ["answered"]
-    [rec] = await rows(dsn, "SELECT duration_seconds FROM recordings")  # the recording survived too
+    # the recording survived too: one, from the connection (not the restart) to the end
+    [rec] = await rows(dsn, "SELECT duration_seconds, started_at, ended_at FROM recordings")
+    [entry] = await rows(dsn, "SELECT left_at FROM queue_entries")
     assert rec["duration_seconds"] > 4.0
+    assert abs((rec["started_at"] - entry["left_at"]).total_seconds()) < 1.0

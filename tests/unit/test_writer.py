@@ -3,10 +3,12 @@ queued, in order, read back by the next start (a SIGKILL included), nothing sile
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
 
+import asyncpg
 import pytest
 
 from engine import journal as J
@@ -118,3 +120,58 @@ def test_an_unapplied_segment_survives_rotation(tmp_path, monkeypatch):
     # whole segments are kept until every entry in them is applied: at least the 19 unapplied come back
     assert recovered >= 19
     assert [e.args[0] for e in again._queue][-19:] == [f"call-{i}" for i in range(1, 20)]
+
+
+class _BrokenOnce:
+    """A pool whose first connection fails as asyncpg does on a connection the server dropped
+    mid-use (``pg_ctl restart``); later ones take every statement."""
+
+    def __init__(self) -> None:
+        self.broken, self.statements = True, []
+
+    def acquire(self):
+        pool = self
+
+        class _Conn:
+            async def __aenter__(self):
+                if pool.broken:
+                    pool.broken = False
+                    raise asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation "
+                                                                 "(2) is in progress")
+                return self
+
+            async def __aexit__(self, *exc):
+                return False
+
+            def transaction(self):
+                return self
+
+            async def execute(self, sql, *args):
+                pool.statements.append(sql.split()[0])
+
+            async def fetchval(self, sql, *args):
+                return None
+
+        return _Conn()
+
+    async def fetchval(self, sql, *args):
+        return None
+
+
+async def test_a_connection_broken_by_a_server_restart_is_waited_out_not_fatal(tmp_path):
+    """Seen in tools/faults.py (postgres-restart): asyncpg's InternalClientError escaped the writer
+    and stopped the engine. It is the database being away: the write is tried again and lands."""
+    w = writer(tmp_path)
+    pool = _BrokenOnce()
+    w.db.pool = pool   # type: ignore[assignment]
+    w.db.ready.set()
+    w.submit(Write("call_answered", ("a", 2.5)))
+    task = asyncio.create_task(w.run())
+    try:
+        async with asyncio.timeout(10):
+            await w.wait_idle()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert not pool.broken and w.written == 1 and "UPDATE" in pool.statements
+    assert w.db.last_error is None   # it said it was away, then that it is back
