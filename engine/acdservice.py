@@ -27,6 +27,7 @@ from .acdconf import to_profile, to_rules
 from .ari import AriClient, AriError, AriUnavailable
 from .config import Config
 from .core import acd as A
+from .core.causes import offer_result
 from .core import agent as ag
 from .core import call as C
 from .core.common import Command, StartTimer
@@ -37,7 +38,7 @@ from .session import Session
 if TYPE_CHECKING:
     from .calls import CallManager
 
-__all__ = ["AcdService", "offer_result"]
+__all__ = ["AcdService"]
 
 log = get_logger("acd")
 
@@ -47,26 +48,6 @@ AUTO_ANSWER = {"PJSIP_HEADER(add,Call-Info)": "<sip:callcenter>;answer-after=0",
                "PJSIP_HEADER(add,Alert-Info)": "<http://callcenter>;info=alert-autoanswer;delay=0"}
 # Offer ids are made by the core per run; database ids must be unique across runs.
 _RUN = uuid.uuid4()
-
-
-# Q.850 causes of a call refused for its media: 58 bearer capability not available (SIP 488 and
-# 606), 65 bearer capability not implemented, 88 incompatible destination (SIP 415 is 79).
-CODEC_CAUSES = frozenset({58, 65, 79, 88})
-
-
-def offer_result(cause: int | None, rang: bool) -> str:
-    """What an agent leg's end before answer means, from its Q.850 cause. Asterisk reports a phone
-    that never answered the INVITE (nobody there) with the same 19 as one that rang out, so a leg
-    that never reached Ringing was unreachable; a phone that has no codec in common says so."""
-    if cause == 17:
-        return "busy"
-    if cause in CODEC_CAUSES:
-        return "codec"
-    if cause == 21:
-        return "rejected"
-    if cause in (18, 19, 102) and rang:
-        return "no-answer"
-    return "unreachable"
 
 
 @dataclass(slots=True)

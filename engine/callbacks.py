@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .acdservice import AcdService, Leg, offer_result
+from .acdservice import AcdService, Leg
 from .ari import AriError, path
 from .core import acd as A
 from .core import call as C
@@ -64,8 +64,7 @@ class Callbacks:
                 answered = True
                 translated = K.CustomerAnswered()
             elif kind == "ChannelDestroyed" and not answered:
-                result = offer_result(event.get("cause"), True)
-                translated = K.CustomerFailed("failed" if result in ("unreachable", "rejected") else result)
+                translated = K.CustomerFailed(callback_result(event.get("cause")))
             elif kind in ("StasisEnd", "ChannelDestroyed") and answered:
                 translated = C.ChannelGone()
             if translated is not None:

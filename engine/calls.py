@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import structlog
 
-from .acdservice import AcdService, Leg, offer_result
+from .acdservice import AcdService, Leg
+from .core.causes import offer_result
 from .ari import AriClient, AriError, path
 from .callbacks import Callbacks
 from .config import Config

@@ -53,6 +53,7 @@ from .core import agent as ag
 from .core import call as core
 from .core import call as C
 from .core import callback as K
+from .core.causes import dial_result
 from .core import pacing as P
 from .core.common import Command, Rejected
 from .core.compliance import Decision, Scope
@@ -78,17 +79,6 @@ AGENTLESS_KEY_SECONDS = 10.0
 OUTBOUND_PRIORITY = 1000    # answered outbound calls go ahead of inbound callers: 2 s grace
 _PREVIEW = uuid.UUID("0b6f7c3e-8d7a-4d0e-9a55-3f2a9c1e7b42")   # preview call ids from attempt ids
 _DB_ERRORS = (*UNAVAILABLE, asyncpg.PostgresError)
-
-
-def classify(cause: int | None) -> str:
-    """An outbound call that ended before anyone answered, by its Q.850 cause."""
-    if cause == 17:
-        return "busy"
-    if cause in (18, 19, 21, 102):
-        return "no_answer"
-    if cause in (1, 22, 28):
-        return "invalid_number"
-    return "failed"
 
 
 def _ts(t: float | None) -> datetime | None:
@@ -396,7 +386,7 @@ class Campaign:
         elif kind == "ChannelDestroyed":
             a.cause = event.get("cause")
             if a.stage == "ringing":
-                outcome = classify(a.cause)
+                outcome = dial_result(a.cause)
             elif a.stage == "screening":
                 outcome, a.amd_status = "failed", a.amd_status or "HANGUP"   # hung up before AMD's verdict
             elif a.stage == "machine":

@@ -36,6 +36,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from .causes import REASON_CAUSES
+from .causes import text as describe_cause
 from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
 
 from . import ivr as ivr_core
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     from ..ivrconf import IvrTree
 
 __all__ = [
-    "CAUSES", "AgentCallOver", "AgentGone", "Announcement", "Answer", "Answered", "Arrival", "BridgeWith",
+    "AgentCallOver", "AgentGone", "Announcement", "Answer", "Answered", "Arrival", "BridgeWith",
     "CallState", "ChannelGone", "Connected", "Dtmf", "Finish", "GaveUp", "Hangup", "HangupAgent",
     "HangupRequested", "JoinQueue", "LeaveQueue", "Limits", "Phase", "Play", "PlaybackDone",
     "RecordAnswered", "RecordEnded", "RecordEvent", "RecordStarted", "RequestCallback", "RequestFailed",
@@ -94,17 +96,6 @@ class Route:
 
 
 # Q.850 release causes as Asterisk names them (main/causes.h), for the ones calls meet.
-CAUSES = {
-    1: "Unallocated (unassigned) number", 3: "No route to destination", 16: "Normal Clearing",
-    17: "User busy", 18: "No user responding", 19: "User alerting, no answer", 21: "Call Rejected",
-    22: "Number changed", 27: "Destination out of order", 28: "Invalid number format",
-    31: "Normal, unspecified", 34: "Circuit/channel congestion", 38: "Network out of order",
-    41: "Temporary failure", 42: "Switching equipment congestion", 58: "Bearer capability not available",
-    102: "Recovery on timer expiry", 127: "Interworking, unspecified",
-}
-# ARI's hang-up ``reason`` values and the cause Asterisk sets for each.
-REASON_CAUSES = {"normal": 16, "busy": 17, "no_answer": 19, "congestion": 34, "answered_elsewhere": 26}
-
 SORRY = ("sound:all-circuits-busy-now", "sound:please-try-call-later")
 CALLBACK_CONFIRMED = ("sound:auth-thankyou", "sound:goodbye")
 
@@ -620,7 +611,7 @@ def _gone(state: CallState, event: ChannelGone, now: float):
     if cause is None:  # a phone's BYE without a Reason header: Asterisk gives no cause (AMI says 0)
         cause, text = 0, f"Unknown: no cause given ({by} hung up)"
     else:
-        text = event.cause_text or CAUSES.get(cause, f"cause {cause}")
+        text = event.cause_text or describe_cause(cause)
     return _end(state, now, cause, text, by)
 
 

@@ -10,7 +10,8 @@ from engine.acdconf import to_profile, to_rules
 from engine.config import load_config
 from engine.core import acd as A
 from engine.core import agent as ag
-from engine.dialer import Campaign, Dialer, classify
+from engine.core.causes import dial_result as classify
+from engine.dialer import Campaign, Dialer
 
 from .conftest import REPO
 
