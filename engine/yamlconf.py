@@ -47,7 +47,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from .yamlread import ConfigError, Mark, Problem, compose, read_text, shown
+from .core.schema import Range, shown
+from .yamlread import ConfigError, Mark, Problem, compose, read_text
 
 __all__ = [
     "ConfigError", "MAX_ITEMS", "Mark", "Problem", "Range", "duration_check", "format_duration", "load_file",
@@ -57,39 +58,6 @@ __all__ = [
 T = TypeVar("T")
 
 MAX_ITEMS = 1_000   # entries in one list or mapping, unless the field's metadata["max_items"] says more
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    """Field metadata ``{"range": Range(...)}``: the number lies from ``low`` (or, with
-    ``above``, strictly above it) to ``high``."""
-
-    low: float
-    high: float
-    unit: str = ""
-    above: bool = False
-
-    def __str__(self) -> str:
-        unit = f" {self.unit}" if self.unit else ""
-        if self.above:
-            return f"above {_num(self.low)} and at most {_num(self.high)}{unit}"
-        return f"{_num(self.low)} to {_num(self.high)}{unit}"
-
-    @classmethod
-    def seconds(cls, high: float) -> Range:
-        """A time to wait: above 0 and at most ``high`` seconds."""
-        return cls(0, high, "seconds", above=True)
-
-    def check(self, value: float) -> None:
-        if (value > self.low if self.above else value >= self.low) and value <= self.high:
-            return
-        raise ValueError(f"expected {self}, got {_num(value)}")
-
-
-def _num(x: float) -> str:
-    if isinstance(x, float) and x.is_integer() and abs(x) < 1e16:
-        x = int(x)
-    return f"{x:g}" if isinstance(x, float) else shown(x)
 
 
 _ENV_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

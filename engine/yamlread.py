@@ -26,24 +26,14 @@ from pathlib import Path
 
 import yaml
 
+from .core.schema import Mark, shown
+
 __all__ = ["ConfigError", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_VALUES", "Mark", "Problem", "compose", "read_text",
            "shown"]
 
 MAX_FILE_BYTES = 4 * 1024 * 1024   # 50,000 inbound numbers take about 2.5 MB
 MAX_DEPTH = 64                     # the deepest schema (an IVR branch condition) needs 7
 MAX_VALUES = 1_000_000             # scalars, lists and mappings, aliases counted each time used
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """Where something was written: file and 1-based line and column."""
-
-    file: str
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +55,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.mark.file, p.mark.line, p.mark.column))
         super().__init__("\n".join(str(p) for p in self.problems))
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """``repr(value)``, cut short: an error quotes what it refuses without quoting a megabyte."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _refuse(file: str, line: int, column: int, message: str) -> ConfigError:

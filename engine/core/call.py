@@ -46,7 +46,7 @@ from .channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequest
 from .ivr import Ivr
 
 if TYPE_CHECKING:
-    from ..ivrconf import IvrTree
+    from .ivrtree import IvrTree
 
 __all__ = [
     "AgentCallOver", "AgentGone", "Announcement", "Answer", "Answered", "Arrival", "BridgeWith",

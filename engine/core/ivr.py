@@ -24,8 +24,8 @@ from enum import Enum
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-from ..ivrconf import (Branch, Callback, Gather, Goto, Hangup, Hours, Http, IvrTree, Language, Menu, Play,
-                       QueueTo, SetVars, Survey, Transfer, Voicemail)
+from .ivrtree import (Branch, Callback, Gather, Goto, Hangup, Hours, Http, IvrTree, Language, Menu, Play, QueueTo,
+                      SetVars, Survey, Transfer, Voicemail)
 from .channel import Dtmf, PlaybackDone, StopPlayback
 from .channel import Play as PlayMedia
 from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
