@@ -12,6 +12,8 @@ from engine.core import acd as A
 from engine.core import agent as ag
 from engine.core.common import CancelTimer, IllegalTransition, StartTimer, TimerFired
 
+from .structure import dump
+
 T0 = 1_000_000.0
 
 
@@ -240,7 +242,7 @@ def test_agent_ends_wrap_up_early():
 def test_illegal_and_refused_requests_change_nothing():
     acd = make()
     login(acd, "1001")
-    before = dict(acd.agents)
+    before = dump(acd)
     with pytest.raises(IllegalTransition):
         acd.handle(A.AgentRequest("1001", ag.Unpause()), T0)
     with pytest.raises(A.Refused, match="unknown agent"):
@@ -249,7 +251,7 @@ def test_illegal_and_refused_requests_change_nothing():
         login(acd, "1002", queues=("nope",))
     with pytest.raises(A.Refused, match="unknown queue"):
         acd.handle(A.Enqueue("c1", "nope"), T0)
-    assert acd.agents == before and not acd.waiting
+    assert dump(acd) == before and not acd.waiting
 
 
 @pytest.mark.parametrize("strategy,expected", [
@@ -322,6 +324,8 @@ ACTIONS = st.one_of(
               st.sampled_from(["login", "logout", "pause", "unpause", "endwrap"])),
     st.tuples(st.just("timer"), st.sampled_from(["ring", "maxwait", "expand", "announce", "wrapup"]),
               st.sampled_from(CALLS + AGENTS)),
+    st.tuples(st.just("connect_failed"), st.sampled_from(CALLS), st.sampled_from(AGENTS)),
+    st.tuples(st.just("callback"), st.sampled_from(CALLS)),
 )
 
 
@@ -345,13 +349,14 @@ def test_no_agent_gets_two_calls_and_no_call_rings_two_agents(actions):
             "finish": lambda: A.CallFinished(action[1]),
             "request": lambda: A.AgentRequest(action[1], requests[action[2]]),
             "timer": lambda: TimerFired(f"{action[1]}:{action[2]}"),
+            "connect_failed": lambda: A.ConnectFailed(action[1], action[2]),
+            "callback": lambda: A.ToCallback(action[1], "5551234"),
         }[kind]()
-        snapshot = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, {q: list(line) for q, line in acd._lines.items()})
+        before = dump(acd)   # all of it: agents, callers, offers, talks, indexes, counters, rules...
         try:
             acd.handle(event, now)
         except (A.Refused, IllegalTransition):
-            after = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, {q: list(line) for q, line in acd._lines.items()})
-            assert after == snapshot, "a refused event changed the ACD"
+            assert dump(acd) == before, f"a refused {event} changed the ACD"
             continue
         ringing = [w.offer[1] for w in acd.waiting.values() if w.offer]
         assert len(ringing) == len(set(ringing)), "an agent rings for two calls"
