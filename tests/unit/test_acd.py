@@ -218,6 +218,23 @@ def test_an_agent_leg_gone_before_the_bridge_puts_the_caller_back_at_the_front()
     assert acd.handle(A.ConnectFailed("c1", "1001"), T0 + 9) == []
 
 
+def test_a_connect_failed_after_the_call_finished_is_refused_and_changes_nothing():
+    # the agent's leg went as it answered: CallFinished came first (wrap-up), then the late
+    # ConnectFailed; it used to drop the agent's talk (the wrap-up lost its queue and the call's
+    # handle time) and touch the caller's record before the agent's machine refused it
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.Enqueue("c1", "billing"), T0)
+    acd.handle(A.OfferAnswered("c1", "1001"), T0 + 1)
+    acd.handle(A.CallFinished("1001"), T0 + 5)
+    assert acd.agents["1001"].phase is ag.AgentPhase.WRAP_UP
+    before = dump(acd)
+    with pytest.raises(IllegalTransition, match="no transition from WRAP_UP on CallEnded"):
+        acd.handle(A.ConnectFailed("c1", "1001"), T0 + 6)
+    assert dump(acd) == before
+    assert acd.call_queue("1001") == "billing"
+
+
 def test_no_offer_while_the_agents_phone_has_its_own_call_up():
     acd = make()
     login(acd, "1001")
