@@ -529,12 +529,12 @@ class Acd:
         talk = self._talks.get(e.agent_id)
         if talk is None or talk.call_id != e.call_id or talk.waiting is None:
             return []  # not (or no longer) this agent's call: nothing to undo
+        ended = self._agent(e.agent_id, ag.CallEnded(0.0), now)   # an illegal one raises before any change
         del self._talks[e.agent_id]
         w = talk.waiting
         w.offer = None
         w.avoid = w.avoid | {e.agent_id}   # offered to this agent again only if nobody else is free
-        cmds: list[Command] = [QueueReopened(w.call_id, w.queue, e.agent_id, now)]
-        cmds += self._agent(e.agent_id, ag.CallEnded(0.0), now)
+        cmds: list[Command] = [QueueReopened(w.call_id, w.queue, e.agent_id, now), *ended]
         if e.call_id not in self.waiting and w.queue in self.rules:
             cmds += self._place(w, now)   # its place in line and its wait in this queue, kept
         return cmds + self._dispatch(now)

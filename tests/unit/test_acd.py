@@ -12,6 +12,8 @@ from engine.core import acd as A
 from engine.core import agent as ag
 from engine.core.common import CancelTimer, IllegalTransition, StartTimer, TimerFired
 
+from .structure import dump
+
 T0 = 1_000_000.0
 
 
@@ -216,6 +218,23 @@ def test_an_agent_leg_gone_before_the_bridge_puts_the_caller_back_at_the_front()
     assert acd.handle(A.ConnectFailed("c1", "1001"), T0 + 9) == []
 
 
+def test_a_connect_failed_after_the_call_finished_is_refused_and_changes_nothing():
+    # the agent's leg went as it answered: CallFinished came first (wrap-up), then the late
+    # ConnectFailed; it used to drop the agent's talk (the wrap-up lost its queue and the call's
+    # handle time) and touch the caller's record before the agent's machine refused it
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.Enqueue("c1", "billing"), T0)
+    acd.handle(A.OfferAnswered("c1", "1001"), T0 + 1)
+    acd.handle(A.CallFinished("1001"), T0 + 5)
+    assert acd.agents["1001"].phase is ag.AgentPhase.WRAP_UP
+    before = dump(acd)
+    with pytest.raises(IllegalTransition, match="no transition from WRAP_UP on CallEnded"):
+        acd.handle(A.ConnectFailed("c1", "1001"), T0 + 6)
+    assert dump(acd) == before
+    assert acd.call_queue("1001") == "billing"
+
+
 def test_no_offer_while_the_agents_phone_has_its_own_call_up():
     acd = make()
     login(acd, "1001")
@@ -240,7 +259,7 @@ def test_agent_ends_wrap_up_early():
 def test_illegal_and_refused_requests_change_nothing():
     acd = make()
     login(acd, "1001")
-    before = dict(acd.agents)
+    before = dump(acd)
     with pytest.raises(IllegalTransition):
         acd.handle(A.AgentRequest("1001", ag.Unpause()), T0)
     with pytest.raises(A.Refused, match="unknown agent"):
@@ -249,7 +268,7 @@ def test_illegal_and_refused_requests_change_nothing():
         login(acd, "1002", queues=("nope",))
     with pytest.raises(A.Refused, match="unknown queue"):
         acd.handle(A.Enqueue("c1", "nope"), T0)
-    assert acd.agents == before and not acd.waiting
+    assert dump(acd) == before and not acd.waiting
 
 
 @pytest.mark.parametrize("strategy,expected", [
@@ -322,6 +341,8 @@ ACTIONS = st.one_of(
               st.sampled_from(["login", "logout", "pause", "unpause", "endwrap"])),
     st.tuples(st.just("timer"), st.sampled_from(["ring", "maxwait", "expand", "announce", "wrapup"]),
               st.sampled_from(CALLS + AGENTS)),
+    st.tuples(st.just("connect_failed"), st.sampled_from(CALLS), st.sampled_from(AGENTS)),
+    st.tuples(st.just("callback"), st.sampled_from(CALLS)),
 )
 
 
@@ -345,13 +366,14 @@ def test_no_agent_gets_two_calls_and_no_call_rings_two_agents(actions):
             "finish": lambda: A.CallFinished(action[1]),
             "request": lambda: A.AgentRequest(action[1], requests[action[2]]),
             "timer": lambda: TimerFired(f"{action[1]}:{action[2]}"),
+            "connect_failed": lambda: A.ConnectFailed(action[1], action[2]),
+            "callback": lambda: A.ToCallback(action[1], "5551234"),
         }[kind]()
-        snapshot = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, {q: list(line) for q, line in acd._lines.items()})
+        before = dump(acd)   # all of it: agents, callers, offers, talks, indexes, counters, rules...
         try:
             acd.handle(event, now)
         except (A.Refused, IllegalTransition):
-            after = (dict(acd.agents), {k: (v.offer, v.step) for k, v in acd.waiting.items()}, {q: list(line) for q, line in acd._lines.items()})
-            assert after == snapshot, "a refused event changed the ACD"
+            assert dump(acd) == before, f"a refused {event} changed the ACD"
             continue
         ringing = [w.offer[1] for w in acd.waiting.values() if w.offer]
         assert len(ringing) == len(set(ringing)), "an agent rings for two calls"

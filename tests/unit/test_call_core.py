@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from engine.core import call as c
 from engine.core.common import CancelTimer, IllegalTransition, StartTimer, TimerFired
 
+from .structure import dump
+
 LIMITS = c.Limits(answer_seconds=10, playback_seconds=60, hangup_seconds=5, max_call_seconds=3600)
 T0 = 1_700_000_000.0
 
@@ -189,14 +191,22 @@ def test_adopted_answered_channel_plays_at_once():
     assert c.RecordEvent("call-1", T0 + 50, "adopted", "channel was in Stasis at start-up") in cmds
 
 
-def test_illegal_transition_raises_and_changes_nothing():
+def ended() -> c.CallState:
     s, _ = c.start(arrival(), LIMITS, T0)
     s, _ = c.handle(s, c.ChannelGone(16, "x"), T0)
     assert s.phase is c.Phase.ENDED
-    before = s
-    with pytest.raises(IllegalTransition, match="no transition from ENDED on Answered"):
-        c.handle(s, c.Answered(), T0 + 1)
-    assert s == before
+    return s
+
+
+@pytest.mark.parametrize("make_state,event", [
+    (ended, c.Answered()), (ended, c.ChannelGone(16, "x")), (ended, TimerFired("hangup")),
+    (queued, c.AgentGone())])   # the rows the table does not have
+def test_illegal_transition_raises_and_changes_nothing(make_state, event):
+    s = make_state()
+    before = dump(s)
+    with pytest.raises(IllegalTransition, match=f"no transition from {s.phase.name} on {type(event).__name__}"):
+        c.handle(s, event, T0 + 1)
+    assert dump(s) == before, "a refused event changed the call's state"
 
 
 EVENTS = st.one_of(
@@ -244,10 +254,12 @@ def test_no_call_can_get_stuck(answered, queue, events):
         if s.phase is c.Phase.ENDED:
             break
         now += 0.5
+        before = dump(s)
         try:
             s2, cmds = c.handle(s, ev, now)
         except IllegalTransition:
-            continue  # an event that cannot happen here: refused, and the state is the same object
+            assert dump(s) == before, f"a refused {type(ev).__name__} changed the call's state"
+            continue  # an event that cannot happen here: refused, and the state is as it was
         s = s2
         if isinstance(ev, c.Connected):
             agents_taken += 1

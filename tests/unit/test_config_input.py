@@ -350,9 +350,11 @@ def test_check_config_passes_on_a_fresh_machine_with_nothing_set(capsys):
     import subprocess
     import sys
 
-    example = Path(__file__).resolve().parents[2] / "examples" / "callcenter.yaml"
+    repo = Path(__file__).resolve().parents[2]
+    example = repo / "examples" / "callcenter.yaml"
     env = {"PATH": "/usr/bin:/bin", "ASTERISK_SOUNDS_DIR": "/nonexistent/sounds"}
-    proc = subprocess.run([sys.executable, "-m", "engine", "check-config", str(example)], env=env,
+    # run from the checkout: `-m engine` imports this checkout's engine, not the one a venv has installed
+    proc = subprocess.run([sys.executable, "-m", "engine", "check-config", str(example)], env=env, cwd=repo,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"{example}: ok\n"
