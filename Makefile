@@ -34,7 +34,7 @@ run: stack-up ## the engine in the foreground on the example config (Ctrl-C stop
 	set -a && . .run/stack.env && set +a && CALLCENTER_STATE_DIR=$(CURDIR)/.run/engine \
 	CALLCENTER_HTTP_PORT=$${CALLCENTER_HTTP_PORT:-28480} $(BIN)/callcenter run --config examples/callcenter.yaml
 
-# Debian packages: Python's venv module, PostgreSQL, sipp, mmdebstrap (only what is missing).
+# Debian packages: Python's venv module, PostgreSQL, sipp, baresip, mmdebstrap (only what is missing).
 deps: .run/python-ok
 	$(STACK) deps
 

@@ -90,9 +90,10 @@ ROOTFS_PACKAGES = (
 )
 
 # docker-compose only checks that docker/compose.yaml parses (no Docker engine runs here);
-# chromium + chromium-driver: the wallboard's headless-browser test.
+# chromium + chromium-driver: the wallboard's headless-browser test; baresip: the real softphone
+# of tests/integration/test_softphone.py (without recommends: its core, no GUI or video).
 DEBIAN_PACKAGES = ("postgresql", "sip-tester", "mmdebstrap", "ca-certificates", "docker-compose",
-                   "chromium", "chromium-driver")
+                   "chromium", "chromium-driver", "baresip")
 DEBIAN_SUITES = {
     "oldstable", "stable", "testing", "unstable",
     "buster", "bullseye", "bookworm", "trixie", "forky", "duke", "sid",

@@ -58,6 +58,11 @@ __all__ = [
 STRATEGIES = ("longest_idle", "least_calls", "most_skilled", "round_robin")
 # How long after the ring timeout the ACD gives up on hearing from the phone itself.
 RING_GRACE_SECONDS = 3.0
+# After an agent's own call (a keypad code) ends, their phone gets no offer for this long: Asterisk
+# destroys the channel, and the engine hears of it, while the BYE is still on its way to the phone
+# (a few ms on loopback; a lost BYE is sent again after 0.5 s). An INVITE that overtakes it finds
+# the call still up, and a phone without call waiting answers 486: the agent would be paused busy.
+PHONE_SETTLE_SECONDS = 1.0
 
 
 class Refused(Rejected):
@@ -359,6 +364,7 @@ class Acd:
         self.waiting: dict[str, _Waiting] = {}
         self._lines: dict[str, list[tuple[tuple[int, float, int], str]]] = {}  # queue -> sorted (key, call)
         self._phone_calls: dict[str, int] = {}     # endpoint -> its own calls up now (keypad codes)
+        self._phone_settling: set[str] = set()     # endpoints whose own last call ended just now
         self._free: set[str] = set()                # AVAILABLE agents whose phone is free
         self._free_in: dict[str, set[str]] = {}     # queue -> AVAILABLE agents logged in to it
         self._offers: dict[str, str] = {}     # agent_id -> call_id while ringing
@@ -483,7 +489,7 @@ class Acd:
             for q in before.queues:
                 self._free_in.get(q, set()).discard(agent.id)
         self.agents[agent.id] = agent
-        if agent.phase is ag.AgentPhase.AVAILABLE and not self._phone_calls.get(agent.endpoint):
+        if agent.phase is ag.AgentPhase.AVAILABLE and not self._phone_busy(agent.endpoint):
             self._free.add(agent.id)
             for q in agent.queues:
                 self._free_in.setdefault(q, set()).add(agent.id)
@@ -515,15 +521,25 @@ class Acd:
             self._end_talk(e.agent_id, now)
         return cmds + self._dispatch(now)
 
+    def _phone_busy(self, endpoint: str) -> bool:
+        return bool(self._phone_calls.get(endpoint)) or endpoint in self._phone_settling
+
     def _phone_in_use(self, e: PhoneInUse, now: float) -> list[Command]:
         count = self._phone_calls.get(e.endpoint, 0) + (1 if e.in_use else -1)
         if count > 0:
             self._phone_calls[e.endpoint] = count
         else:
             self._phone_calls.pop(e.endpoint, None)
-        for agent in [a for a in self.agents.values() if a.endpoint == e.endpoint]:
+        cmds: list[Command] = []
+        if not e.in_use and count <= 0:   # its last call is over: free once the phone has the BYE
+            self._phone_settling.add(e.endpoint)
+            cmds.append(StartTimer(f"phone:{e.endpoint}", now + PHONE_SETTLE_SECONDS))
+        self._refresh_phone(e.endpoint)
+        return cmds
+
+    def _refresh_phone(self, endpoint: str) -> None:
+        for agent in [a for a in self.agents.values() if a.endpoint == endpoint]:
             self._set_agent(agent)   # in or out of the free indexes
-        return [] if e.in_use else self._dispatch(now)
 
     def _connect_failed(self, e: ConnectFailed, now: float) -> list[Command]:
         talk = self._talks.get(e.agent_id)
@@ -670,6 +686,10 @@ class Acd:
     # -- timers ----------------------------------------------------------------------------------
     def _timer(self, e: TimerFired, now: float) -> list[Command]:
         kind, _, ref = e.key.partition(":")
+        if kind == "phone":
+            self._phone_settling.discard(ref)
+            self._refresh_phone(ref)
+            return self._dispatch(now)
         if kind == "wrapup":
             if ref in self.agents and self.agents[ref].phase is ag.AgentPhase.WRAP_UP:
                 cmds = self._agent(ref, ag.EndWrapup(), now)

@@ -242,8 +242,25 @@ def test_no_offer_while_the_agents_phone_has_its_own_call_up():
     assert offers(acd.handle(A.Enqueue("c1", "billing"), T0 + 2)) == []
     assert offers(acd.handle(A.PhoneInUse("PJSIP/a1", True), T0 + 3)) == []   # a second call of its own
     assert offers(acd.handle(A.PhoneInUse("PJSIP/a1", False), T0 + 4)) == []
-    [offer] = offers(acd.handle(A.PhoneInUse("PJSIP/a1", False), T0 + 5))   # both over: offered now
+    # both over, but Asterisk tells of the end as it sends the BYE: the offer waits for the phone to
+    # have it (baresip, call waiting off, answered an INVITE that overtook the BYE with 486)
+    cmds = acd.handle(A.PhoneInUse("PJSIP/a1", False), T0 + 5)
+    assert offers(cmds) == [] and StartTimer("phone:PJSIP/a1", T0 + 5 + A.PHONE_SETTLE_SECONDS) in cmds
+    [offer] = offers(acd.handle(TimerFired("phone:PJSIP/a1"), T0 + 5 + A.PHONE_SETTLE_SECONDS))
     assert (offer.call_id, offer.agent_id) == ("c1", "1001")
+
+
+def test_a_phone_that_dials_again_while_settling_stays_busy_until_that_call_ends_too():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.PhoneInUse("PJSIP/a1", True), T0 + 1)
+    assert offers(acd.handle(A.Enqueue("c1", "billing"), T0 + 2)) == []
+    acd.handle(A.PhoneInUse("PJSIP/a1", False), T0 + 3)
+    acd.handle(A.PhoneInUse("PJSIP/a1", True), T0 + 3.2)   # *15 then at once *16, say
+    assert offers(acd.handle(TimerFired("phone:PJSIP/a1"), T0 + 4)) == []   # the second call is up
+    acd.handle(A.PhoneInUse("PJSIP/a1", False), T0 + 5)
+    [offer] = offers(acd.handle(TimerFired("phone:PJSIP/a1"), T0 + 6))
+    assert offer.agent_id == "1001"
 
 
 def test_agent_ends_wrap_up_early():
