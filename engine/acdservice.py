@@ -74,7 +74,7 @@ class AcdService:
         self.session: Session[A.Acd] = Session(state=self.acd, handle=_handle, execute=self._execute,
                                                log=log, on_transition=self._notify)
         self.legs: dict[str, Leg] = {}          # agent leg channel id -> leg
-        self.calls: CallManager | None = None    # set by the CallManager
+        self.calls: CallManager | None = None    # wired by app.py
         self.ready = asyncio.Event()             # agents restored; events flow
         self.listeners: list[Callable[[ag.AgentChanged], None]] = []   # told of every agent state change
         self._changed = asyncio.Event()

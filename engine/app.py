@@ -122,8 +122,10 @@ class Engine:
                                         fmt=cfg.recording.format)
                 self.calls = CallManager(ari=ari, db=self.db, writer=self.writer, config=config,
                                          spawn=self._spawn, acd=self.acd, recordings=recordings)
-                Phones(calls=self.calls, acd=self.acd, config=config)
+                phones = Phones(calls=self.calls, acd=self.acd, config=config)
                 self.dialer = Dialer(calls=self.calls, acd=self.acd, config=config, spawn=self._spawn)
+                # the one place that wires: who each of them calls on (no module sets another's attributes)
+                self.acd.calls, self.calls.phones, self.calls.dialer = self.calls, phones, self.dialer
                 writer_task = tg.create_task(self.writer.run(), name="db-writer")
                 background = [
                     tg.create_task(self._connect_db(), name="db-connect"),

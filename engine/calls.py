@@ -106,10 +106,9 @@ class CallManager:
         self.config = config  # read at each call's arrival: a reload applies to new calls
         self.spawn = spawn
         self.acd = acd
-        acd.calls = self
         self.recordings = recordings
         self.callbacks = Callbacks(calls=self, acd=acd)
-        self.phones: Phones | None = None
+        self.phones: Phones | None = None   # wired by app.py, as the two below
         self.dialer: Dialer | None = None
         # call id -> a function shown every command its session carries out (the dialer follows
         # its answered calls this way: connected, abandoned, ended)

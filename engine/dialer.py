@@ -609,7 +609,6 @@ class Dialer:
         self._progress = asyncio.Event()
         self.recovered = asyncio.Event()  # what an earlier run left open is closed
         self._adopted: list[Adopted] = []   # attempts still with an agent at the restart (dialrecover)
-        calls.dialer = self
         acd.listeners.append(self._agent_changed)
 
     async def wait_until(self, condition: Callable[[Dialer], bool]) -> None:

@@ -38,7 +38,6 @@ class Phones:
         self.calls = calls
         self.acd = acd
         self.config = config
-        calls.phones = self
 
     def begin(self, channel: dict[str, Any]) -> None:
         cfg = self.config()

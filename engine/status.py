@@ -97,9 +97,7 @@ class LiveStatus:
                                      "abandon_target_percent": c.abandon.target_percent}
             if run is not None:
                 entry["active"] = run.cfg.active
-                recent = run.recent_dials
-                while recent and recent[0] < now - DIAL_RATE_WINDOW:
-                    recent.popleft()
+                recent = [t for t in run.recent_dials if t >= now - DIAL_RATE_WINDOW]   # a read changes nothing
                 live, abandoned = run.counted_abandons()
                 busy = logged = 0
                 if acd is not None and c.queue is not None:
