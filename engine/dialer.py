@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     from .calls import CallManager
     from .config import Config
 
-__all__ = ["Attempt", "Dialer", "classify"]
+__all__ = ["Attempt", "Dialer"]
 
 log = get_logger("dialer")
 

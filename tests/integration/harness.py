@@ -221,10 +221,28 @@ async def sipp(stack: dict[str, str], scenario: str, dialed: str, *, calls: int 
     return SippResult(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
+async def _bound(port: int, proc: asyncio.subprocess.Process, limit: float = 10.0) -> None:
+    """Until something (the sipp just started) holds UDP ``port`` on 127.0.0.1."""
+    import socket
+
+    deadline = asyncio.get_running_loop().time() + limit
+    while asyncio.get_running_loop().time() < deadline and proc.returncode is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return   # taken: sipp listens
+        await asyncio.sleep(0.02)   # polling a port, not synchronising on time
+    if proc.returncode is None:
+        raise TimeoutError(f"sipp did not listen on 127.0.0.1:{port} within {limit} s")
+
+
 async def sipp_listening(args: list[str], *, timeout: float = 90):
     """Start a sipp that waits for calls (an agent phone, customers behind the carrier); returns
     the process and a coroutine function giving its result once it has served its calls."""
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    if "-p" in args:   # until it listens: an INVITE that comes while sipp starts gets a broken answer
+        await _bound(int(args[args.index("-p") + 1]), proc)
 
     async def done() -> SippResult:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from engine.cli import main as cli
 from engine.core import pacing as P
+from engine.core import pacing_predictive as PP
 from engine.sim.dialer import DialerSimulation, run, sweep_scenario
 from engine.sim.dialer_scenario import Delay, load_dialer_scenario, load_dialer_scenario_text
 from engine.sim.scenario import Distribution
@@ -206,7 +207,7 @@ def evenly(i: int, share: float) -> bool:
 
 # -- 2. estimators ---------------------------------------------------------------------------------
 def test_outcomes_answers_conditional_questions():
-    o = P._Outcomes(0.25, 30.0)
+    o = PP._Outcomes(0.25, 30.0)
     for _ in range(100):
         o.add(5.0, True)
         o.add(20.0, False)
@@ -217,7 +218,7 @@ def test_outcomes_answers_conditional_questions():
 
 
 def test_handling_conditions_on_time_already_on_the_call():
-    h = P._Handling(horizon=25)
+    h = PP._Handling(horizon=25)
     for _ in range(3):
         h.add(10.0, 0.0)      # short calls with no wrap-up (machines)
     for _ in range(5):

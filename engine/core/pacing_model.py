@@ -1,0 +1,120 @@
+"""What the dialer shell tells a pacer and asks it (engine/core/pacing.py says how it is used):
+the events it observes, the campaign's snapshot, the settings, and the base every algorithm
+shares. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from .common import Event
+
+__all__ = ["Abandoned", "Connected", "DialResult", "Dialed", "Handled", "Pacer", "PacingSettings", "Snapshot"]
+
+
+# -- what the shell tells the pacer ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Dialed(Event):
+    """A line was seized and a number dialled (one event per dial)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DialResult(Event):
+    """How a dial ended its ringing.
+
+    ``result``: ``live`` (handed to an agent: a person, or with AMD off any answer), ``machine``
+    (hung up by AMD), ``busy`` (busy or SIT tone), ``no_answer`` (rang out at the timeout).
+    ``ring_seconds``: dial to answer (to the busy tone, to the timeout). ``screen_seconds``: answer
+    to AMD's verdict (0 without AMD). Sent when the result is known (for live/machine: at the
+    verdict)."""
+
+    result: Literal["live", "machine", "busy", "no_answer"]
+    ring_seconds: float
+    screen_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Connected(Event):
+    """A live answer reached an agent ``wait_seconds`` after it was handed over."""
+
+    wait_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Abandoned(Event):
+    """A live answer found no agent within the connect grace (the safe-harbour message played)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Handled(Event):
+    """An agent finished a call: ``talk_seconds`` connected, then ``wrapup_seconds`` of wrap-up."""
+
+    talk_seconds: float
+    wrapup_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The campaign now, as the shell sees it.
+
+    ``on_call``: seconds since each on-call agent was connected. ``wrapup``: seconds of wrap-up
+    left for each agent in wrap-up. ``ringing``: seconds since each unanswered dial was placed.
+    ``screening``: seconds since each answered call AMD is still judging was answered.
+    ``waiting``: live answers handed over and not yet connected (inside the grace).
+    ``live_answers``/``abandoned``: the campaign's counters over its abandon window."""
+
+    available: int
+    on_call: tuple[float, ...] = ()
+    wrapup: tuple[float, ...] = ()
+    ringing: tuple[float, ...] = ()
+    screening: tuple[float, ...] = ()
+    waiting: int = 0
+    paused: int = 0
+    live_answers: int = 0
+    abandoned: int = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Lines that may still become an offer to an agent."""
+        return len(self.ringing) + len(self.screening) + self.waiting
+
+    @property
+    def logged_in(self) -> int:
+        return self.available + len(self.on_call) + len(self.wrapup) + self.paused
+
+
+@dataclass(frozen=True, slots=True)
+class PacingSettings:
+    """The campaign's own settings (the dialer knows them; they are not traffic estimates)."""
+
+    abandon_target: float = 0.03          # of live answers, over the campaign's window
+    connect_grace_seconds: float = 2.0
+    ring_timeout_seconds: float = 20.0    # the dialer's no-answer timeout
+    max_lines_per_agent: float = 12.0     # a hard cap on lines in flight, whatever the algorithm says
+
+
+class Pacer:
+    """The interface the dialer shell calls. Subclasses override :meth:`dials_wanted`."""
+
+    name = "pacer"
+
+    def __init__(self, settings: PacingSettings | None = None) -> None:
+        self.settings = settings or PacingSettings()
+        self.dials = 0
+
+    def observe(self, event: Event, now: float) -> None:
+        if isinstance(event, Dialed):
+            self.dials += 1
+
+    def dials_wanted(self, snap: Snapshot, now: float) -> int:
+        raise NotImplementedError
+
+    def _cap(self, snap: Snapshot, make: int) -> int:
+        room = int(self.settings.max_lines_per_agent * snap.logged_in) - snap.in_flight
+        return max(0, min(make, room))
+
+
+def _round(x: float) -> int:
+    """Round half up (not Python's round-half-even)."""
+    return math.floor(x + 0.5)
