@@ -585,7 +585,14 @@ class CallManager:
         self._begin(channel, adopted=True, queued=queued, agent=agent, route=route, post_call=post_call)
         if agent is not None:
             session = self.by_call[call_id]
-            await self.recordings.adopt(_bridge_id(call_id), call_id, agent[0], session.state.route.queue or "")
+            queue = session.state.route.queue or ""
+            running = await self.recordings.adopt(_bridge_id(call_id), call_id, agent[0], queue)
+            if not running and not agent_left and session.state.route.recording == "all":
+                # the run before stopped between the bridge and the recording: record the rest
+                try:
+                    await self.recordings.start(_bridge_id(call_id), call_id, agent[0], queue)
+                except AriError as exc:
+                    session.log.warning("call.request_failed", request="record", error=str(exc))
             if agent_left:
                 session.log.info("call.agent_left_while_away", agent_id=agent[0])
                 session.post(core.AgentGone())

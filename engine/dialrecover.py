@@ -71,6 +71,7 @@ async def recover(dialer: Dialer) -> list[Adopted]:
     rows = await pool.fetch(OPEN, dialer.instance)
     adopt: list[tuple[dict, str, str, str | None]] = []
     closed: dict[str, int] = {}
+    ended: list[dict] = []
     async with pool.acquire() as conn, conn.transaction():
         for r in rows:
             channel_id = f"dial-{r['id']}"
@@ -92,12 +93,13 @@ async def recover(dialer: Dialer) -> list[Adopted]:
                                     attempt_id=r["id"], number=r["number"], agent_id=r["agent_id"],
                                     call_id=call_id if r["answered"] is not None else None)
             closed[outcome] = closed.get(outcome, 0) + 1
-            calls.writer.hub.publish("dial.ended", campaign=r["campaign"], attempt_id=str(r["id"]),
-                                     lead_id=r["lead_id"], number=r["number"], outcome=outcome,
-                                     call_id=call_id if r["answered"] is not None else None,
-                                     agent_id=r["agent_id"], at=now)
+            ended.append({"campaign": r["campaign"], "attempt_id": str(r["id"]), "lead_id": r["lead_id"],
+                          "number": r["number"], "outcome": outcome, "agent_id": r["agent_id"], "at": now,
+                          "call_id": call_id if r["answered"] is not None else None})
         back = await hopper.give_back(conn, now, owner=dialer.instance, keep=[r["lead_id"] for r, *_ in adopt])
         leads = {lead.id: lead for lead in await hopper.leads(conn, [r["lead_id"] for r, *_ in adopt])}
+    for data in ended:   # told once stored (a retried recovery tells the same ids again)
+        calls.writer.hub.publish("dial.ended", **data)
     log.info("dialer.recovered", instance=dialer.instance, attempts_lost=closed.get("lost", 0),
              attempts_answered=closed.get("answered", 0), attempts_abandoned=closed.get("abandoned", 0),
              attempts_adopted=len(adopt), leads_returned=back)

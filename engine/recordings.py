@@ -72,26 +72,42 @@ class Recordings:
         self.format = fmt
         self.active: dict[str, _Active] = {}
 
+    def _file(self, name: str) -> Path | None:
+        file = self.directory / f"{name}.{self.format}" if self.directory else None
+        return file if file is not None and file.is_file() else None
+
     async def start(self, bridge_id: str, call_id: str, agent_id: str, queue: str) -> str:
         """Record the bridge; returns the recording's name. Raises AriError if Asterisk refuses."""
-        name = f"{call_id}-{len([a for a in self.active.values() if a.call_id == call_id]) + 1}"
+        n = len([a for a in self.active.values() if a.call_id == call_id]) + 1
+        while self._file(f"{call_id}-{n}") is not None:   # never over a file an earlier run made
+            n += 1
+        name = f"{call_id}-{n}"
         await self.ari.post(path("bridges", bridge_id, "record"), name=name, format=self.format,
                             ifExists="overwrite", beep=False, terminateOn="none")
         self.active[name] = _Active(call_id, agent_id, queue, bridge_id, time.time())
         log.info("recording.started", call_id=call_id, agent_id=agent_id, name=name)
         return name
 
-    async def adopt(self, bridge_id: str, call_id: str, agent_id: str, queue: str) -> None:
-        """After a restart: follow the call's recordings that are still running."""
+    async def adopt(self, bridge_id: str, call_id: str, agent_id: str, queue: str) -> int:
+        """After a restart: follow the call's recordings that are still running, and store those
+        that ended while no engine ran (their file is there); how many are still running."""
+        running = 0
         for n in range(1, 6):
             name = f"{call_id}-{n}"
             try:
                 live = await self.ari.get(path("recordings", "live", name))
             except AriError:
-                break
+                file = self._file(name)
+                if file is None:
+                    break
+                self.active[name] = _Active(call_id, agent_id, queue, bridge_id, time.time(), adopted=True)
+                self.finished(name, ended=file.stat().st_mtime)   # its row may exist: the same id
+                continue
             if live.get("state") in ("recording", "paused", "queued"):
                 self.active[name] = _Active(call_id, agent_id, queue, bridge_id, time.time(), adopted=True)
                 log.info("recording.adopted", call_id=call_id, name=name)
+                running += 1
+        return running
 
     async def stop_for(self, call_id: str) -> None:
         """Stop the call's recordings (before its bridge goes) and store their metadata."""
@@ -120,14 +136,14 @@ class Recordings:
         log.info("recording.started", call_id=call_id, name=name, kind="voicemail")
         return name
 
-    def finished(self, name: str, failed: bool = False) -> None:
+    def finished(self, name: str, failed: bool = False, ended: float | None = None) -> None:
         a = self.active.pop(name, None)
         if a is None:
             return
         file = self.directory / f"{name}.{self.format}" if self.directory else None
         duration = wav_duration(file) if file is not None and self.format == "wav" else None
         size = file.stat().st_size if file is not None and file.exists() else None
-        ended = time.time()
+        ended = ended or time.time()
         started = ended - duration if a.adopted and duration is not None else a.started_at   # the file knows
         log.info("recording.finished", call_id=a.call_id, name=name, duration=duration, size=size, failed=failed)
         self.writer.submit(Write("recording", (
