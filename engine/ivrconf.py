@@ -18,16 +18,12 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from .core.ivrtree import (MAX_NODES, MAX_TREES, VERBS, Branch, Callback, Condition, Gather, Goto, Hangup, Hours,
-                           Http, IvrTree, Language, Menu, Node, Play, Question, QueueTo, SetVars, Survey, Transfer,
-                           Tree, Voicemail)
+from .core.ivrtree import (MAX_TREES, VERBS, Branch, Callback, Goto, Http, IvrTree, Language, Menu, Node, QueueTo,
+                           SetVars, Survey, Tree)
 from .yamlconf import ConfigError, Mark, Problem, load_text
 from .yamlread import read_text
 
 __all__ = ["IvrTree", "Node", "Tree", "VERBS", "check_trees", "load_trees", "sound_names"]
-# The verb types live in the core (engine/core/ivrtree.py); they are named here too for the loader's users.
-_TYPES = (Branch, Callback, Condition, Gather, Goto, Hangup, Hours, Http, Language, Menu, Play, Question, QueueTo,
-          SetVars, Survey, Transfer, Voicemail, MAX_NODES)
 
 
 # -- loading ---------------------------------------------------------------------------------------
