@@ -14,7 +14,8 @@ from enum import Enum
 from typing import Any, Generic, TypeVar
 
 __all__ = [
-    "CancelTimer", "Command", "Event", "IllegalTransition", "Rejected", "StartTimer", "TimerFired", "Transitions",
+    "CancelTimer", "Command", "Event", "IllegalTransition", "Rejected", "Row", "StartTimer", "TimerFired",
+    "Transitions", "UndeclaredTarget",
 ]
 
 
@@ -54,30 +55,62 @@ class IllegalTransition(Rejected):
         super().__init__(f"{machine}: no transition from {state.name} on {type(event).__name__}")
 
 
+class UndeclaredTarget(Exception):
+    """A handler moved to a state its row does not name: a bug in the machine. Nothing was changed
+    (states are frozen: the caller still holds the state it passed in)."""
+
+    def __init__(self, machine: str, state: Enum, event: Event, target: Enum) -> None:
+        self.machine, self.state, self.event, self.target = machine, state, event, target
+        super().__init__(f"{machine}: {state.name} on {type(event).__name__} went to {target.name}, "
+                         "which its row does not name")
+
+
 S = TypeVar("S")
 Handler = Callable[[Any, Any, float], tuple[Any, Sequence[Command]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One transition: the states it may lead to (``to``) and the handler that picks one."""
+
+    to: tuple[Enum, ...]
+    handler: Handler
+
+
 class Transitions(Generic[S]):
-    """A table ``(state enum, event type) -> handler``; the only way a machine moves.
+    """A table ``(state enum, event type) -> Row(targets, handler)``; the only way a machine moves.
 
     A handler takes ``(state, event, now)`` and returns ``(new state, commands)``. States are frozen,
-    so a handler that raises leaves the caller's state untouched, and a missing row raises
-    :class:`IllegalTransition` before anything runs.
+    so a handler that raises leaves the caller's state untouched; a missing row raises
+    :class:`IllegalTransition` before anything runs, and a handler that lands on a state its row
+    does not name raises :class:`UndeclaredTarget` (the new state is dropped). :meth:`edges` lists
+    the table as ``(from, event, to)`` for the diagrams in docs/architecture.md.
     """
 
     def __init__(self, machine: str, phase_of: Callable[[S], Enum],
-                 rows: Mapping[tuple[Enum, type[Event]], Handler]) -> None:
+                 rows: Mapping[tuple[Enum, type[Event]], Row | Handler]) -> None:
         self.machine = machine
         self.phase_of = phase_of
-        self.rows = dict(rows)
+        self.rows: dict[tuple[Enum, type[Event]], Row] = {}
+        for (phase, event), row in rows.items():
+            if not isinstance(row, Row):   # a table not yet converted: any target (to go)
+                row = Row((), row)
+            self.rows[phase, event] = row
 
     def handle(self, state: S, event: Event, now: float) -> tuple[S, list[Command]]:
-        handler = self.rows.get((self.phase_of(state), type(event)))
-        if handler is None:
-            raise IllegalTransition(self.machine, self.phase_of(state), event)
-        new_state, commands = handler(state, event, now)
+        phase = self.phase_of(state)
+        row = self.rows.get((phase, type(event)))
+        if row is None:
+            raise IllegalTransition(self.machine, phase, event)
+        new_state, commands = row.handler(state, event, now)
+        target = self.phase_of(new_state)
+        if row.to and target not in row.to:
+            raise UndeclaredTarget(self.machine, phase, event, target)
         return new_state, list(commands)
 
     def allows(self, phase: Enum, event_type: type[Event]) -> bool:
         return (phase, event_type) in self.rows
+
+    def edges(self) -> list[tuple[Enum, str, Enum]]:
+        """Every declared move: (from state, event name, to state), in table order."""
+        return [(phase, event.__name__, to) for (phase, event), row in self.rows.items() for to in row.to]
