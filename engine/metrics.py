@@ -190,8 +190,7 @@ class _LiveCollector(Collector):
                                   labels=["campaign"])
         if engine.dialer is not None:
             for name, run in engine.dialer.campaigns.items():
-                lines.add_metric([name], sum(1 for a in run.attempts.values()
-                                             if a.stage in ("ringing", "screening", "waiting")))
+                lines.add_metric([name], run.lines_in_flight())
         yield lines
 
 

@@ -108,8 +108,7 @@ class LiveStatus:
                                 busy += 1
                 entry.update({
                     "dial_rate_per_minute": len(recent) * 60.0 / DIAL_RATE_WINDOW,
-                    "lines_in_flight": sum(1 for a in run.attempts.values()
-                                           if a.stage in ("ringing", "screening", "waiting")),
+                    "lines_in_flight": run.lines_in_flight(),
                     "live_answers": live, "abandoned": abandoned,
                     "abandon_rate": abandoned / live if live else 0.0,
                     "agents_busy": busy, "agents_logged_in": logged,

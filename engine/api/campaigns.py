@@ -48,7 +48,7 @@ def _control(state: str, verb: str, summary: str) -> None:
         released = 0
         if state == "stopped":   # leases not behind a call in flight go back (calls in flight finish)
             run = dialer.campaigns.get(name)
-            busy = [a.lead.id for a in run.attempts.values() if a.stage != "ended"] if run is not None else []
+            busy = run.leads_in_flight() if run is not None else []
             released = await hopper.give_back(pool, time.time(), owner=dialer.instance, campaign=name, keep=busy)
         snap = await snapshot(request)
         return {**next(c for c in snap["campaigns"] if c["name"] == name), "leases_released": released}

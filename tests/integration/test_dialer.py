@@ -22,6 +22,7 @@ import pytest
 from engine.app import Engine
 from engine.campaignconf import Agentless, Amd, CallingHours, CampaignConfig, NationalDnc, Retry
 from engine.core import agent as ag
+from engine.core.attempt import Stage
 
 from .harness import REPO, SIPP_DIR, running, sipp, sipp_listening
 from .test_acd import acd_config, agent_phone, log_in, rows
@@ -193,7 +194,7 @@ async def one_abandon(stack, dsn, tmp_path, voices):
 async def test_no_agent_within_two_seconds_is_an_abandon_with_the_safe_harbor_message(stack, dsn, tmp_path, voices):
     async with one_abandon(stack, dsn, tmp_path, voices) as engine:
         counters = engine.dialer.campaigns["renewals"]
-        assert (counters.live_answers, counters.abandoned) == (1, 1)
+        assert (counters.tally.live_answers, counters.tally.abandoned) == (1, 1)
     [a] = await rows(dsn, "SELECT * FROM dial_attempts")
     assert (a["outcome"], a["amd_status"], a["connected_at"]) == ("abandoned", "HUMAN", None)
     [call] = await rows(dsn, "SELECT * FROM calls")
@@ -305,7 +306,7 @@ async def test_a_restart_closes_the_call_it_left_ringing_and_gives_the_lead_back
         await log_in(engine, "9001", "renewals")
         async with asyncio.timeout(20):
             await engine.dialer.wait_until(lambda d: "renewals" in d.campaigns and any(   # started, then ringing
-                a.rang for a in d.campaigns["renewals"].attempts.values()))
+                a.state.rang for a in d.campaigns["renewals"].attempts.values()))
     # Stopped while the customer's phone rings. The next start (the campaign paused meanwhile)
     # closes the attempt as lost, hangs up the call left in Asterisk and returns the lead at once.
     engine = Engine(replace(cfg, campaigns=(campaign(active=False),)))
@@ -336,7 +337,7 @@ async def test_a_restart_keeps_the_attempt_of_a_customer_still_with_the_agent(st
         await log_in(engine, "9001", "renewals")
         async with asyncio.timeout(20):
             await engine.dialer.wait_until(lambda d: "renewals" in d.campaigns and any(
-                a.stage == "talking" for a in d.campaigns["renewals"].attempts.values()))
+                a.stage is Stage.CONNECTED for a in d.campaigns["renewals"].attempts.values()))
     # stopped while the customer talks to 9001 (the call stays up in Asterisk)
     [a] = await rows(dsn, "SELECT * FROM dial_attempts")
     assert a["outcome"] is None
@@ -346,7 +347,7 @@ async def test_a_restart_keeps_the_attempt_of_a_customer_still_with_the_agent(st
             await engine.dialer.recovered.wait()
             await engine.dialer.wait_until(lambda d: "renewals" in d.campaigns)
         [kept] = engine.dialer.campaigns["renewals"].attempts.values()
-        assert (kept.id, kept.stage, kept.agent_id) == (a["id"], "talking", "9001")
+        assert (kept.id, kept.stage, kept.agent_id) == (a["id"], Stage.CONNECTED, "9001")
         (await phone_done()).check()              # the agent talked to the end and hung up
         (await carrier_done()).check()            # the one call the customer got
         async with asyncio.timeout(20):

@@ -11,7 +11,9 @@ from engine.config import load_config
 from engine.core import acd as A
 from engine.core import agent as ag
 from engine.core.causes import dial_result as classify
-from engine.dialer import Campaign, Dialer
+from engine.campaignrun import Campaign
+from engine.core.campaign import Tally
+from engine.dialer import Dialer
 
 from .conftest import REPO
 
@@ -93,7 +95,7 @@ def test_rule_uk_counts_estimated_amd_false_positives_as_abandons(world):
     from engine.campaignconf import Abandon, Amd
 
     c = world.campaign
-    c.live_answers, c.abandoned, c.machines = 200, 2, 50
+    c.tally = Tally(live_answers=200, abandoned=2, machines=50)
     assert c.counted_abandons() == (200, 2)                       # rule us: as counted
     c.cfg = replace(c.cfg, abandon=Abandon(rule="uk", amd_false_positive_percent=4), amd=Amd(enabled=True))
     assert c.counted_abandons() == (202, 4)                       # 4% of 50 machine verdicts were people
