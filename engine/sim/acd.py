@@ -48,11 +48,11 @@ from typing import Any
 from ..acdconf import to_rules
 from ..core import acd as core
 from ..core.agent import AgentChanged, AgentPhase, LogIn
-from ..core.common import CancelTimer, Event, StartTimer, TimerFired
+from ..core.common import CancelTimer, Command, Event, StartTimer, TimerFired
 from .clock import Scheduler
 from .scenario import Distribution, Scenario
 
-__all__ = ["AcdSimulation", "SimulationError", "batch_interval", "run", "sampler"]
+__all__ = ["AcdSimulation", "SimulationError", "acd_step", "batch_interval", "run", "sampler"]
 
 DRAIN_LIMIT_SECONDS = 24 * 3600.0
 
@@ -75,6 +75,14 @@ DEFINITIONS = {
 
 class SimulationError(Exception):
     """The core refused an event the simulation sent: a bug in the simulator or in the core."""
+
+
+def acd_step(acd: core.Acd, event: Event, now: float) -> list[Command]:
+    """``acd.handle``, a refusal reported as the simulator's bug it is."""
+    try:
+        return acd.handle(event, now)
+    except Exception as exc:
+        raise SimulationError(f"t={now:.3f}s: the ACD refused {event!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def sampler(d: Distribution, rng: random.Random) -> Callable[[], float]:
@@ -196,11 +204,7 @@ class AcdSimulation:
 
     # -- driving the core --------------------------------------------------------------------------
     def _send(self, event: Event) -> None:
-        now = self.clock.now
-        try:
-            commands = self.acd.handle(event, now)
-        except Exception as exc:
-            raise SimulationError(f"t={now:.3f}s: the ACD refused {event!r}: {type(exc).__name__}: {exc}") from exc
+        commands = acd_step(self.acd, event, self.clock.now)
         self.events += 1
         on = self._on
         for c in commands:

@@ -104,6 +104,10 @@ def format_dialer_table(r: dict[str, Any]) -> str:
     if r["amd_false_positives"] or r["amd_false_negatives"]:
         rows.append(("AMD errors", f"false positives {r['amd_false_positives']}, "
                                    f"false negatives {r['amd_false_negatives']}"))
+    if (inbound := r.get("inbound")) is not None:   # blending: the same agents took inbound callers
+        rows.append(("inbound", f"offered {inbound['offered']}, answered {inbound['answered']}, abandoned "
+                                f"{inbound['abandoned']} ({_pct(inbound['abandon_rate'])}); service level "
+                                f"{_pct(inbound['service_level'])}, ASA {_num(inbound['asa_seconds'])} s"))
     width = max(len(k) for k, _ in rows)
     return "\n".join([
         f"scenario {r['scenario']}  algorithm {r['algorithm']}  seed {r['seed']}  {r['hours']:g} h  "

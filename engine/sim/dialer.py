@@ -1,40 +1,36 @@
-"""Outbound simulation: a pacing algorithm (engine.core.pacing) dialling on a virtual clock.
+"""Outbound simulation: the production dialer's machines on a virtual clock.
 
 Theory of operation
 -------------------
-The :class:`~engine.core.pacing.Pacer` is the production object, untouched, and sees only what
-the live dialer shell would give it: :class:`~engine.core.pacing.Snapshot` s and observed events.
-Around it, on a :class:`~engine.sim.clock.Scheduler` (virtual clock, seeded shuffle of
-simultaneous events):
+Nothing of the dialer is re-implemented here. The simulation runs, untouched:
 
-- **decisions**: the pacer is asked every ``decision_interval_seconds`` (1 s), at once whenever
-  an agent becomes free, and at the next half second when a line comes back (a dial ends without
-  an offer: with 100 agents several a second). Requests falling on one instant share one decision. It answers a number of dials, placed at
-  once (capped by the pacer itself).
-- **a dial** draws its fate when placed: ``busy`` (ends after ``busy_seconds``), ``no_answer``
-  (rings out at ``no_answer_timeout_seconds``), or answered by a person or a machine after the
-  answer delay (drawn below the timeout). With AMD on, the verdict comes ``amd.delay`` after the
-  answer: a machine is hung up (unless a false negative passes it on), a person passed on (unless a
-  false positive hangs up on them, counted apart: Ofcom counts those as abandons). With AMD off
-  every answer is passed on at once: the dialer cannot tell, so it counts every answer as a live
-  answer (shared/docs/domain.md) and a machine costs the agent ``machine_handling_seconds``
-  (listening, then the "answering machine" disposition; no further wrap-up).
-- **a live answer** (a call passed on) goes to the longest-free agent, or waits
-  ``connect_grace_seconds`` for one (first come, first served); past that it is **abandoned**
-  (safe-harbour message, counted). ``answer_to_agent`` is the time from the callee's pick-up to
-  the agent (so with AMD it includes the AMD time).
-- **agents** (all logged in all day, never paused) talk for a drawn talk time (persons) or the
-  machine-handling time, then wrap up for ``wrapup_seconds`` (persons only), then are free.
+- the **pacer** (:mod:`engine.core.pacing`), asked every ``decision_interval_seconds`` (1 s), at
+  once when an agent becomes free and at the next half second when a line comes back; it sees the
+  :class:`~engine.core.pacing.Snapshot` the dialer builds (:func:`engine.core.campaign.snapshot`,
+  from the ACD's agents and the attempts), and the counts the dialer keeps
+  (:class:`engine.core.campaign.Tally`);
+- one **attempt machine** per dial (:mod:`engine.core.attempt`): ringing, AMD screening, the hand-
+  over of a live answer, the counts, what the pacer is told;
+- one **call machine** per live answer (:mod:`engine.core.call`, the route the dialer gives it):
+  the connect grace, the abandon and its safe-harbor message;
+- the **ACD** (:mod:`engine.core.acd`): the campaign's queue, agents' phases, wrap-up timers, the
+  answered calls' priority over inbound callers, and (blending) an inbound queue on the same agents.
 
-Measures (over ``[warmup, end)``; the default warm-up is none, so the whole day): dials and their
-true outcomes by when they were placed; live answers, connections and abandons by when the call was
-passed on; agent time split exactly at the window's edges. ``abandon_rate`` = abandoned / live
-answers (the dialer's own count, the rule's); ``occupancy`` = (connected + wrap-up) / logged-in
-time; ``talk_minutes_per_agent_hour`` counts talk with persons only. Dialling stops at the end;
-calls passed on after it are not counted.
+What the simulation supplies is the world: each dial's fate, drawn when it is placed (busy after
+``busy_seconds``, no answer at ``no_answer_timeout_seconds``, or answered by a person or a machine
+after the answer delay drawn below the timeout); AMD's verdict after its delay (false positives
+and negatives drawn); agents who answer at once (auto-answer, as the engine asks phones for
+answered outbound calls) and talk for a drawn talk time (persons: the customer hangs up) or
+``machine_handling_seconds`` (a machine passed on with AMD off: the agent hangs up, no wrap-up);
+and, with ``inbound:``, Poisson inbound callers with their patience and an answer delay. The
+machines' commands are carried out by three tables (attempt, call, ACD), as the dialer and the
+call manager carry them out against Asterisk.
 
+Measures (engine/sim/dialer_report.py) are read from those commands only: dials and their true
+outcomes by when they were placed; live answers by when they were passed on, connections and
+abandons likewise; agent time from the ACD's phase changes, split exactly at the window's edges.
 Each random quantity has its own stream (``random.Random(f"{seed}/outcome")``, ``/answer``,
-``/talk``, ``/amd``, ``/ties``); the same seed gives the same report, field for field.
+``/talk``, ``/amd``, ``/ties``, ``/inbound``...); the same seed gives the same report, field for field.
 """
 
 from __future__ import annotations
@@ -42,32 +38,29 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections import deque
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..core.pacing import (
-    Abandoned, Connected, Dialed, DialResult, Handled, Pacer, PacingSettings, Snapshot, make_pacer,
-)
-from .acd import sampler
+from ..core import acd as A
+from ..core import attempt as AT
+from ..core import call as C
+from ..core import campaign as CP
+from ..core.agent import AgentChanged, AgentPhase, EndWrapup, LogIn
+from ..core.common import CancelTimer, Command, Event, StartTimer, TimerFired
+from ..core.pacing import Pacer, PacingSettings, make_pacer
+from .acd import SimulationError, acd_step, sampler
 from .clock import Scheduler
+from .dialer_report import DEFINITIONS, SWEEP_AGENTS, SWEEP_LIVE, Measures, report, sweep_scenario
 from .dialer_scenario import Delay, DialerScenario
 
-__all__ = ["DEFINITIONS", "DialerSimulation", "run", "settings_for"]
+__all__ = ["DEFINITIONS", "DialerSimulation", "SWEEP_AGENTS", "SWEEP_LIVE", "SimulationError", "run",
+           "settings_for", "sweep_scenario"]
 
 LINE_QUANTUM = 0.5  # a line coming back asks for a decision at the next half second (they come in bursts)
-
-DEFINITIONS = {
-    "live_answers": "calls passed on to an agent: with AMD off every answer (person or machine: the dialer "
-                    "cannot tell), with AMD on those judged live (false negatives included)",
-    "abandon_rate": "live answers that found no agent within connect_grace_seconds / live answers",
-    "human_abandon_rate": "persons who answered and did not reach an agent (abandoned, or hung up on by an AMD "
-                          "false positive) / persons who answered",
-    "occupancy": "(time connected + wrap-up) / logged-in time, all agents, inside the measured window; a "
-                 "machine an agent handles (AMD off) counts as connected time",
-    "talk_minutes_per_agent_hour": "minutes talking with persons per logged-in agent hour",
-    "answer_to_agent_seconds": "from the callee's pick-up to the agent, connected calls only",
-}
+CAMPAIGN, INBOUND = "campaign", "inbound"
+OUTBOUND_PRIORITY = 1000   # as engine/campaignrun.py: answered calls go ahead of inbound callers
+LIMITS = C.Limits(answer_seconds=10.0, playback_seconds=120.0, hangup_seconds=10.0, max_call_seconds=4 * 3600.0)
 
 
 def settings_for(s: DialerScenario) -> PacingSettings:
@@ -77,7 +70,7 @@ def settings_for(s: DialerScenario) -> PacingSettings:
                           ring_timeout_seconds=s.no_answer_timeout_seconds)
 
 
-def _delay_sampler(d: Delay, rng: random.Random, below: float = math.inf):
+def _delay_sampler(d: Delay, rng: random.Random, below: float = math.inf) -> Callable[[], float]:
     if d.distribution == "constant" or d.sigma == 0:
         value = d.median_seconds
         return lambda: value
@@ -89,6 +82,18 @@ def _delay_sampler(d: Delay, rng: random.Random, below: float = math.inf):
             if x < below:
                 return x
     return draw
+
+
+@dataclass(slots=True)
+class _Dial:
+    """The world's side of one attempt: its fate, and the machines' states."""
+
+    state: AT.Attempt
+    kind: str                  # the truth: live, machine, no_answer, busy
+    verdict: str               # what AMD will say: HUMAN or MACHINE
+    counted: bool              # placed after the warm-up
+    passed: float | None = None        # handed over at
+    call: C.CallState | None = None
 
 
 class DialerSimulation:
@@ -104,42 +109,104 @@ class DialerSimulation:
         self._talk = sampler(s.talk, random.Random(f"{seed}/talk"))
         amd_rng = random.Random(f"{seed}/amd")
         self._amd_u = amd_rng.random
-        amd = s.amd
-        self._amd_delay = (_delay_sampler(amd.delay, amd_rng) if amd.delay is not None
-                           else (lambda v=amd.delay_seconds: v))
+        self._amd_delay = (_delay_sampler(s.amd.delay, amd_rng) if s.amd.delay is not None
+                           else (lambda v=s.amd.delay_seconds: v))
         p = (s.live_answer, s.machine_answer, s.no_answer)
         self._edges = (p[0], p[0] + p[1], p[0] + p[1] + p[2])
         self.end = s.hours * 3600.0
         self.warmup = s.warmup_seconds
-        self.grace = s.connect_grace_seconds
-        # state
+        self.plan = AT.Plan(amd=s.amd.enabled)
+        self.route = C.Route(queue=CAMPAIGN, priority=OUTBOUND_PRIORITY, connect_grace=s.connect_grace_seconds,
+                             abandon_media=("sound:safe-harbor",))
+        queues = {CAMPAIGN: A.QueueRules(CAMPAIGN, wrapup=s.wrapup_seconds)}
+        inbound = s.inbound
+        if inbound is not None:
+            queues[INBOUND] = A.QueueRules(INBOUND, wrapup=inbound.wrapup_seconds,
+                                           sl_seconds=inbound.service_level_seconds,
+                                           sl_fraction=inbound.service_level_percent / 100.0)
+            self._arrival = random.Random(f"{seed}/inbound").expovariate
+            self._handle = sampler(inbound.handle, random.Random(f"{seed}/inbound-handle"))
+            self._patience = sampler(inbound.patience, random.Random(f"{seed}/inbound-patience"))
+        self.agent_ids = [f"a{i}" for i in range(1, s.agents + 1)]
+        self.acd = A.Acd(queues, {a: A.AgentProfile(a, endpoint=f"SIM/{a}") for a in self.agent_ids})
+        self.tally = CP.Tally()
+        self.dials: dict[str, _Dial] = {}         # attempt id -> dial
+        self.by_call: dict[str, _Dial] = {}       # call id -> dial (after the hand-over)
+        self.inbound: dict[str, float] = {}       # inbound caller id -> arrived at
+        self.m = Measures(self.warmup, self.end, s.agents)
         self._seq = 0
-        self.inflight: dict[int, tuple[float, float]] = {}      # call -> (dialled at, answered at | inf)
-        self.waiting: dict[int, tuple[float, float, bool]] = {}  # call -> (passed on, answered, person?)
-        self.available: deque[int] = deque(range(s.agents))
-        self.on_call: dict[int, float] = {}                     # agent -> connected at
-        self.wrapping: dict[int, float] = {}                    # agent -> wrap-up ends at
-        self._busy_from: dict[int, float] = {}
-        # campaign counters (the whole run: the campaign's window), as the pacer sees them
-        self.window_live = 0
-        self.window_abandoned = 0
-        # measured figures
-        self.m: dict[str, float] = dict.fromkeys(
-            ("dials", "live", "machine", "no_answer", "busy", "live_answers", "connected", "abandoned",
-             "humans", "humans_connected", "humans_abandoned", "amd_false_positive", "amd_false_negative",
-             "busy_seconds", "talk_seconds", "decisions"), 0)
-        self.latencies: list[float] = []
         self.decisions = 0
         self._decide_at = -math.inf
+        self.kept: frozenset[str] = frozenset()   # idle agents the dialer leaves to inbound (blending)
+        self._attempt_commands: Mapping[type, Callable[[_Dial, Any], None]] = {
+            AT.Originate: self._originate, AT.ScreenWithAmd: self._screen, AT.HangUpCustomer: self._hang_up_customer,
+            AT.Probe: lambda d, c: None, AT.PlayTo: self._play_to, AT.HandOver: self._hand_over,
+            AT.Tell: lambda d, c: self.pacer.observe(c.event, self.clock.now), AT.Count: self._count,
+            AT.Closed: self._closed, StartTimer: self._attempt_timer,
+            CancelTimer: lambda d, c: self.clock.cancel(f"a/{d.state.id}/{c.key}"),
+        }
+        self._call_commands: Mapping[type, Callable[[_Dial, Any], None]] = {
+            C.RecordEvent: self._call_event, C.RecordEnded: lambda d, c: self._feed(d, AT.CallCause(c.cause)),
+            C.JoinQueue: lambda d, c: self._acd(A.Enqueue(c.call_id, c.queue, c.priority, avoid=c.avoid)),
+            C.LeaveQueue: lambda d, c: self._acd(A.Dequeue(c.call_id)),
+            C.Play: lambda d, c: self.clock.at(self.clock.now, self._to_call, (d, C.PlaybackDone(c.playback_id))),
+            C.Hangup: lambda d, c: self.clock.at(self.clock.now, self._to_call, (d, C.ChannelGone(16))),
+            C.AgentCallOver: self._agent_call_over, C.Finish: self._call_finished,
+            StartTimer: lambda d, c: self.clock.at(c.at, self._to_call, (d, TimerFired(c.key)),
+                                                   key=f"c/{d.state.id}/{c.key}"),
+            CancelTimer: lambda d, c: self.clock.cancel(f"c/{d.state.id}/{c.key}"),
+        }
+        for quiet in (C.RecordStarted, C.RecordAnswered, C.StartMusic, C.StopMusic, C.BridgeWith, C.HangupAgent,
+                      C.StopPlayback, C.StartRecording, C.RecordVariables):
+            self._call_commands = {**self._call_commands, quiet: lambda d, c: None}
+        self._acd_commands: Mapping[type, Callable[[Any], None]] = {
+            A.Offer: self._offer, A.Withdraw: lambda c: self.clock.cancel(f"answer/{c.agent_id}"),
+            A.Connect: self._connect, AgentChanged: self._agent_changed, A.QueueLeft: self._queue_left,
+            StartTimer: lambda c: self.clock.at(c.at, self._acd, TimerFired(c.key), key=c.key),
+            CancelTimer: lambda c: self.clock.cancel(c.key),
+        }
+
+    # -- driving the machines --------------------------------------------------------------------
+    def _feed(self, d: _Dial, event: Event) -> None:
+        now = self.clock.now
+        try:
+            d.state, commands = AT.handle(d.state, event, now)
+        except Exception as exc:
+            raise SimulationError(f"t={now:.3f}s: attempt {d.state.id} refused {event!r}: {exc}") from exc
+        on = self._attempt_commands
+        for c in commands:
+            on[type(c)](d, c)
+
+    def _to_call(self, arg: tuple[_Dial, Event]) -> None:
+        d, event = arg
+        if d.call is None or d.call.phase is C.Phase.ENDED:
+            return
+        now = self.clock.now
+        try:
+            d.call, commands = C.handle(d.call, event, now)
+        except Exception as exc:
+            raise SimulationError(f"t={now:.3f}s: call {d.call.call_id} refused {event!r}: {exc}") from exc
+        self._call_run(d, commands)
+
+    def _call_run(self, d: _Dial, commands: list[Command]) -> None:
+        on = self._call_commands
+        for c in commands:
+            on[type(c)](d, c)
+
+    def _acd(self, event: Event) -> None:
+        on = self._acd_commands
+        for c in acd_step(self.acd, event, self.clock.now):
+            handler = on.get(type(c))
+            if handler is not None:
+                handler(c)
 
     # -- decisions -------------------------------------------------------------------------------
     def _request(self, soon: bool = False) -> None:
         """Ask for a decision now, or (``soon``) at the next LINE_QUANTUM mark; one at a time."""
         now = self.clock.now
         at = math.ceil(now / LINE_QUANTUM) * LINE_QUANTUM if soon else now
-        if self.clock.pending("decide"):
-            if self._decide_at <= at:
-                return
+        if self.clock.pending("decide") and self._decide_at <= at:
+            return
         self._decide_at = at
         self.clock.at(at, self._decide, key="decide")
 
@@ -149,198 +216,185 @@ class DialerSimulation:
         if nxt < self.end:
             self.clock.at(nxt, self._tick)
 
-    def snapshot(self) -> Snapshot:
-        now = self.clock.now
-        ringing, screening = [], []
-        for dialled, answered in self.inflight.values():
-            if now < answered:
-                ringing.append(now - dialled)
-            else:
-                screening.append(now - answered)
-        return Snapshot(available=len(self.available),
-                        on_call=tuple([now - t for t in self.on_call.values()]),
-                        wrapup=tuple([t - now for t in self.wrapping.values()]),
-                        ringing=tuple(ringing), screening=tuple(screening), waiting=len(self.waiting),
-                        live_answers=self.window_live, abandoned=self.window_abandoned)
-
     def _decide(self, _: object = None) -> None:
         now = self.clock.now
         if now >= self.end:
             return
         self.decisions += 1
-        n = self.pacer.dials_wanted(self.snapshot(), now)
-        for _ in range(n):
+        attempts = [d.state for d in self.dials.values()]
+        snap, self.kept = CP.snapshot(self.acd, CAMPAIGN, attempts, self.tally.counted(), now)
+        for _ in range(CP.wanted("predictive", self.pacer, snap, attempts, now)):
             self._dial()
 
-    # -- calls -----------------------------------------------------------------------------------
+    # -- the world: dials ------------------------------------------------------------------------
     def _dial(self) -> None:
         now = self.clock.now
         self._seq += 1
-        call = self._seq
         s = self.scenario
-        u = self._outcome()
-        e = self._edges
+        u, e = self._outcome(), self._edges
         kind = "live" if u < e[0] else "machine" if u < e[1] else "no_answer" if u < e[2] else "busy"
+        verdict = "HUMAN" if kind == "live" else "MACHINE"
         counted = now >= self.warmup
-        if counted:
-            self.m["dials"] += 1
-            self.m[kind] += 1
-        if kind == "busy":
-            answered, ring, at = math.inf, s.busy_seconds, now + s.busy_seconds
-            result, screen, person = "busy", 0.0, False
-        elif kind == "no_answer":
-            answered, ring, at = math.inf, s.no_answer_timeout_seconds, now + s.no_answer_timeout_seconds
-            result, screen, person = "no_answer", 0.0, False
-        else:
-            person = kind == "live"
-            ring = self._answer()
-            answered = now + ring
-            result = "live"
-            screen = 0.0
-            if s.amd.enabled:
-                screen = self._amd_delay()
-                if person and self._amd_u() < s.amd.false_positive:
-                    result = "machine"
-                    if counted:
-                        self.m["amd_false_positive"] += 1
-                elif not person and self._amd_u() >= s.amd.false_negative:
-                    result = "machine"
-                elif not person and counted:
-                    self.m["amd_false_negative"] += 1
-            at = answered + screen
-        self.inflight[call] = (now, answered)
-        self.pacer.observe(Dialed(), now)
-        self.clock.at(at, self._resolve, (call, result, person, ring, screen))
+        if s.amd.enabled and kind in ("live", "machine"):
+            if kind == "live" and self._amd_u() < s.amd.false_positive:
+                verdict = "MACHINE"
+                self.m.add("amd_false_positive", counted)
+            elif kind == "machine" and self._amd_u() >= s.amd.false_negative:
+                verdict = "MACHINE"
+            elif kind == "machine":
+                verdict = "HUMAN"
+                self.m.add("amd_false_negative", counted)
+        self.m.add("dials", counted)
+        self.m.add(kind, counted)
+        state, commands = AT.dial(f"d{self._seq}", self.plan, now)
+        d = self.dials[state.id] = _Dial(state, kind, verdict, counted)
+        for c in commands:
+            self._attempt_commands[type(c)](d, c)
 
-    def _resolve(self, arg: tuple[int, str, bool, float, float]) -> None:
-        call, result, person, ring, screen = arg
+    def _originate(self, d: _Dial, c: AT.Originate) -> None:
+        s, now = self.scenario, self.clock.now
+        if d.kind == "busy":
+            self.clock.at(now + s.busy_seconds, self._world, (d, AT.Hungup(17)))
+        elif d.kind == "no_answer":
+            self.clock.at(now + s.no_answer_timeout_seconds, self._world, (d, AT.Hungup(19)))
+        else:
+            self.clock.at(now + self._answer(), self._world, (d, AT.Answered()))
+
+    def _world(self, arg: tuple[_Dial, Event]) -> None:
+        self._feed(*arg)
+
+    def _screen(self, d: _Dial, c: AT.ScreenWithAmd) -> None:
+        self.clock.at(self.clock.now + self._amd_delay(), self._world, (d, AT.AmdVerdict(d.verdict)))
+
+    def _hang_up_customer(self, d: _Dial, c: AT.HangUpCustomer) -> None:
+        self.clock.at(self.clock.now, self._world, (d, AT.Hungup(16)))
+
+    def _play_to(self, d: _Dial, c: AT.PlayTo) -> None:
+        self.clock.at(self.clock.now, self._world, (d, AT.PlaybackFinished(c.playback)))
+
+    def _attempt_timer(self, d: _Dial, c: StartTimer) -> None:
+        self.clock.at(c.at, self._world, (d, TimerFired(c.key)), key=f"a/{d.state.id}/{c.key}")
+
+    def _hand_over(self, d: _Dial, c: AT.HandOver) -> None:
+        """A live answer becomes a call in the campaign's queue, as CallManager.begin_outbound makes it."""
         now = self.clock.now
-        _, answered = self.inflight.pop(call)
-        self.pacer.observe(DialResult(result, ring, screen), now)  # type: ignore[arg-type]
-        if result != "live":
-            self._request(soon=True)
+        if now < self.end:
+            d.passed = now
+            self.m.add("live_answers", now >= self.warmup)
+            self.m.add("humans", now >= self.warmup and d.kind == "live")
+        call_id = f"call-{d.state.id}"
+        self.by_call[call_id] = d
+        arrival = C.Arrival(call_id=call_id, channel_id=call_id, caller_number="", caller_name="", dialed_number="",
+                            route=replace(self.route, avoid_agents=self.kept), started_at=now, already_answered=True, direction="outbound")
+        d.call, commands = C.start(arrival, LIMITS, now)
+        self._call_run(d, commands)
+
+    def _count(self, d: _Dial, c: AT.Count) -> None:
+        self.tally = self.tally.count(c.kind)
+        measured = d.passed is not None and d.passed >= self.warmup
+        person = d.kind == "live"
+        if c.kind == "live" and d.state.stage is AT.Stage.CONNECTED and measured:
+            self.m.add("connected")
+            self.m.add("humans_connected", person)
+            self.m.latencies.append(self.clock.now - (d.state.answered_at or self.clock.now))
+        elif c.kind == "abandoned" and measured:
+            self.m.add("abandoned")
+            self.m.add("humans_abandoned", person)
+
+    def _closed(self, d: _Dial, c: AT.Closed) -> None:
+        del self.dials[d.state.id]
+        if c.outcome not in ("answered", "abandoned"):
+            self._request(soon=True)   # a line came back
+
+    # -- the answered call and its agent ---------------------------------------------------------
+    def _call_event(self, d: _Dial, c: C.RecordEvent) -> None:
+        if c.kind == "connected":
+            self._feed(d, AT.CallConnected(c.detail))
+        elif c.kind == "abandoned":
+            self._feed(d, AT.CallAbandoned())
+
+    def _offer(self, c: A.Offer) -> None:
+        delay = 0.0 if c.call_id in self.by_call else self.scenario.inbound.answer_delay_seconds  # type: ignore[union-attr]
+        self.clock.at(self.clock.now + delay, self._acd, A.OfferAnswered(c.call_id, c.agent_id),
+                      key=f"answer/{c.agent_id}")
+
+    def _connect(self, c: A.Connect) -> None:
+        now = self.clock.now
+        d = self.by_call.get(c.call_id)
+        if d is None:   # an inbound caller
+            self.inbound.pop(c.call_id, None)
+            self.clock.cancel(f"patience/{c.call_id}")
+            self.clock.at(now + self._handle(), self._acd, A.CallFinished(c.agent_id))
             return
-        if now >= self.end:
-            return  # dialling has stopped; not counted
-        self.window_live += 1
-        counted = now >= self.warmup
-        if counted:
-            self.m["live_answers"] += 1
-            self.m["humans"] += person
-        if self.available:
-            self._connect(self.available.popleft(), now, answered, person)
-        else:
-            self.waiting[call] = (now, answered, person)
-            self.clock.at(now + self.grace, self._abandon, call, key=f"grace/{call}")
+        self._to_call((d, C.Connected(c.agent_id, f"SIM/{c.agent_id}")))
+        if d.kind == "live":   # the customer hangs up after the talk
+            talk = self._talk()
+            self.m.count_talk(now, now + talk)
+            self.clock.at(now + talk, self._to_call, (d, C.ChannelGone(16)))
+        else:                  # a machine passed on (AMD off): the agent listens, then hangs up
+            self.clock.at(now + self.scenario.machine_handling_seconds, self._to_call, (d, C.AgentGone()))
 
-    def _abandon(self, call: int) -> None:
-        passed, _, person = self.waiting.pop(call)
-        self.window_abandoned += 1
-        self.pacer.observe(Abandoned(), self.clock.now)
-        if passed >= self.warmup:
-            self.m["abandoned"] += 1
-            self.m["humans_abandoned"] += person
+    def _agent_call_over(self, d: _Dial, c: C.AgentCallOver) -> None:
+        self._acd(A.CallFinished(c.agent_id))
+        if d.kind != "live":   # the "answering machine" disposition: no further wrap-up
+            self._acd(A.AgentRequest(c.agent_id, EndWrapup()))
 
-    def _connect(self, agent: int, passed: float, answered: float, person: bool) -> None:
-        now = self.clock.now
-        self.pacer.observe(Connected(now - passed), now)
-        if passed >= self.warmup:
-            self.m["connected"] += 1
-            self.m["humans_connected"] += person
-            self.latencies.append(now - answered)
-        self.on_call[agent] = now
-        self._busy_from[agent] = now
-        if person:
-            talk, wrap = self._talk(), self.scenario.wrapup_seconds
-            self._count_talk(now, now + talk)
-        else:
-            talk, wrap = self.scenario.machine_handling_seconds, 0.0
-        self.clock.at(now + talk, self._talk_end, (agent, talk, wrap))
+    def _call_finished(self, d: _Dial, c: C.Finish) -> None:
+        assert d.call is not None
+        self.by_call.pop(d.call.call_id, None)
+        self._feed(d, AT.CallOver())
 
-    def _talk_end(self, arg: tuple[int, float, float]) -> None:
-        agent, talk, wrap = arg
-        del self.on_call[agent]
-        if wrap > 0:
-            self.wrapping[agent] = self.clock.now + wrap
-            self.clock.at(self.clock.now + wrap, self._free, arg)
-        else:
-            self._free(arg)
-
-    def _free(self, arg: tuple[int, float, float]) -> None:
-        agent, talk, wrap = arg
-        now = self.clock.now
-        self.wrapping.pop(agent, None)
-        self._count_busy(self._busy_from.pop(agent), now)
-        self.pacer.observe(Handled(talk, wrap), now)
-        if self.waiting:
-            call = next(iter(self.waiting))
-            passed, answered, person = self.waiting.pop(call)
-            self.clock.cancel(f"grace/{call}")
-            self._connect(agent, passed, answered, person)
-        else:
-            self.available.append(agent)
+    def _agent_changed(self, c: AgentChanged) -> None:
+        self.m.agent_phase(c.agent_id, c.phase, c.at)
+        if c.phase is AgentPhase.AVAILABLE:
+            for d in [d for d in self.dials.values() if d.state.agent_id == c.agent_id
+                      and d.state.stage in (AT.Stage.CONNECTED, AT.Stage.WRAPUP)]:
+                self._feed(d, AT.AgentFree(c.at))
             self._request()
+        elif c.phase is AgentPhase.WRAP_UP:
+            for d in [d for d in self.dials.values() if d.state.agent_id == c.agent_id
+                      and d.state.stage in (AT.Stage.CONNECTED, AT.Stage.WRAPUP)]:
+                self._feed(d, AT.AgentWrapup(c.at))
 
-    # -- measuring -------------------------------------------------------------------------------
-    def _clip(self, lo: float, hi: float) -> float:
-        return max(0.0, min(hi, self.end) - max(lo, self.warmup))
+    # -- blending: inbound callers ---------------------------------------------------------------
+    def _arrive(self, _: object = None) -> None:
+        inbound = self.scenario.inbound
+        assert inbound is not None
+        now = self.clock.now
+        self._seq += 1
+        call_id = f"in-{self._seq}"
+        self.inbound[call_id] = now
+        patience = self._patience()
+        if patience < math.inf:
+            self.clock.at(now + patience, self._give_up, call_id, key=f"patience/{call_id}")
+        self._acd(A.Enqueue(call_id, INBOUND))
+        nxt = now + self._arrival(inbound.calls_per_hour / 3600.0)
+        if nxt < self.end:
+            self.clock.at(nxt, self._arrive)
 
-    def _count_busy(self, lo: float, hi: float) -> None:
-        self.m["busy_seconds"] += self._clip(lo, hi)
+    def _give_up(self, call_id: str) -> None:
+        if call_id in self.inbound:
+            self._acd(A.Dequeue(call_id, "abandoned"))
 
-    def _count_talk(self, lo: float, hi: float) -> None:
-        self.m["talk_seconds"] += self._clip(lo, hi)
+    def _queue_left(self, c: A.QueueLeft) -> None:
+        if c.queue == INBOUND:
+            self.inbound.pop(c.call_id, None)
+            sl = self.scenario.inbound.service_level_seconds  # type: ignore[union-attr]
+            self.m.inbound_left(c.at - c.wait, c.outcome, c.wait, sl)
 
+    # -- running ---------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         wall0 = time.perf_counter()
+        queues = frozenset({CAMPAIGN, INBOUND} if self.scenario.inbound is not None else {CAMPAIGN})
+        for agent in self.agent_ids:
+            self._acd(A.AgentRequest(agent, LogIn(queues, f"SIM/{agent}")))
         self.clock.at(0.0, self._tick)
+        if self.scenario.inbound is not None:
+            self.clock.at(self._arrival(self.scenario.inbound.calls_per_hour / 3600.0), self._arrive)
         end = self.end
-        self.clock.run(lambda t: t > end + self.grace + 1e-9)
-        for agent, since in self._busy_from.items():
-            self._count_busy(since, end)
-        self._busy_from.clear()
-        return self._report(time.perf_counter() - wall0)
-
-    def _report(self, wall: float) -> dict[str, Any]:
-        s, m = self.scenario, self.m
-        staffed = s.agents * (self.end - self.warmup)
-        lat = sorted(self.latencies)
-
-        def pct(q: float) -> float | None:
-            return round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) if lat else None
-
-        live = m["live_answers"]
-        humans = m["humans"]
-        lost_humans = m["humans_abandoned"] + m["amd_false_positive"]
-        return {
-            "scenario": s.source,
-            "algorithm": self.pacer.name,
-            "seed": s.seed,
-            "hours": s.hours,
-            "agents": s.agents,
-            "warmup_minutes": s.warmup_minutes,
-            "abandon_target": s.abandon_target_percent / 100.0,
-            "dials": int(m["dials"]),
-            "live_answers": int(live),
-            "connected": int(m["connected"]),
-            "abandoned": int(m["abandoned"]),
-            "abandon_rate": m["abandoned"] / live if live else 0.0,
-            "human_abandon_rate": lost_humans / (humans + m["amd_false_positive"]) if humans else 0.0,
-            "occupancy": m["busy_seconds"] / staffed,
-            "talk_minutes_per_agent_hour": (m["talk_seconds"] / 60.0) / (staffed / 3600.0),
-            "answer_to_agent_seconds": {"p50": pct(0.50), "p99": pct(0.99)},
-            "dials_per_agent_hour": m["dials"] / (staffed / 3600.0),
-            "persons": int(m["live"]),
-            "machines": int(m["machine"]),
-            "no_answer": int(m["no_answer"]),
-            "busy": int(m["busy"]),
-            "amd_false_positives": int(m["amd_false_positive"]),
-            "amd_false_negatives": int(m["amd_false_negative"]),
-            "decisions": self.decisions,
-            "events": self.clock.actions_run,
-            "wall_seconds": round(wall, 3),
-            "definitions": DEFINITIONS,
-        }
+        self.clock.run(lambda t: t > end + self.scenario.connect_grace_seconds + 1e-9)
+        self.m.close_agents(end)
+        return report(self, time.perf_counter() - wall0)
 
 
 def run(scenario: DialerScenario, algorithm: str, *, seed: int | None = None, hours: float | None = None,
@@ -354,20 +408,3 @@ def run(scenario: DialerScenario, algorithm: str, *, seed: int | None = None, ho
     if agents is not None:
         changes["agents"] = agents
     return DialerSimulation(replace(scenario, **changes), algorithm).run()
-
-
-# -- the benchmark sweep (tools/bench_pacing.py, tests/unit/test_pacing.py) --------------------------
-SWEEP_AGENTS = (5, 10, 20, 50, 100)
-SWEEP_LIVE = (0.10, 0.25, 0.80)
-
-
-def sweep_scenario(base: DialerScenario, agents: int, live: float) -> DialerScenario:
-    """``base`` with ``agents`` and a live-answer share: machine 0.15 and busy 0.15 kept where the
-    shares allow, the rest ringing out; at live 0.80: machine 0.10, busy 0.05, no answer 0.05."""
-    if live >= 0.8:
-        machine, busy = 0.10, 0.05
-    else:
-        machine, busy = min(0.15, (1 - live) / 2), min(0.15, (1 - live) / 2)
-    no_answer = max(0.0, 1.0 - live - machine - busy)
-    return replace(base, agents=agents, live_answer=live, machine_answer=machine, busy=busy, no_answer=no_answer,
-                   source=f"{base.source} agents={agents} live={live:g}")

@@ -21,6 +21,14 @@
     #   or  delay: {distribution: lognormal, median_seconds: 2.5, sigma: 0.3}
     warmup_minutes: 0                      # minutes not counted in the figures (default: none)
     decision_interval_seconds: 1           # how often the shell asks the pacer, besides on events
+    inbound:                               # blending (optional): inbound callers for the same agents
+      calls_per_hour: 60
+      handle: {distribution: exponential, mean_seconds: 180}
+      patience: {distribution: exponential, mean_seconds: 90}   # or none
+      answer_delay_seconds: 3
+      wrapup_seconds: 10
+      service_level_seconds: 20
+      service_level_percent: 80
 
 The answer delay is drawn below the no-answer timeout (a person who would answer later is among
 the ``no_answer`` share already), so the four shares are the shares of dials exactly.
@@ -38,7 +46,7 @@ import yaml
 from ..yamlconf import ConfigError, Mark, Problem, load_text
 from .scenario import Distribution, _non_negative, _positive
 
-__all__ = ["Amd", "Delay", "DialerScenario", "load_dialer_scenario", "load_dialer_scenario_text"]
+__all__ = ["Amd", "Delay", "DialerScenario", "Inbound", "load_dialer_scenario", "load_dialer_scenario_text"]
 
 
 def _probability(value: float) -> float:
@@ -84,6 +92,20 @@ class Amd:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Inbound:
+    """Blending: inbound callers the same agents also take (inbound first, the dialer paces on
+    the agents inbound does not need)."""
+
+    calls_per_hour: float = field(metadata={"check": _positive})
+    handle: Distribution
+    patience: Distribution = Distribution(distribution="none")
+    answer_delay_seconds: float = field(default=3.0, metadata={"check": _non_negative})
+    wrapup_seconds: float = field(default=10.0, metadata={"check": _non_negative})
+    service_level_seconds: float = field(default=20.0, metadata={"check": _positive})
+    service_level_percent: float = field(default=80.0, metadata={"check": _percent})
+
+
+@dataclass(frozen=True, kw_only=True)
 class DialerScenario:
     agents: int = field(metadata={"check": _at_least_one})
     hours: float = field(metadata={"check": _positive})
@@ -103,6 +125,7 @@ class DialerScenario:
     amd: Amd = Amd()
     warmup_minutes: float = field(default=0.0, metadata={"check": _non_negative})
     decision_interval_seconds: float = field(default=1.0, metadata={"check": _positive})
+    inbound: Inbound | None = None
     source: str = field(default="<scenario>", metadata={"internal": True})
 
     @property
