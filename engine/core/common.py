@@ -96,7 +96,7 @@ class Transitions(Generic[S]):
     """
 
     def __init__(self, machine: str, phase_of: Callable[[S], Enum],
-                 rows: Mapping[tuple[Enum, type[Event]], Row | Handler], initial: Enum | None = None) -> None:
+                 rows: Mapping[tuple[Enum, type[Event]], Row], initial: Enum | None = None) -> None:
         if not rows:
             raise TypeError(f"{machine}: a table with no rows")
         self.machine = machine
@@ -104,8 +104,9 @@ class Transitions(Generic[S]):
         self.states: type[Enum] = type(next(iter(rows))[0])
         self.rows: dict[tuple[Enum, type[Event]], Row] = {}
         for (phase, event), row in rows.items():
-            if not isinstance(row, Row):   # a table not yet converted: any target (to go)
-                row = Row((), row)
+            if not (isinstance(row, Row) and isinstance(row.to, tuple) and row.to):
+                raise TypeError(f"{machine}: the row {phase.name} on {event.__name__} names no target states; "
+                                f"write Row(to=(the states it may lead to, ...), handler), not {row!r}")
             strangers = [s for s in (phase, *row.to) if type(s) is not self.states]
             if strangers:
                 raise TypeError(f"{machine}: the row {phase.name} on {event.__name__} names {strangers!r}, "
@@ -122,7 +123,7 @@ class Transitions(Generic[S]):
             raise IllegalTransition(self.machine, phase, event)
         new_state, commands = row.handler(state, event, now)
         target = self.phase_of(new_state)
-        if row.to and target not in row.to:
+        if target not in row.to:
             raise UndeclaredTarget(self.machine, phase, event, target)
         return new_state, list(commands)
 
