@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from .common import CancelTimer, Command, Event, StartTimer, Transitions
+from .common import CancelTimer, Command, Event, Row, StartTimer, Transitions, stay
 
 __all__ = [
     "Agent", "AgentChanged", "AgentPhase", "Answer", "CallEnded", "EndWrapup", "LogIn", "LogOut",
@@ -211,23 +211,24 @@ def _after_call(a: Agent, now: float, keep_idle: bool = False):
 P = AgentPhase
 _IDLE = (P.AVAILABLE, P.PAUSED, P.WRAP_UP)
 _BUSY = (P.RESERVED, P.ON_CALL)
+_AFTER_CALL = (P.AVAILABLE, P.PAUSED, P.LOGGED_OUT)   # _after_call: free, or what was asked for meanwhile
 
 TABLE: Transitions[Agent] = Transitions("agent", lambda a: a.phase, {
-    (P.LOGGED_OUT, LogIn): _login,
-    **{(p, LogIn): _relogin for p in (*_IDLE, *_BUSY)},
-    **{(p, LogOut): _logout for p in _IDLE},
-    **{(p, LogOut): _logout_later for p in _BUSY},
-    (P.AVAILABLE, Pause): _pause,
-    (P.WRAP_UP, Pause): _pause,
-    (P.PAUSED, Pause): _repause,
-    **{(p, Pause): _pause_later for p in _BUSY},
-    (P.PAUSED, Unpause): _unpause,
-    (P.AVAILABLE, Reserve): _reserve,
-    (P.RESERVED, Answer): _answer,
-    (P.RESERVED, NoAnswer): _no_answer,
-    (P.RESERVED, OfferWithdrawn): _withdrawn,
-    (P.ON_CALL, CallEnded): _call_ended,
-    (P.WRAP_UP, EndWrapup): _end_wrapup,
+    (P.LOGGED_OUT, LogIn): Row((P.AVAILABLE,), _login),
+    **stay(_relogin, (*_IDLE, *_BUSY), (LogIn,)),
+    **{(p, LogOut): Row((P.LOGGED_OUT,), _logout) for p in _IDLE},
+    **stay(_logout_later, _BUSY, (LogOut,)),
+    (P.AVAILABLE, Pause): Row((P.PAUSED,), _pause),
+    (P.WRAP_UP, Pause): Row((P.PAUSED,), _pause),
+    (P.PAUSED, Pause): Row((P.PAUSED,), _repause),
+    **stay(_pause_later, _BUSY, (Pause,)),
+    (P.PAUSED, Unpause): Row((P.AVAILABLE,), _unpause),
+    (P.AVAILABLE, Reserve): Row((P.RESERVED,), _reserve),
+    (P.RESERVED, Answer): Row((P.ON_CALL,), _answer),
+    (P.RESERVED, NoAnswer): Row((P.PAUSED, P.LOGGED_OUT), _no_answer),
+    (P.RESERVED, OfferWithdrawn): Row(_AFTER_CALL, _withdrawn),
+    (P.ON_CALL, CallEnded): Row((P.WRAP_UP, *_AFTER_CALL), _call_ended),
+    (P.WRAP_UP, EndWrapup): Row(_AFTER_CALL, _end_wrapup),
 })
 
 

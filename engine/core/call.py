@@ -42,7 +42,7 @@ from .call_messages import (AgentCallOver, AgentGone, Announcement, Arrival, Bri
                             TransferAnswered, TransferFailed)
 from .causes import REASON_CAUSES
 from .causes import text as describe_cause
-from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
+from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 
 from . import ivr as ivr_core
 from .channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
@@ -407,9 +407,13 @@ def _failed_live(state: CallState, event: RequestFailed, now: float):
     return state, [note, *cmds, *more]
 
 
-def _timer_live(state: CallState, event: TimerFired, now: float):
-    if event.key == "grace" and state.phase is Phase.QUEUED:
+def _timer_queued(state: CallState, event: TimerFired, now: float):
+    if event.key == "grace":
         return _abandon(state, now)
+    return _timer_live(state, event, now)
+
+
+def _timer_live(state: CallState, event: TimerFired, now: float):
     expected = {Phase.ANSWERING: "answer", Phase.PLAYING: "playback", Phase.QUEUED: None}[state.phase]
     if event.key not in (expected, "max"):
         return state, []  # a stale timer from an earlier phase
@@ -459,44 +463,45 @@ P = Phase
 _LIVE = (P.ANSWERING, P.PLAYING, P.QUEUED)
 _ALIVE = (*_LIVE, P.IVR, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP)
 
+# Where routing a call lands it (_route), and where the IVR's outcome takes it (_from_ivr).
+_ROUTED = (P.PLAYING, P.IVR, P.QUEUED, P.TRANSFERRING, P.HANGING_UP)
+_FROM_IVR = (P.IVR, P.QUEUED, P.TRANSFERRING, P.HANGING_UP)
+
 TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
-    (P.ANSWERING, Answered): _answered,
-    (P.PLAYING, PlaybackDone): _playback_done,
-    (P.QUEUED, PlaybackDone): _queued_playback_done,
-    (P.QUEUED, Announcement): _announce,
-    (P.QUEUED, Dtmf): _queued_dtmf,
-    (P.QUEUED, GaveUp): _gave_up,
-    (P.QUEUED, Connected): _connected,
-    (P.CONNECTED, Dtmf): _connected_dtmf,
-    (P.CONNECTED, AgentGone): _agent_gone,
-    (P.CONNECTED, RequestFailed): _connected_failed,
-    (P.CONNECTED, TimerFired): _connected_max,
-    **{(p, ChannelGone): _gone for p in _ALIVE},
-    **{(p, HangupRequested): _hangup_requested for p in _ALIVE},
-    **{(p, RequestFailed): _failed_live for p in _LIVE},
-    **{(p, TimerFired): _timer_live for p in _LIVE},
-    **{(P.IVR, e): _to_ivr for e in (PlaybackDone, Dtmf, TimerFired, ivr_core.HttpDone, ivr_core.RecordingDone)},
-    (P.IVR, RequestFailed): _ivr_request_failed,
-    (P.TRANSFERRING, TransferAnswered): _transfer_answered,
-    (P.TRANSFERRING, TransferFailed): _transfer_failed,
-    (P.TRANSFERRING, TimerFired): _transfer_failed,
-    (P.TRANSFERRING, RequestFailed): _failed_live,
-    (P.HANGING_UP, TimerFired): _timer_hanging_up,
-    (P.HANGING_UP, RequestFailed): _failed_hanging_up,
+    (P.ANSWERING, Answered): Row(_ROUTED, _answered),
+    (P.PLAYING, PlaybackDone): Row((P.PLAYING, P.HANGING_UP), _playback_done),
+    (P.QUEUED, PlaybackDone): Row((P.QUEUED,), _queued_playback_done),
+    (P.QUEUED, Announcement): Row((P.QUEUED,), _announce),
+    (P.QUEUED, Dtmf): Row((P.QUEUED, P.PLAYING), _queued_dtmf),
+    (P.QUEUED, GaveUp): Row((P.PLAYING,), _gave_up),
+    (P.QUEUED, Connected): Row((P.CONNECTED,), _connected),
+    (P.CONNECTED, Dtmf): Row((P.CONNECTED,), _connected_dtmf),
+    (P.CONNECTED, AgentGone): Row(_FROM_IVR, _agent_gone),
+    (P.CONNECTED, RequestFailed): Row((P.CONNECTED, P.HANGING_UP), _connected_failed),
+    (P.CONNECTED, TimerFired): Row((P.CONNECTED, P.HANGING_UP), _connected_max),
+    **{(p, ChannelGone): Row((P.ENDED,), _gone) for p in _ALIVE},
+    **stay(_hangup_requested, _ALIVE, (HangupRequested,)),
+    **{(p, RequestFailed): Row((p, P.HANGING_UP), _failed_live) for p in (*_LIVE, P.TRANSFERRING)},
+    **{(p, TimerFired): Row((p, P.HANGING_UP), _timer_live) for p in (P.ANSWERING, P.PLAYING)},
+    (P.QUEUED, TimerFired): Row((P.QUEUED, P.PLAYING, P.HANGING_UP), _timer_queued),
+    **{(P.IVR, e): Row(_FROM_IVR, _to_ivr)
+       for e in (PlaybackDone, Dtmf, TimerFired, ivr_core.HttpDone, ivr_core.RecordingDone)},
+    (P.IVR, RequestFailed): Row(_FROM_IVR, _ivr_request_failed),
+    (P.TRANSFERRING, TransferAnswered): Row((P.CONNECTED,), _transfer_answered),
+    **{(P.TRANSFERRING, e): Row((P.PLAYING, *_FROM_IVR), _transfer_failed) for e in (TransferFailed, TimerFired)},
+    (P.HANGING_UP, TimerFired): Row((P.HANGING_UP, P.ENDED), _timer_hanging_up),
+    (P.HANGING_UP, RequestFailed): Row((P.HANGING_UP,), _failed_hanging_up),
     # Late or crossing events: nothing to do, but not a bug either.
-    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP)
-       for e in (Announcement, GaveUp)},
-    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.TRANSFERRING, P.HANGING_UP) for e in (Dtmf, AgentGone)},
-    (P.IVR, AgentGone): _ignore,
-    **{(p, PlaybackDone): _ignore for p in (P.ANSWERING, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP)},
-    **{(p, Answered): _ignore for p in (P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.CONNECTED, P.HANGING_UP)},
-    **{(p, Connected): _late_connect for p in (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.CONNECTED,
-                                                 P.HANGING_UP)},
-    **{(p, e): _ignore for p in (P.ANSWERING, P.PLAYING, P.QUEUED, P.CONNECTED, P.HANGING_UP, P.TRANSFERRING)
-       for e in (ivr_core.HttpDone, ivr_core.RecordingDone)},
-    **{(p, TransferAnswered): _late_transfer for p in (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED,
-                                                        P.HANGING_UP)},
-    **{(p, TransferFailed): _ignore for p in (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED, P.HANGING_UP)},
+    **stay(_ignore, (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP), (Announcement, GaveUp)),
+    **stay(_ignore, (P.ANSWERING, P.PLAYING, P.TRANSFERRING, P.HANGING_UP), (Dtmf, AgentGone)),
+    **stay(_ignore, (P.IVR,), (AgentGone,)),
+    **stay(_ignore, (P.ANSWERING, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP), (PlaybackDone,)),
+    **stay(_ignore, (P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.CONNECTED, P.HANGING_UP), (Answered,)),
+    **stay(_late_connect, (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP), (Connected,)),
+    **stay(_ignore, (P.ANSWERING, P.PLAYING, P.QUEUED, P.CONNECTED, P.HANGING_UP, P.TRANSFERRING),
+           (ivr_core.HttpDone, ivr_core.RecordingDone)),
+    **stay(_late_transfer, (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED, P.HANGING_UP), (TransferAnswered,)),
+    **stay(_ignore, (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED, P.HANGING_UP), (TransferFailed,)),
 })
 
 

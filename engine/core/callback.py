@@ -20,7 +20,7 @@ from enum import Enum
 
 from .call import AgentCallOver, AgentGone, HangupAgent
 from .channel import ChannelGone, HangupRequested, RequestFailed
-from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
+from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 
 __all__ = ["Callback", "CustomerAnswered", "CustomerFailed", "DialCustomer", "Phase", "RecordOutcome",
            "BridgeCustomer", "HangupCustomer", "handle", "start"]
@@ -132,17 +132,16 @@ def _ignore(cb: Callback, e: Event, now: float):
 
 P = Phase
 TABLE: Transitions[Callback] = Transitions("callback", lambda c: c.phase, {
-    (P.DIALING, CustomerAnswered): _answered,
-    (P.DIALING, CustomerFailed): _failed,
-    (P.DIALING, AgentGone): _agent_left_dialing,
-    (P.DIALING, TimerFired): _dial_timeout,
-    (P.DIALING, RequestFailed): _request_failed,
-    (P.DIALING, HangupRequested): _ignore,
-    (P.CONNECTED, ChannelGone): _customer_left,
-    (P.CONNECTED, AgentGone): _agent_left,
-    (P.CONNECTED, RequestFailed): _request_failed,
-    (P.CONNECTED, HangupRequested): _ignore,
-    (P.CONNECTED, TimerFired): _ignore,
+    (P.DIALING, CustomerAnswered): Row((P.CONNECTED,), _answered),
+    (P.DIALING, CustomerFailed): Row((P.ENDED,), _failed),
+    (P.DIALING, AgentGone): Row((P.ENDED,), _agent_left_dialing),
+    (P.DIALING, TimerFired): Row((P.ENDED,), _dial_timeout),
+    (P.DIALING, RequestFailed): Row((P.ENDED,), _request_failed),
+    (P.CONNECTED, ChannelGone): Row((P.ENDED,), _customer_left),
+    (P.CONNECTED, AgentGone): Row((P.ENDED,), _agent_left),
+    (P.CONNECTED, RequestFailed): Row((P.ENDED,), _request_failed),
+    **stay(_ignore, (P.DIALING, P.CONNECTED), (HangupRequested,)),
+    **stay(_ignore, (P.CONNECTED,), (TimerFired,)),
 })
 
 

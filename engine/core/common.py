@@ -8,14 +8,14 @@ the same key replaces the previous one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
 __all__ = [
     "CancelTimer", "Command", "Event", "IllegalTransition", "Rejected", "Row", "StartTimer", "TimerFired",
-    "Transitions", "UndeclaredTarget",
+    "Transitions", "UndeclaredTarget", "stay",
 ]
 
 
@@ -77,6 +77,13 @@ class Row:
     handler: Handler
 
 
+def stay(handler: Handler, states: Iterable[Enum],
+         events: Iterable[type[Event]]) -> dict[tuple[Enum, type[Event]], Row]:
+    """Rows for events that leave each of ``states`` where it is (late or crossing events, a request
+    kept for later): every ``(state, event)`` pair, each row naming only its own state."""
+    return {(s, e): Row((s,), handler) for s in states for e in tuple(events)}
+
+
 class Transitions(Generic[S]):
     """A table ``(state enum, event type) -> Row(targets, handler)``; the only way a machine moves.
 
@@ -84,18 +91,30 @@ class Transitions(Generic[S]):
     so a handler that raises leaves the caller's state untouched; a missing row raises
     :class:`IllegalTransition` before anything runs, and a handler that lands on a state its row
     does not name raises :class:`UndeclaredTarget` (the new state is dropped). :meth:`edges` lists
-    the table as ``(from, event, to)`` for the diagrams in docs/architecture.md.
+    the table as ``(from, event, to)`` for the diagrams in docs/architecture.md, which begin at
+    ``initial``: the state a machine's life starts in (the enum's first member unless given).
     """
 
     def __init__(self, machine: str, phase_of: Callable[[S], Enum],
-                 rows: Mapping[tuple[Enum, type[Event]], Row | Handler]) -> None:
+                 rows: Mapping[tuple[Enum, type[Event]], Row], initial: Enum | None = None) -> None:
+        if not rows:
+            raise TypeError(f"{machine}: a table with no rows")
         self.machine = machine
         self.phase_of = phase_of
+        self.states: type[Enum] = type(next(iter(rows))[0])
         self.rows: dict[tuple[Enum, type[Event]], Row] = {}
         for (phase, event), row in rows.items():
-            if not isinstance(row, Row):   # a table not yet converted: any target (to go)
-                row = Row((), row)
+            if not (isinstance(row, Row) and isinstance(row.to, tuple) and row.to):
+                raise TypeError(f"{machine}: the row {phase.name} on {event.__name__} names no target states; "
+                                f"write Row(to=(the states it may lead to, ...), handler), not {row!r}")
+            strangers = [s for s in (phase, *row.to) if type(s) is not self.states]
+            if strangers:
+                raise TypeError(f"{machine}: the row {phase.name} on {event.__name__} names {strangers!r}, "
+                                f"which are not states of {self.states.__name__}")
             self.rows[phase, event] = row
+        self.initial: Enum = next(iter(self.states)) if initial is None else initial
+        if type(self.initial) is not self.states:
+            raise TypeError(f"{machine}: the initial state {self.initial!r} is not one of {self.states.__name__}")
 
     def handle(self, state: S, event: Event, now: float) -> tuple[S, list[Command]]:
         phase = self.phase_of(state)
@@ -104,7 +123,7 @@ class Transitions(Generic[S]):
             raise IllegalTransition(self.machine, phase, event)
         new_state, commands = row.handler(state, event, now)
         target = self.phase_of(new_state)
-        if row.to and target not in row.to:
+        if target not in row.to:
             raise UndeclaredTarget(self.machine, phase, event, target)
         return new_state, list(commands)
 

@@ -22,7 +22,7 @@ from enum import Enum
 
 from .channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
                       RequestFailed, StopPlayback)
-from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
+from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 
 __all__ = ["ActionResult", "AgentAction", "FeatureCall", "Phase", "Request", "handle", "match", "start"]
 
@@ -188,9 +188,13 @@ def _said(call: FeatureCall, e: PlaybackDone, now: float):
 def _timeout(call: FeatureCall, e: TimerFired, now: float):
     if e.key != "step":
         return call, []
-    if call.phase is Phase.HANGING_UP:
-        return replace(call, phase=Phase.ENDED), [Hangup(), CancelTimer("step")]
     return _hang_up(call, now)
+
+
+def _hangup_timeout(call: FeatureCall, e: TimerFired, now: float):
+    if e.key != "step":
+        return call, []
+    return replace(call, phase=Phase.ENDED), [Hangup(), CancelTimer("step")]
 
 
 def _failed(call: FeatureCall, e: RequestFailed, now: float):
@@ -210,18 +214,19 @@ def _ignore(call: FeatureCall, e: Event, now: float):
 P = Phase
 _LIVE = (P.ANSWERING, P.COLLECTING, P.WAITING, P.SAYING)
 TABLE: Transitions[FeatureCall] = Transitions("feature", lambda c: c.phase, {
-    (P.ANSWERING, Answered): _answered,
-    (P.COLLECTING, Dtmf): _digit,
-    (P.COLLECTING, PlaybackDone): _prompt_done,
-    (P.WAITING, ActionResult): _result,
-    (P.SAYING, PlaybackDone): _said,
-    **{(p, TimerFired): _timeout for p in (*_LIVE, P.HANGING_UP)},
-    **{(p, RequestFailed): _failed for p in _LIVE},
-    **{(p, ChannelGone): _gone for p in (*_LIVE, P.HANGING_UP)},
-    **{(p, HangupRequested): _ignore for p in (*_LIVE, P.HANGING_UP)},
-    **{(p, Dtmf): _ignore for p in (P.ANSWERING, P.WAITING, P.SAYING, P.HANGING_UP)},
-    **{(p, PlaybackDone): _ignore for p in (P.ANSWERING, P.WAITING, P.HANGING_UP)},
-    (P.HANGING_UP, RequestFailed): _ignore,
+    (P.ANSWERING, Answered): Row((P.COLLECTING, P.WAITING), _answered),
+    (P.COLLECTING, Dtmf): Row((P.COLLECTING, P.WAITING), _digit),
+    (P.COLLECTING, PlaybackDone): Row((P.COLLECTING,), _prompt_done),
+    (P.WAITING, ActionResult): Row((P.SAYING, P.COLLECTING), _result),
+    (P.SAYING, PlaybackDone): Row((P.SAYING, P.HANGING_UP), _said),
+    **{(p, TimerFired): Row((p, P.HANGING_UP), _timeout) for p in _LIVE},
+    (P.HANGING_UP, TimerFired): Row((P.HANGING_UP, P.ENDED), _hangup_timeout),
+    **{(p, RequestFailed): Row((p, P.HANGING_UP), _failed) for p in _LIVE},
+    **{(p, ChannelGone): Row((P.ENDED,), _gone) for p in (*_LIVE, P.HANGING_UP)},
+    **stay(_ignore, (*_LIVE, P.HANGING_UP), (HangupRequested,)),
+    **stay(_ignore, (P.ANSWERING, P.WAITING, P.SAYING, P.HANGING_UP), (Dtmf,)),
+    **stay(_ignore, (P.ANSWERING, P.WAITING, P.HANGING_UP), (PlaybackDone,)),
+    **stay(_ignore, (P.HANGING_UP,), (RequestFailed,)),
 })
 
 

@@ -28,7 +28,7 @@ from .ivrtree import (Branch, Callback, Gather, Goto, Hangup, Hours, Http, IvrTr
                       SetVars, Survey, Transfer, Voicemail)
 from .channel import Dtmf, PlaybackDone, StopPlayback
 from .channel import Play as PlayMedia
-from .common import CancelTimer, Command, Event, StartTimer, TimerFired, Transitions
+from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 
 __all__ = [
     "CallbackWanted", "HttpCall", "HttpDone", "Ivr", "IvrHangup", "RecordMessage", "RecordingDone", "SetLanguage",
@@ -527,18 +527,20 @@ def _type_ahead(ivr: Ivr, e: Dtmf, now: float):
 
 
 S = Stage
+_ANY = tuple(Stage)   # entering a node (directly, or once a prompt, input, request or recording ends) lands anywhere
 TABLE: Transitions[Ivr] = Transitions("ivr", lambda i: i.stage, {
-    **{(s, PlaybackDone): _playback_done for s in (S.PROMPT, S.COLLECT)},
-    (S.COLLECT, Dtmf): _key,
-    (S.WAIT, Dtmf): _type_ahead,
-    **{(s, Dtmf): _ignore for s in (S.PROMPT, S.RECORD, S.DONE)},
-    **{(s, TimerFired): _timeout for s in (S.COLLECT, S.WAIT, S.RECORD, S.PROMPT)},
-    (S.WAIT, HttpDone): _http_done,
-    (S.RECORD, RecordingDone): _recorded,
-    **{(s, PlaybackDone): _ignore for s in (S.WAIT, S.RECORD, S.DONE)},
-    **{(s, HttpDone): _ignore for s in (S.PROMPT, S.COLLECT, S.RECORD, S.DONE)},
-    **{(s, RecordingDone): _ignore for s in (S.PROMPT, S.COLLECT, S.WAIT, S.DONE)},
-    (S.DONE, TimerFired): _ignore,
+    **{(s, PlaybackDone): Row(_ANY, _playback_done) for s in (S.PROMPT, S.COLLECT)},
+    (S.COLLECT, Dtmf): Row(_ANY, _key),
+    (S.WAIT, Dtmf): Row((S.WAIT,), _type_ahead),
+    **stay(_ignore, (S.PROMPT, S.RECORD, S.DONE), (Dtmf,)),
+    **{(s, TimerFired): Row(_ANY, _timeout) for s in (S.COLLECT, S.WAIT, S.RECORD)},
+    **stay(_timeout, (S.PROMPT,), (TimerFired,)),   # not acted on: a prompt Asterisk lost waits for the call's max
+    (S.WAIT, HttpDone): Row(_ANY, _http_done),
+    (S.RECORD, RecordingDone): Row(_ANY, _recorded),
+    **stay(_ignore, (S.WAIT, S.RECORD, S.DONE), (PlaybackDone,)),
+    **stay(_ignore, (S.PROMPT, S.COLLECT, S.RECORD, S.DONE), (HttpDone,)),
+    **stay(_ignore, (S.PROMPT, S.COLLECT, S.WAIT, S.DONE), (RecordingDone,)),
+    **stay(_ignore, (S.DONE,), (TimerFired,)),
 })
 
 
