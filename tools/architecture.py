@@ -118,7 +118,7 @@ def diagram(table: Transitions) -> list[str]:
     """The Mermaid stateDiagram-v2 of one table, and what leaves each state where it is."""
     edges = moves(table)
     leaving = {start for start, to in edges if start is not to}
-    lines = ["```mermaid", "stateDiagram-v2", f"    [*] --> {table.initial.name}"]
+    lines = ["```mermaid", "stateDiagram-v2", *(f"    [*] --> {first.name}" for first in table.initials)]
     lines += [f"    {start.name} --> {to.name} : {', '.join(events)}"
               for (start, to), events in edges.items() if start is not to]
     lines += [f"    {state.name} --> [*]" for state in table.states if state not in leaving]

@@ -494,7 +494,8 @@ TABLE: Transitions[Attempt] = Transitions("attempt", lambda a: a.stage, {
     (S.ABANDONED, CallOver): Row((S.ENDED,), _over_abandoned),
     **{(s, CallCause): Row((s,), _cause) for s in (S.GRACE, S.ABANDONED, S.CONNECTED, S.WRAPUP)},
     (S.CONNECTED, CallOver): Row((S.WRAPUP, S.ENDED), _over_connected),
-    **{(s, AgentWrapup): Row((S.CONNECTED, S.WRAPUP), _agent_wrapup) for s in (S.CONNECTED, S.WRAPUP)},
+    (S.CONNECTED, AgentWrapup): Row((S.CONNECTED, S.WRAPUP), _agent_wrapup),   # a preview's call is the agent's
+    (S.WRAPUP, AgentWrapup): Row((S.WRAPUP,), _agent_wrapup),
     (S.CONNECTED, AgentFree): Row((S.CONNECTED,), _agent_free),
     (S.WRAPUP, AgentFree): Row((S.ENDED,), _agent_free),
     **{(s, AgentKnown): Row((s,), _agent_known) for s in (S.PREVIEW, S.RINGING)},
@@ -502,7 +503,7 @@ TABLE: Transitions[Attempt] = Transitions("attempt", lambda a: a.stage, {
     (S.RINGING, CustomerAnswered): Row((S.CONNECTED,), _customer_answered),
     **{(s, CustomerFailed): Row((S.ENDED,), _customer_failed) for s in (S.PREVIEW, S.RINGING)},
     **{(s, Disposition): Row((s,), _disposition) for s in _OPEN},
-})
+}, initial=(S.DIALLED, S.PREVIEW))
 
 
 def handle(a: Attempt, event: Event, now: float) -> tuple[Attempt, list[Command]]:

@@ -92,11 +92,12 @@ class Transitions(Generic[S]):
     :class:`IllegalTransition` before anything runs, and a handler that lands on a state its row
     does not name raises :class:`UndeclaredTarget` (the new state is dropped). :meth:`edges` lists
     the table as ``(from, event, to)`` for the diagrams in docs/architecture.md, which begin at
-    ``initial``: the state a machine's life starts in (the enum's first member unless given).
+    ``initial``: the state (or states) a machine's life starts in (the enum's first member unless given).
     """
 
     def __init__(self, machine: str, phase_of: Callable[[S], Enum],
-                 rows: Mapping[tuple[Enum, type[Event]], Row], initial: Enum | None = None) -> None:
+                 rows: Mapping[tuple[Enum, type[Event]], Row],
+                 initial: Enum | tuple[Enum, ...] | None = None) -> None:
         if not rows:
             raise TypeError(f"{machine}: a table with no rows")
         self.machine = machine
@@ -112,9 +113,12 @@ class Transitions(Generic[S]):
                 raise TypeError(f"{machine}: the row {phase.name} on {event.__name__} names {strangers!r}, "
                                 f"which are not states of {self.states.__name__}")
             self.rows[phase, event] = row
-        self.initial: Enum = next(iter(self.states)) if initial is None else initial
-        if type(self.initial) is not self.states:
-            raise TypeError(f"{machine}: the initial state {self.initial!r} is not one of {self.states.__name__}")
+        firsts = (next(iter(self.states)),) if initial is None else initial if isinstance(initial, tuple) else (initial,)
+        for first in firsts:
+            if type(first) is not self.states:
+                raise TypeError(f"{machine}: the initial state {first!r} is not one of {self.states.__name__}")
+        self.initials: tuple[Enum, ...] = firsts   # a machine may start in more than one state
+        self.initial: Enum = firsts[0]
 
     def handle(self, state: S, event: Event, now: float) -> tuple[S, list[Command]]:
         phase = self.phase_of(state)
