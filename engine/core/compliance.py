@@ -34,18 +34,21 @@ known), so the hopper knows what to do with the lead without reading reason code
 Calling hours are strict by default (shared/docs/domain.md): the legal window, 08:00-21:00 in the
 callee's local time, bounds the campaign's own window even when the campaign writes a wider one.
 A number whose time zone is uncertain (an area code spanning two zones) is called only when the
-window is open in every zone it may be in.
+window is open in every zone it may be in. The window is checked by :mod:`engine.core.hours`, the
+same check as the IVR's opening hours (wall-clock time, days of the week, the days clocks change).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .hours import DAYS, Week, open_at, openings
 
 __all__ = [
     "AUTODIAL_MODES", "CampaignRules", "Decision", "Facts", "LIVE_AGENT_MODES", "MODES", "Mode", "REASONS",
@@ -61,7 +64,6 @@ AUTODIAL_MODES: frozenset[Mode] = frozenset({"predictive", "progressive", "callb
 LIVE_AGENT_MODES: frozenset[Mode] = frozenset({"preview", "manual"})
 ALL_MODES: frozenset[Mode] = frozenset(MODES)
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UK_REPEAT_AFTER_ABANDON = 72 * 3600.0
 
 
@@ -312,12 +314,16 @@ def _hm(t: time) -> str:
     return t.strftime("%H:%M")
 
 
+@lru_cache(maxsize=64)
+def _week(rules: CampaignRules) -> Week:
+    start, end = rules.window
+    return Week.daily(start, end, rules.days)
+
+
 def _open_in(rules: CampaignRules, zone: str, now: float) -> bool:
     tz = _zone(zone)
     assert tz is not None
-    local = datetime.fromtimestamp(now, tz)
-    start, end = rules.window
-    return local.weekday() in rules.days and start <= local.time() < end
+    return open_at(_week(rules), tz, now)
 
 
 def local_day_start(zone: str, now: float) -> float:
@@ -332,16 +338,11 @@ def next_opening(rules: CampaignRules, zones: tuple[str, ...], now: float) -> fl
     if not zones:
         return None
     candidates: set[float] = {now}
-    start, _ = rules.window
     for z in zones:
         tz = _zone(z)
         if tz is None:
             return None
-        today: date = datetime.fromtimestamp(now, tz).date()
-        for k in range(9):
-            opening = datetime.combine(today + timedelta(days=k), start, tz).timestamp()
-            if opening >= now:
-                candidates.add(opening)
+        candidates.update(openings(_week(rules), tz, now, days=9))
     for t in sorted(candidates):
         if all(_open_in(rules, z, t) for z in zones):
             return t

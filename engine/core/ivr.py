@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from enum import Enum
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ from .ivrtree import (Branch, Callback, Gather, Goto, Hangup, Hours, Http, IvrTr
 from .channel import Dtmf, PlaybackDone, StopPlayback
 from .channel import Play as PlayMedia
 from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
+from .hours import open_at
 
 __all__ = [
     "CallbackWanted", "HttpCall", "HttpDone", "Ivr", "IvrHangup", "RecordMessage", "RecordingDone", "SetLanguage",
@@ -184,18 +185,7 @@ def media(items: tuple[str, ...], variables: Mapping[str, str]) -> tuple[str, ..
 
 
 def is_open(hours: Hours, now: float) -> bool:
-    local = datetime.fromtimestamp(now, ZoneInfo(hours.timezone))
-    if local.date().isoformat() in hours.holidays:
-        return False
-    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()]
-    minute = local.hour * 60 + local.minute
-    for span in hours.weekly.get(day, ()):
-        start, end = span.split("-")
-        sh, sm = map(int, start.split(":"))
-        eh, em = map(int, end.split(":"))
-        if sh * 60 + sm <= minute < eh * 60 + em:
-            return True
-    return False
+    return open_at(hours.week, ZoneInfo(hours.timezone), now)
 
 
 def _lookup(data: object, path: str) -> str | None:

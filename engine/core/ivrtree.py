@@ -15,6 +15,8 @@ from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .hours import DAYS as _DAYS
+from .hours import Week
 from .schema import Mark, Range
 
 __all__ = ["MAX_NODES", "MAX_TREES", "VERBS", "Branch", "Callback", "Condition", "Gather", "Goto", "Hangup",
@@ -24,7 +26,6 @@ __all__ = ["MAX_NODES", "MAX_TREES", "VERBS", "Branch", "Callback", "Condition",
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SOUND = re.compile(r"^(digits|number|characters|date):.+$|^[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}$")
 _KEYS = re.compile(r"^[0-9*#]$")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
 MAX_TREES = 1_000          # files in the files.ivr folder
 MAX_NODES = 5_000          # nodes in one tree
@@ -252,8 +253,9 @@ class Node:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hours:
     timezone: str
-    weekly: Mapping[str, tuple[str, ...]]     # mon..sun -> ["09:00-12:30", "13:30-17:00"]
+    weekly: Mapping[str, tuple[str, ...]]     # mon..sun -> ["09:00-12:30", "22:00-02:00" (into the next day)]
     holidays: tuple[str, ...] = ()            # YYYY-MM-DD: closed all day
+    week: Week = field(init=False, repr=False, compare=False)   # the same, read once (engine.core.hours)
 
     def __post_init__(self) -> None:
         try:
@@ -271,6 +273,7 @@ class Hours:
                 date.fromisoformat(day)
             except ValueError:
                 raise ValueError(f"holidays: expected YYYY-MM-DD, got {day!r}") from None
+        object.__setattr__(self, "week", Week.parse(self.weekly, self.holidays))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

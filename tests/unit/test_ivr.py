@@ -118,6 +118,14 @@ def test_branch_on_open_hours_and_caller():
     assert run(HOURS, at=parse_at("2026-11-24T17:30:00+00:00")).outcome == "hang up"  # after hours
 
 
+def test_opening_hours_may_run_past_midnight():
+    night = HOURS.replace('weekly: {tue: ["09:00-17:00"], fri: ["09:00-17:00"]}', 'weekly: {tue: ["22:00-02:00"]}')
+    assert run(night, at=parse_at("2026-11-24T23:30:00+00:00")).outcome == "queue support (priority 5)"  # Tue
+    assert run(night, at=parse_at("2026-11-25T01:59:00+00:00")).outcome == "queue support (priority 5)"  # Wed
+    assert run(night, at=parse_at("2026-11-25T02:00:00+00:00")).outcome == "hang up"
+    assert run(night, at=parse_at("2026-11-25T23:30:00+00:00")).outcome == "hang up"   # Wednesday's own night
+
+
 def test_http_results_feed_the_route_and_failure_has_its_path():
     text = """\
     start: crm
