@@ -33,6 +33,7 @@ from .core import call as C
 from .core.common import Command, StartTimer
 from .db import Database, Write, Writer
 from .logsetup import get_logger
+from .router import Router
 from .session import Session
 
 if TYPE_CHECKING:
@@ -64,7 +65,8 @@ class Leg:
 
 
 class AcdService:
-    def __init__(self, *, ari: AriClient, db: Database, writer: Writer, config: Callable[[], Config]) -> None:
+    def __init__(self, *, ari: AriClient, db: Database, writer: Writer, config: Callable[[], Config],
+                 router: Router) -> None:
         self.ari = ari
         self.db = db
         self.writer = writer
@@ -73,6 +75,7 @@ class AcdService:
         self.acd = A.Acd({q.name: to_rules(q) for q in cfg.queues}, {a.id: to_profile(a) for a in cfg.agents})
         self.session: Session[A.Acd] = Session(state=self.acd, handle=_handle, execute=self._execute,
                                                log=log, on_transition=self._notify)
+        self.router = router                     # the agent legs' events come here through it
         self.legs: dict[str, Leg] = {}          # agent leg channel id -> leg
         self.calls: CallManager | None = None    # wired by app.py
         self.ready = asyncio.Event()             # agents restored; events flow
@@ -159,11 +162,16 @@ class AcdService:
             leg.answered = True
             self.post(A.OfferAnswered(leg.call_id, leg.agent_id))
         elif kind == "ChannelDestroyed" and not leg.answered:
-            self.legs.pop(leg.channel_id, None)
+            self.drop_leg(leg.channel_id)
             cause = event.get("cause")
             self.post(A.OfferFailed(leg.call_id, leg.agent_id, offer_result(cause, leg.rang)))
         elif kind in ("StasisEnd", "ChannelDestroyed") and leg.answered:
-            self.legs.pop(leg.channel_id, None)
+            self.drop_leg(leg.channel_id)
+
+    def drop_leg(self, channel_id: str) -> bool:
+        """Stop following an agent leg; whether it was still followed."""
+        self.router.forget(channel_id)
+        return self.legs.pop(channel_id, None) is not None
 
     def leg_of(self, call_id: str, agent_id: str) -> Leg | None:
         for leg in self.legs.values():
@@ -179,7 +187,7 @@ class AcdService:
         elif isinstance(command, A.Withdraw):
             leg = self.leg_of(command.call_id, command.agent_id)
             if leg is not None:
-                self.legs.pop(leg.channel_id, None)
+                self.drop_leg(leg.channel_id)
                 assert self.calls is not None
                 await self.calls.hang_up(leg.channel_id, "offer withdrawn")
         elif isinstance(command, A.Connect):
@@ -190,7 +198,7 @@ class AcdService:
                 log.warning("acd.connect_without_leg", call_id=command.call_id, agent_id=command.agent_id)
                 self.post(A.ConnectFailed(command.call_id, command.agent_id))
             else:
-                self.calls.connect(leg, command.queue)
+                self.calls.connect(leg, command.queue, alive=self.drop_leg(leg.channel_id))
         elif isinstance(command, A.Unroutable):
             assert self.calls is not None
             self.calls.post(command.call_id, C.GaveUp(command.reason))
@@ -255,6 +263,7 @@ class AcdService:
         channel_id = f"agentleg-{self.offer_uuid(offer.offer_id)}"
         leg = Leg(channel_id, offer.call_id, offer.agent_id, offer.offer_id, callback_number=offer.callback_number)
         self.legs[channel_id] = leg
+        self.router.follow(channel_id, lambda event: self.on_leg_event(leg, event))
         assert self.calls is not None
         caller = self.calls.caller_of(offer.call_id)
         app = self.config().asterisk.ari.app
@@ -274,7 +283,7 @@ class AcdService:
                         channel_id=channel_id, error=str(exc))
         except AriError as exc:
             # 500 "Allocation failed": no reachable contact for the phone; 4xx: a bad endpoint.
-            self.legs.pop(channel_id, None)
+            self.drop_leg(channel_id)
             log.warning("acd.offer_failed", call_id=offer.call_id, agent_id=offer.agent_id, error=str(exc))
             self.post(A.OfferFailed(offer.call_id, offer.agent_id, "unreachable"))
 

@@ -29,6 +29,7 @@ from .calls import CallManager
 from .dialer import Dialer
 from .http import build_app
 from .phones import Phones
+from .router import Router
 from .systemd import notify
 from .webhooks import Webhooks
 from .recordings import Recordings
@@ -117,15 +118,17 @@ class Engine:
                 self.ari = ari
                 self._tg = tg
                 config = lambda: self.config  # noqa: E731 - always the current one, after reloads
-                self.acd = AcdService(ari=ari, db=self.db, writer=self.writer, config=config)
+                router = Router(unknown=lambda event, role: self.calls.unknown_role(event, role))
+                self.acd = AcdService(ari=ari, db=self.db, writer=self.writer, config=config, router=router)
                 recordings = Recordings(ari=ari, writer=self.writer, directory=cfg.recording.dir,
                                         fmt=cfg.recording.format)
                 self.calls = CallManager(ari=ari, db=self.db, writer=self.writer, config=config,
-                                         spawn=self._spawn, acd=self.acd, recordings=recordings)
+                                         spawn=self._spawn, acd=self.acd, recordings=recordings, router=router)
                 phones = Phones(calls=self.calls, acd=self.acd, config=config)
+                router.start_role("agent", phones.on_start)
                 self.dialer = Dialer(calls=self.calls, acd=self.acd, config=config, spawn=self._spawn)
                 # the one place that wires: who each of them calls on (no module sets another's attributes)
-                self.acd.calls, self.calls.phones, self.calls.dialer = self.calls, phones, self.dialer
+                self.acd.calls, self.calls.dialer = self.calls, self.dialer
                 writer_task = tg.create_task(self.writer.run(), name="db-writer")
                 background = [
                     tg.create_task(self._connect_db(), name="db-connect"),

@@ -18,6 +18,7 @@ from .ari import AriError, path
 from .core import acd as A
 from .core import call as C
 from .core import callback as K
+from .core.causes import callback_result
 from .core.common import Command, Event
 from .db import Write
 from .logsetup import get_logger
@@ -74,8 +75,8 @@ class Callbacks:
             if event.get("type") in ("StasisEnd", "ChannelDestroyed"):
                 session.post(C.AgentGone())
 
-        self.calls.routes[customer] = on_customer
-        self.calls.routes[leg.channel_id] = on_agent
+        self.calls.router.follow(customer, on_customer)
+        self.calls.router.follow(leg.channel_id, on_agent)
         bound.info("callback.placing")
         self.calls.spawn(self._run(session, first, customer, leg.channel_id))
 
@@ -87,8 +88,8 @@ class Callbacks:
             session.log.exception("callback.crashed")
             self.acd.post(A.CallFinished(session.state.agent_id))
         finally:
-            self.calls.routes.pop(customer, None)
-            self.calls.routes.pop(agent, None)
+            self.calls.router.forget(customer)
+            self.calls.router.forget(agent)
             await self.calls.remove_bridge(_bridge_id(session.state.call_id))
 
     async def _execute(self, session: Session[K.Callback], command: Command, customer: str,

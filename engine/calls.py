@@ -5,7 +5,7 @@ This module holds no rules. Every channel in our Stasis application belongs to o
 - a caller's channel (Stasis role ``inbound``) to its call session (:mod:`engine.core.call`);
 - an agent's leg (role ``agentleg``, originated by the ACD) to the ACD service until the agent
   answers and the ACD connects it, then to the caller's session;
-- an agent's feature-code call (role ``agent``) to :mod:`engine.phones`.
+- an agent's feature-code call (role ``agent``) to :mod:`engine.phones` (app.py registers it with the router).
 
 The manager translates ARI's JSON into core events, carries out the commands the core returns
 (REST requests, database writes, events for the ACD) and, after every ARI (re)connect, reconciles
@@ -41,11 +41,11 @@ from .db import Database, Write, Writer
 from .logsetup import get_logger
 from .reconcile import BRIDGE_PREFIX, Reconciler, bridge_name, call_id_for
 from .recordings import Recordings
+from .router import Router
 from .session import Session
 
 if TYPE_CHECKING:
     from .dialer import Dialer
-    from .phones import Phones
 
 __all__ = ["BRIDGE_PREFIX", "CallManager", "call_id_for", "translate"]
 
@@ -58,18 +58,6 @@ def _epoch(iso: str | None, default: float) -> float:
         return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
     except ValueError:
         return default
-
-
-def _target_channel(event: dict[str, Any]) -> str | None:
-    channel = event.get("channel")
-    if isinstance(channel, dict):
-        return channel.get("id")
-    playback = event.get("playback")
-    if isinstance(playback, dict):
-        uri = playback.get("target_uri", "")
-        if uri.startswith("channel:"):
-            return uri[len("channel:"):]
-    return None
 
 
 def translate(event: dict[str, Any], *, agent_side: bool = False) -> Event | None:
@@ -99,7 +87,8 @@ def endpoint_of(channel_name: str) -> str:
 
 class CallManager:
     def __init__(self, *, ari: AriClient, db: Database, writer: Writer, config: Callable[[], Config],
-                 spawn: Callable[[Any], asyncio.Task[None]], acd: AcdService, recordings: Recordings) -> None:
+                 spawn: Callable[[Any], asyncio.Task[None]], acd: AcdService, recordings: Recordings,
+                 router: Router | None = None) -> None:
         self.ari = ari
         self.db = db
         self.writer = writer
@@ -108,15 +97,19 @@ class CallManager:
         self.acd = acd
         self.recordings = recordings
         self.callbacks = Callbacks(calls=self, acd=acd)
-        self.phones: Phones | None = None   # wired by app.py, as the two below
-        self.dialer: Dialer | None = None
+        self.dialer: Dialer | None = None   # wired by app.py
         # call id -> a function shown every command its session carries out (the dialer follows
         # its answered calls this way: connected, abandoned, ended)
         self.observers: dict[str, Callable[[Command], None]] = {}
         self.sessions: dict[str, Session[core.CallState]] = {}  # caller channel id -> session
         self.by_call: dict[str, Session[core.CallState]] = {}   # call id -> session
-        self.routes: dict[str, Callable[[dict[str, Any]], None]] = {}  # any other channel we follow
-        self._followed: dict[str, set[str]] = {}  # call id -> the channels in routes its session follows
+        # Which owner hears each channel (engine/router.py): the calls' own channels and their
+        # other legs are followed here; new inbound channels start calls; recordings go to theirs.
+        self.router = router if router is not None else Router(unknown=self.unknown_role)
+        self.router.start_role("inbound", self._inbound)
+        for kind in ("RecordingFinished", "RecordingFailed"):
+            self.router.on_kind(kind, lambda event: self.recordings.on_event(event))
+        self._followed: dict[str, set[str]] = {}  # call id -> the other legs its session follows
         self._http: aiohttp.ClientSession | None = None
         self._adopted_unbridged: set[str] = set()  # adopted callers whose first queueing may resume a stay
         self._ivr_steps: dict[str, int] = {}  # call id -> steps written (their order in the path)
@@ -127,54 +120,27 @@ class CallManager:
 
     # -- events from the ARI reader (synchronous: route only) -----------------------------------
     def on_event(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "StasisStart":
-            self._stasis_start(event)
-            return
-        if kind in ("RecordingFinished", "RecordingFailed"):
-            self.recordings.on_event(event)
-            return
-        channel_id = _target_channel(event)
-        if channel_id is None:
-            return
-        session = self.sessions.get(channel_id)
-        if session is not None:
-            translated = translate(event)
-            if translated is not None:
-                session.post(translated)
-            return
-        route = self.routes.get(channel_id)
-        if route is not None:
-            route(event)
-            return
-        leg = self.acd.legs.get(channel_id)
-        if leg is not None:
-            self.acd.on_leg_event(leg, event)
+        self.router.dispatch(event)
 
-    def _stasis_start(self, event: dict[str, Any]) -> None:
+    def _inbound(self, event: dict[str, Any]) -> None:
         channel = event["channel"]
-        channel_id = channel["id"]
-        if channel_id in self.sessions:
-            return  # already adopted during reconciliation
-        route = self.routes.get(channel_id)
-        if route is not None:  # a channel we made and follow (a callback's customer leg)
-            route(event)
-            return
-        args = event.get("args") or []
-        role = args[0] if args else "inbound"
-        if role == "inbound" and self.writer.journal.full:
+        if self.writer.journal.full:
             # Nothing could be recorded: refuse the call rather than lose its record.
-            log.error("calls.refused_journal_full", channel_id=channel_id, journal_bytes=self.writer.journal.bytes)
-            self.spawn(self.hang_up(channel_id, "write journal full", reason="congestion"))
-        elif role == "inbound":
-            self._begin(channel, adopted=False)
-        elif role == "agentleg" and channel_id in self.acd.legs:
-            self.acd.on_leg_event(self.acd.legs[channel_id], event)
-        elif role == "agent" and self.phones is not None:
-            self.phones.begin(channel)
+            log.error("calls.refused_journal_full", channel_id=channel["id"], journal_bytes=self.writer.journal.bytes)
+            self.spawn(self.hang_up(channel["id"], "write journal full", reason="congestion"))
         else:
-            log.warning("calls.unknown_role", channel_id=channel_id, role=role, args=args)
-            self.spawn(self.hang_up(channel_id, f"no handler for Stasis role {role!r}"))
+            self._begin(channel, adopted=False)
+
+    def unknown_role(self, event: dict[str, Any], role: str) -> None:
+        channel_id = event["channel"]["id"]
+        log.warning("calls.unknown_role", channel_id=channel_id, role=role, args=event.get("args") or [])
+        self.spawn(self.hang_up(channel_id, f"no handler for Stasis role {role!r}"))
+
+    @staticmethod
+    def _to_session(session: Session[core.CallState], event: dict[str, Any]) -> None:
+        translated = translate(event)
+        if translated is not None:
+            session.post(translated)
 
     def begin_outbound(self, channel: dict[str, Any], route: core.Route, *, number: str, name: str,
                        observer: Callable[[Command], None]) -> str:
@@ -213,6 +179,7 @@ class CallManager:
             state=state, handle=core.handle, execute=self._execute, phase_of=lambda s: s.phase,
             is_finished=lambda s: s.phase is core.Phase.ENDED, log=bound, on_transition=self._changed.set)
         self.sessions[channel_id] = session
+        self.router.follow(channel_id, lambda event: self._to_session(session, event))
         self.by_call[arrival.call_id] = session
         if agent is not None:
             self._follow_agent(session, agent[1])
@@ -227,7 +194,7 @@ class CallManager:
     def _follow(self, session: Session[core.CallState], channel: str, route: Callable[[dict[str, Any]], None]) -> None:
         """Route ``channel``'s events to ``route`` until the channel is gone or the session ends,
         whichever comes first (then :meth:`_let_go` drops what its session still follows)."""
-        self.routes[channel] = route
+        self.router.follow(channel, route)
         self._followed.setdefault(session.state.call_id, set()).add(channel)
 
     def _other_leg(self, session: Session[core.CallState], channel: str) -> Callable[[dict[str, Any]], None]:
@@ -236,7 +203,7 @@ class CallManager:
         def route(event: dict[str, Any]) -> None:
             translated = translate(event, agent_side=True)
             if isinstance(translated, core.AgentGone):
-                self.routes.pop(channel, None)
+                self.router.forget(channel)
             if translated is not None:
                 session.post(translated)
         return route
@@ -260,6 +227,7 @@ class CallManager:
         finally:
             s = session.state
             self.sessions.pop(s.channel_id, None)
+            self.router.forget(s.channel_id)
             self.by_call.pop(s.call_id, None)
             self._ivr_steps.pop(s.call_id, None)
             self._adopted_unbridged.discard(s.call_id)
@@ -274,7 +242,7 @@ class CallManager:
         for the next start to adopt) undo what reached it too late for its machine: an agent who
         answered as the call ended is hung up and their call is over for the ACD; so is a transfer."""
         for channel in self._followed.pop(session.state.call_id, ()):
-            self.routes.pop(channel, None)
+            self.router.forget(channel)
         if not release:
             return
         for event in [*session.unhandled, *session.take_pending()]:
@@ -317,26 +285,24 @@ class CallManager:
         session = self.by_call.get(call_id)
         return session.state.caller_number if session is not None else ""
 
-    def connect(self, leg: Leg, queue: str) -> None:
-        """The ACD connected ``leg``'s agent to its call."""
-        if leg.callback_number is not None and leg.channel_id in self.acd.legs:
-            self.acd.legs.pop(leg.channel_id, None)
+    def connect(self, leg: Leg, queue: str, *, alive: bool) -> None:
+        """The ACD connected ``leg``'s agent to its call (``alive``: the agent's leg is still up;
+        the ACD service no longer follows it: from here the call does)."""
+        if leg.callback_number is not None and alive:
             self.callbacks.begin(leg, queue)  # the agent is on: now dial the customer
             return
         session = self.by_call.get(leg.call_id)
         if session is None:
             # The caller left as the agent answered: release the agent.
             log.info("calls.connect_too_late", call_id=leg.call_id, agent_id=leg.agent_id)
-            self.acd.legs.pop(leg.channel_id, None)
             self.spawn(self.hang_up(leg.channel_id, "caller already gone"))
             self.acd.post(A.CallFinished(leg.agent_id))
             return
-        if leg.channel_id not in self.acd.legs:
+        if not alive:
             # The agent's leg went as it answered: the caller goes back in line, not into silence.
             log.warning("calls.agent_leg_gone_before_bridge", call_id=leg.call_id, agent_id=leg.agent_id)
             self.acd.post(A.ConnectFailed(leg.call_id, leg.agent_id))
             return
-        self.acd.legs.pop(leg.channel_id, None)
         self._follow_agent(session, leg.channel_id)
         session.post(core.Connected(leg.agent_id, leg.channel_id))
 
@@ -400,7 +366,7 @@ class CallManager:
                 session.log.warning("call.request_failed", request="record", error=str(exc))
                 session.post(core.RequestFailed("record", exc.gone, str(exc)))
         elif isinstance(command, core.HangupAgent):
-            self.routes.pop(command.agent_channel, None)
+            self.router.forget(command.agent_channel)
             await self.hang_up(command.agent_channel, "call over")
         elif isinstance(command, core.AgentCallOver):
             await self._tell_acd(A.CallFinished(command.agent_id))
@@ -499,7 +465,7 @@ class CallManager:
                 answered = True
                 session.post(core.TransferAnswered(channel))
             elif kind == "ChannelDestroyed" and not answered:
-                self.routes.pop(channel, None)
+                self.router.forget(channel)
                 session.post(core.TransferFailed(offer_result(event.get("cause"), True)))
             elif answered:
                 talking(event)
@@ -510,7 +476,7 @@ class CallManager:
                                 appArgs=f"transfer,{s.call_id}", timeout=int(dial.timeout),
                                 callerId=cfg.outbound.caller_id or s.caller_number or None)
         except AriError as exc:
-            self.routes.pop(channel, None)
+            self.router.forget(channel)
             session.post(core.TransferFailed(str(exc)))
 
     async def rest(self, session: Session[Any], what: str, method: str, url_path: str, **params: Any) -> bool:
@@ -567,7 +533,7 @@ class CallManager:
 
     def knows(self, channel_id: str) -> bool:
         """Whether a session, a route or the ACD already follows this channel."""
-        return channel_id in self.sessions or channel_id in self.routes or channel_id in self.acd.legs
+        return channel_id in self.sessions or self.router.follows(channel_id)
 
     async def adopt(self, channel: dict[str, Any], *, queued: tuple[str, float, float] | None,
                     agent: tuple[str, str] | None, queue: str | None,

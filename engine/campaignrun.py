@@ -211,7 +211,7 @@ class Campaign:
         a = Attempt(attempt_id, lead, result.number, f"dial-{attempt_id}", state,
                     log=bound.bind(attempt_id=str(attempt_id), number=result.number))
         self.attempts[a.channel_id] = a
-        self.dialer.calls.routes[a.channel_id] = lambda event: self.on_event(a, event)
+        self.dialer.calls.router.follow(a.channel_id, lambda event: self.on_event(a, event))
         a.log.info("dialer.dialing", mode=mode, caller_id=caller_id)
         self.run_commands(a, commands, now)
         return 1
@@ -376,7 +376,7 @@ class Campaign:
 
     def _hand_over(self, a: Attempt, c: AT.HandOver, now: float) -> None:
         """A person: the call becomes an ordinary call in the campaign's queue."""
-        self.dialer.calls.routes.pop(a.channel_id, None)   # the call session owns the channel now
+        self.dialer.calls.router.forget(a.channel_id)   # the call session owns the channel now
         cfg = self.dialer.config()
         q = next((q for q in cfg.queues if q.name == self.cfg.queue), None)
         route = C.Route(queue=self.cfg.queue, priority=OUTBOUND_PRIORITY,
@@ -418,7 +418,7 @@ class Campaign:
     def _closed(self, a: Attempt, c: AT.Closed, now: float) -> None:
         s = a.state
         calls = self.dialer.calls
-        calls.routes.pop(a.channel_id, None)
+        calls.router.forget(a.channel_id)
         if s.plan.preview and a.call_id is not None:
             calls.record_end(a.call_id, s.ended_at or now, s.cause, c.outcome, "system")
         a.log.info("dialer.attempt_ended", outcome=c.outcome, disposition=s.disposition, cause=s.cause,

@@ -36,7 +36,7 @@ def footprint(engine: Engine) -> dict[str, int]:
     if calls is not None:
         sizes.update({
             "calls.sessions": len(calls.sessions), "calls.by_call": len(calls.by_call),
-            "calls.routes": len(calls.routes), "calls.followed": len(calls._followed),
+            "calls.routes": len(calls.router), "calls.followed": len(calls._followed),
             "calls.observers": len(calls.observers),
             "calls.ivr_steps": len(calls._ivr_steps), "recordings.active": len(calls.recordings.active),
         })

@@ -39,6 +39,10 @@ class Phones:
         self.acd = acd
         self.config = config
 
+    def on_start(self, event: dict[str, Any]) -> None:
+        """A phone's own call entered the application (role ``agent``: a feature code)."""
+        self.begin(event["channel"])
+
     def begin(self, channel: dict[str, Any]) -> None:
         cfg = self.config()
         codes = {name: getattr(cfg.agent_codes, name)
@@ -61,7 +65,7 @@ class Phones:
             if translated is not None:
                 session.post(translated)
 
-        self.calls.routes[channel_id] = route
+        self.calls.router.follow(channel_id, route)
         bound.info("phone.feature", feature=request.feature)
         # No offer to this phone while its own call is up (it would answer 486, or ring over the prompt).
         self.acd.post(A.PhoneInUse(endpoint, True))
@@ -75,7 +79,7 @@ class Phones:
             session.log.exception("phone.session_crashed")
             await self.calls.rest(session, "hangup", "DELETE", path("channels", session.state.channel_id))
         finally:
-            self.calls.routes.pop(session.state.channel_id, None)
+            self.calls.router.forget(session.state.channel_id)
             self.acd.post(A.PhoneInUse(session.state.endpoint, False))
 
     async def _execute(self, session: Session[F.FeatureCall], command: Command) -> None:

@@ -343,6 +343,29 @@ async def test_a_caller_who_asks_for_a_callback_keeps_the_place_and_is_called_ba
     assert (entry["outcome"], entry["agent_id"]) == ("answered", "9001")
 
 
+async def test_a_callback_whose_customer_is_busy_is_recorded_busy_and_frees_the_agent(stack, dsn, tmp_path):
+    """The callback's customer leg failing before an answer was never run by a test: its cause
+    mapping was not even imported (engine/callbacks.py, a NameError in the event router)."""
+    engine = Engine(acd_config(stack, dsn, tmp_path))
+    async with running(engine):
+        await log_in(engine, "9001", "support")
+        await engine.acd.request(A.AgentRequest("9001", ag.Pause("break")))
+        (await sipp(stack, "caller_dtmf.xml", "3100",
+                    variables={"caller": "5557003", "digits": "*", "dtmf_delay_ms": "1500"})).check()
+        await engine.calls.wait_handled(1)
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="200")
+        port = int(stack["ASTERISK_CARRIER_SIP_PORT"]) - int(stack["ASTERISK_AGENT_PORT_BASE"])
+        customer, customer_done = await agent_phone(stack, port, "agent_busy.xml")
+        await engine.acd.request(A.AgentRequest("9001", ag.Unpause()))
+        (await customer_done()).check()
+        (await phone_done()).check()              # the agent's leg is hung up
+        await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase in (ag.AgentPhase.AVAILABLE,
+                                                                            ag.AgentPhase.WRAP_UP))
+        await engine.writer.wait_idle()
+    [cb] = await rows(dsn, "SELECT * FROM callbacks")
+    assert (cb["number"], cb["agent_id"], cb["outcome"]) == ("5557003", "9001", "busy")
+
+
 async def test_disposition_from_the_keypad_during_wrap_up(stack, dsn, tmp_path):
     cfg = acd_config(stack, dsn, tmp_path)
     cfg = replace(cfg, queues=tuple(replace(q, wrapup_seconds=120) for q in cfg.queues))
