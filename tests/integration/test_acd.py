@@ -318,26 +318,34 @@ async def test_reload_keeps_agents_logged_in_and_callers_in_place(stack, dsn, tm
     assert entry["outcome"] == "abandoned"
 
 
-async def test_a_caller_who_asks_for_a_callback_keeps_the_place_and_is_called_back(stack, dsn, tmp_path):
+async def called_back(stack, dsn, tmp_path, number: str, customer_scenario: str, **customer: str) -> dict:
+    """A caller keys * in the support queue (its callback key) while 9001 is paused and hangs up;
+    9001 comes back, answers, and the engine dials the caller through the carrier, where a sipp
+    ``customer_scenario`` plays the customer. Returns the callbacks row."""
     engine = Engine(acd_config(stack, dsn, tmp_path))
     async with running(engine):
         await log_in(engine, "9001", "support")
         await engine.acd.request(A.AgentRequest("9001", ag.Pause("break")))
         # The caller presses * (the support queue's callback key), hears "thank you", is hung up.
         (await sipp(stack, "caller_dtmf.xml", "3100",
-                    variables={"caller": "5557002", "digits": "*", "dtmf_delay_ms": "1500"})).check()
+                    variables={"caller": number, "digits": "*", "dtmf_delay_ms": "1500"})).check()
         await engine.calls.wait_handled(1)
         assert len(engine.acd.acd.waiting) == 1  # still in line
         # Their turn: the agent answers, then the engine dials the caller back through the carrier.
         phone, phone_done = await agent_phone(stack, 1, answer_ms="200")
         port = int(stack["ASTERISK_CARRIER_SIP_PORT"]) - int(stack["ASTERISK_AGENT_PORT_BASE"])
-        customer, customer_done = await agent_phone(stack, port, answer_ms="500", hangup_ms="1500")
+        _, customer_done = await agent_phone(stack, port, customer_scenario, **customer)
         await engine.acd.request(A.AgentRequest("9001", ag.Unpause()))
         (await customer_done()).check()
-        (await phone_done()).check()
+        (await phone_done()).check()              # the agent's leg ends with the customer's
         await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.AVAILABLE)
         await engine.writer.wait_idle()
     [cb] = await rows(dsn, "SELECT * FROM callbacks")
+    return cb
+
+
+async def test_a_caller_who_asks_for_a_callback_keeps_the_place_and_is_called_back(stack, dsn, tmp_path):
+    cb = await called_back(stack, dsn, tmp_path, "5557002", "agent_answer.xml", answer_ms="500", hangup_ms="1500")
     assert (cb["number"], cb["queue"], cb["agent_id"], cb["outcome"]) == ("5557002", "support", "9001", "answered")
     [entry] = await rows(dsn, "SELECT outcome, agent_id FROM queue_entries")
     assert (entry["outcome"], entry["agent_id"]) == ("answered", "9001")
@@ -346,23 +354,7 @@ async def test_a_caller_who_asks_for_a_callback_keeps_the_place_and_is_called_ba
 async def test_a_callback_whose_customer_is_busy_is_recorded_busy_and_frees_the_agent(stack, dsn, tmp_path):
     """The callback's customer leg failing before an answer was never run by a test: its cause
     mapping was not even imported (engine/callbacks.py, a NameError in the event router)."""
-    engine = Engine(acd_config(stack, dsn, tmp_path))
-    async with running(engine):
-        await log_in(engine, "9001", "support")
-        await engine.acd.request(A.AgentRequest("9001", ag.Pause("break")))
-        (await sipp(stack, "caller_dtmf.xml", "3100",
-                    variables={"caller": "5557003", "digits": "*", "dtmf_delay_ms": "1500"})).check()
-        await engine.calls.wait_handled(1)
-        phone, phone_done = await agent_phone(stack, 1, answer_ms="200")
-        port = int(stack["ASTERISK_CARRIER_SIP_PORT"]) - int(stack["ASTERISK_AGENT_PORT_BASE"])
-        customer, customer_done = await agent_phone(stack, port, "agent_busy.xml")
-        await engine.acd.request(A.AgentRequest("9001", ag.Unpause()))
-        (await customer_done()).check()
-        (await phone_done()).check()              # the agent's leg is hung up
-        await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase in (ag.AgentPhase.AVAILABLE,
-                                                                            ag.AgentPhase.WRAP_UP))
-        await engine.writer.wait_idle()
-    [cb] = await rows(dsn, "SELECT * FROM callbacks")
+    cb = await called_back(stack, dsn, tmp_path, "5557003", "agent_busy.xml")
     assert (cb["number"], cb["agent_id"], cb["outcome"]) == ("5557003", "9001", "busy")
 
 
