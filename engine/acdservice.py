@@ -31,7 +31,7 @@ from .core.causes import offer_result
 from .core import agent as ag
 from .core import call as C
 from .core.common import Command, StartTimer
-from .db import Database, Write, Writer
+from .store.db import Database, Write, Writer
 from .logsetup import get_logger
 from .session import Session
 

@@ -19,7 +19,7 @@ from .core import acd as A
 from .core import call as C
 from .core import callback as K
 from .core.common import Command, Event
-from .db import Write
+from .store.db import Write
 from .logsetup import get_logger
 from .session import Session
 

@@ -104,7 +104,7 @@ def _stop_on_signal(engine: Any, sig: signal.Signals) -> None:
 def cmd_migrate(args: argparse.Namespace) -> int:
     import asyncpg
 
-    from .migrate import MigrationError, default_dir, migrate
+    from .store.migrate import MigrationError, default_dir, migrate
 
     dsn = args.dsn
     directory = None

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import structlog
 
-from . import hopper
+from .store import hopper
 from .ari import AriError, path
 from .campaignconf import CampaignConfig
 from .core import acd as A
@@ -57,7 +57,7 @@ from .core.causes import dial_result
 from .core import pacing as P
 from .core.common import Command, Rejected
 from .core.compliance import Decision, Scope
-from .db import UNAVAILABLE, Write
+from .store.db import UNAVAILABLE, Write
 from .dialrecover import Adopted, recover
 from .gate import Gate
 from .logsetup import get_logger

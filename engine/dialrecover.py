@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import hopper
+from .store import hopper
 from .core import call as core
 from .logsetup import get_logger
 from .reconcile import call_id_for

@@ -144,7 +144,7 @@ async def add(conn: Any, number: str, scope: str = "global", *, source: str = "c
 
 def add_write(number: str, *, scope: str = "global", source: str, reason: str = "", now: float) -> Any:
     """The write-queue form of :func:`add` (operation ``dnc_add`` in engine/db.py)."""
-    from .db import Write
+    from .store.db import Write
 
     return Write("dnc_add", (number, check_scope(scope), source, now, reason))
 

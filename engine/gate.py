@@ -43,9 +43,9 @@ from phonenumbers import timezone as pn_timezone
 
 from .campaignconf import CampaignConfig, to_rules
 from .core.compliance import Decision, Facts, Mode, Request, Scope, check
-from .db import UNAVAILABLE
+from .store.db import UNAVAILABLE
 from .dnc import add_write
-from .hopper import Lead, _connection
+from .store.hopper import Lead, _connection
 
 __all__ = ["Gate", "GateResult", "facts_for", "to_e164"]
 
@@ -167,7 +167,7 @@ class Gate:
         if self.writer is not None and store_in is None:
             self.writer.submit(write)
         else:
-            from .db import OPERATIONS
+            from .store.db import OPERATIONS
 
             async with _connection(self.db if store_in is None else store_in) as conn:
                 await conn.execute(OPERATIONS[write.op], *write.args)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from .ari import AriError, path
-from .db import Write
+from .store.db import Write
 from .logsetup import get_logger
 
 if TYPE_CHECKING:

@@ -45,12 +45,12 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from .db import OPERATIONS, UNAVAILABLE, Write
+from .store.db import OPERATIONS, UNAVAILABLE, Write
 from .logsetup import get_logger
 
 if TYPE_CHECKING:
     from .config import Config, WebhookConfig
-    from .db import Database, Writer
+    from .store.db import Database, Writer
 
 __all__ = ["ONCE", "Webhooks", "backoff", "sign"]
 

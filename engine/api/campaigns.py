@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import hopper
+from ..store import hopper
 from ..leads import ColumnMap, _lead_zone, parse_row
 from .base import CALLER, SPEED_TO_LEAD_PRIORITY, ApiError, endpoint, engine_of, pool_of
 from .live import snapshot

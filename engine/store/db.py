@@ -5,7 +5,7 @@ Theory of operation
 Calls must go on when the database is away. So the call path never waits for PostgreSQL: it
 queues :class:`Write` items (a named operation and JSON-friendly arguments). One writer task applies
 them in order, a batch per transaction. Each item is journalled on local disk when it is
-submitted (:mod:`engine.journal`), so neither a database outage nor the engine's own death (SIGKILL
+submitted (:mod:`engine.store.journal`), so neither a database outage nor the engine's own death (SIGKILL
 included) loses it: the next start applies what the journal still holds, before anything new, and
 skips what had landed (a checkpoint per run, written in the same transaction as the writes). When
 the database cannot be reached, the writer keeps the batch, says so once, and retries with
@@ -28,10 +28,10 @@ from typing import Any
 
 import asyncpg
 
-from .config import DatabaseConfig
-from .events import Hub
+from ..config import DatabaseConfig
+from ..events import Hub
+from ..logsetup import get_logger
 from .journal import Entry, Journal
-from .logsetup import get_logger
 from .migrate import default_dir, migrate
 
 __all__ = ["Database", "OPERATIONS", "Write", "Writer"]
@@ -230,7 +230,7 @@ BATCH = 200   # entries applied in one transaction at most
 
 class Writer:
     """The ordered write queue. ``submit`` journals the write and never blocks; ``run`` applies
-    writes until cancelled (:mod:`engine.journal` says how nothing is lost or applied twice)."""
+    writes until cancelled (:mod:`engine.store.journal` says how nothing is lost or applied twice)."""
 
     def __init__(self, db: Database, state_dir: Path, *, journal_max_bytes: int = 1024 * 1024 * 1024) -> None:
         self.db = db

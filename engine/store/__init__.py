@@ -1,0 +1,10 @@
+"""The store: every SQL statement the engine runs, and nothing else of the engine's logic.
+
+The rest of the engine never writes SQL: it calls the functions here, plain ``async def``\\ s that
+take a connection or a pool and plain values, and return rows or values.
+
+- :mod:`.db`: the pool, and the ordered, journalled write queue with its named write operations
+  (:data:`.db.OPERATIONS`); :mod:`.journal` its file on local disk; :mod:`.migrate` the schema
+  (``migrations/*.sql`` at the top of the checkout, or where the wheel installed them);
+- :mod:`.hopper`: leasing a campaign's next leads (``FOR UPDATE SKIP LOCKED``) and moving them on.
+"""
