@@ -34,7 +34,7 @@ from ..logsetup import get_logger
 from .journal import Entry, Journal
 from .migrate import default_dir, migrate
 
-__all__ = ["Database", "OPERATIONS", "Write", "Writer"]
+__all__ = ["Database", "OPERATIONS", "Write", "Writer", "apply", "ping"]
 
 log = get_logger("db")
 
@@ -221,6 +221,17 @@ class Database:
         self.ready.clear()
 
 
+async def ping(pool: asyncpg.Pool) -> None:
+    """One round trip (the health probe of :mod:`engine.metrics`)."""
+    await pool.fetchval("SELECT 1")
+
+
+async def apply(conn: Any, write: Write | Entry) -> None:
+    """Apply one write on ``conn`` (a pool or a connection): the writer's batches, or one write
+    that must be stored before its caller goes on (not through the queue)."""
+    await conn.execute(OPERATIONS[write.op], *write.args)
+
+
 # (run, seq): the highest journal entry of a run applied, in the same transaction as the entry.
 CHECKPOINT = """
     INSERT INTO write_journal_checkpoints (run, seq, at) VALUES ($1, $2, now())
@@ -344,7 +355,7 @@ class Writer:
         try:
             async with pool.acquire() as conn, conn.transaction():
                 for e in batch:
-                    await conn.execute(OPERATIONS[e.op], *e.args)
+                    await apply(conn, e)
                 for run, seq in _last_per_run(batch).items():
                     await conn.execute(CHECKPOINT, run, seq)
         except UNAVAILABLE:
