@@ -9,5 +9,7 @@ the caller that needs them (``async with conn.transaction():`` around several of
   (``migrations/*.sql`` at the top of the checkout, or where the wheel installed them);
 - :mod:`.hopper`: leasing a campaign's next leads (``FOR UPDATE SKIP LOCKED``) and moving them on;
 - :mod:`.acd`: the agents restored at start; :mod:`.calls`: what reconciliation reads after a
-  restart; :mod:`.webhooks`: the outbox (its write operations join :data:`.db.OPERATIONS`).
+  restart; :mod:`.webhooks`: the outbox (its write operations join :data:`.db.OPERATIONS`);
+- :mod:`.history`: calls and what happened to them (the API's ``/calls``, ``callcenter calls``,
+  ``routing``, ``attempts``).
 """
