@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import structlog
 
-from .store import hopper
+from .store import hopper, outbound
 from .ari import AriError, path
 from .campaignconf import CampaignConfig
 from .core import acd as A
@@ -166,11 +166,7 @@ class Campaign:
     async def _load_counters(self) -> None:
         pool = self.dialer.pool()
         since = _ts(time.time() - self.cfg.abandon.window_seconds)
-        row = await pool.fetchrow("""
-            SELECT count(*) FILTER (WHERE connected_at IS NOT NULL OR outcome = 'abandoned') AS live,
-                   count(*) FILTER (WHERE outcome = 'abandoned') AS abandoned,
-                   count(*) FILTER (WHERE amd_status = 'MACHINE') AS machines
-            FROM dial_attempts WHERE campaign = $1 AND placed_at >= $2""", self.cfg.name, since)
+        row = await outbound.abandon_counts(pool, self.cfg.name, since)
         self.live_answers, self.abandoned, self.machines = row["live"], row["abandoned"], row["machines"]
 
     def counted_abandons(self) -> tuple[int, int]:
@@ -667,7 +663,7 @@ class Dialer:
         self._adopted = await recover(self)
 
     async def _load_control(self) -> None:
-        rows = await self.pool().fetch("SELECT name, state FROM campaign_control")
+        rows = await outbound.campaign_controls(self.pool())
         self.control = {r["name"]: r["state"] for r in rows}
 
     def controlled(self, c: CampaignConfig) -> CampaignConfig:
@@ -777,15 +773,12 @@ class Dialer:
     async def close_attempt(self, cfg: CampaignConfig, a: Attempt, now: float, wrapup: float | None) -> None:
         assert a.outcome is not None
         async with self.pool().acquire() as conn:
-            await conn.execute("""
-                UPDATE dial_attempts SET answered_at = $2, verdict_at = $3, amd_status = $4, connected_at = $5,
-                       cause = $6, wrapup_seconds = $7, placed_at = $8
-                WHERE id = $1""", a.id, _ts(a.answered_at), _ts(a.verdict_at), a.amd_status, _ts(a.connected_at),
-                a.cause, wrapup, _ts(a.placed_at))
+            await outbound.attempt_closed(conn, a.id, _ts(a.answered_at), _ts(a.verdict_at), a.amd_status,
+                                          _ts(a.connected_at), a.cause, wrapup, _ts(a.placed_at))
             step = await hopper.finish(conn, cfg, a.lead.id, now, owner=self.instance, outcome=a.outcome,
                                        disposition=a.disposition, attempt_id=a.id, number=a.number,
                                        agent_id=a.agent_id, call_id=a.call_id)
             if a.ended_at is not None:
-                await conn.execute("UPDATE dial_attempts SET ended_at = $2 WHERE id = $1", a.id, _ts(a.ended_at))
+                await outbound.attempt_ended_at(conn, a.id, _ts(a.ended_at))
         a.log.info("dialer.lead_moved", status=None if step is None else step.status,
                    next_due=None if step is None or step.next_due_at is None else round(step.next_due_at - now))

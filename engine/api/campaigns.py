@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..store import hopper
+from ..store import hopper, outbound
 from ..leads import ColumnMap, _lead_zone, parse_row
 from .base import CALLER, SPEED_TO_LEAD_PRIORITY, ApiError, endpoint, engine_of, pool_of
 from .live import snapshot
@@ -40,10 +40,7 @@ def _control(state: str, verb: str, summary: str) -> None:
         dialer = engine.dialer
         assert dialer is not None
         pool = pool_of(engine)
-        await pool.execute("""
-            INSERT INTO campaign_control (name, state, at, by) VALUES ($1, $2, now(), $3)
-            ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at, by = EXCLUDED.by""",
-            name, state, request[CALLER])
+        await outbound.set_campaign_control(pool, name, state, request[CALLER])
         dialer.set_control(name, state)
         released = 0
         if state == "stopped":   # leases not behind a call in flight go back (calls in flight finish)

@@ -8,6 +8,8 @@ the caller that needs them (``async with conn.transaction():`` around several of
   (:data:`.db.OPERATIONS`); :mod:`.journal` its file on local disk; :mod:`.migrate` the schema
   (``migrations/*.sql`` at the top of the checkout, or where the wheel installed them);
 - :mod:`.hopper`: leasing a campaign's next leads (``FOR UPDATE SKIP LOCKED``) and moving them on;
+  :mod:`.outbound`: the rest of outbound (dial attempts, the compliance gate's facts and
+  decisions, campaign control, the dialer's counters, what the what-if command reads);
 - :mod:`.acd`: the agents restored at start; :mod:`.calls`: what reconciliation reads after a
   restart; :mod:`.webhooks`: the outbox (its write operations join :data:`.db.OPERATIONS`);
 - :mod:`.history`: calls and what happened to them (the API's ``/calls``, ``callcenter calls``,
