@@ -24,7 +24,7 @@ from engine import dnc, hopper
 from engine.campaignconf import CampaignConfig, CampaignsFile
 from engine.store.db import OPERATIONS
 from engine.gate import Gate
-from engine.leads import import_leads
+from engine.leadimport import import_leads
 from engine.yamlconf import load_text
 
 from .harness import REPO
