@@ -10,9 +10,11 @@ the caller that needs them (``async with conn.transaction():`` around several of
 - :mod:`.hopper`: leasing a campaign's next leads (``FOR UPDATE SKIP LOCKED``) and moving them on;
   :mod:`.outbound`: the rest of outbound (dial attempts, the compliance gate's facts and
   decisions, campaign control, the dialer's counters, what the what-if command reads);
-  :mod:`.leads`: leads in (a CSV import's COPY and merge, one lead from the API);
+  :mod:`.leads`: leads in (a CSV import's COPY and merge, one lead from the API); :mod:`.dnc`:
+  the do-not-call lists;
 - :mod:`.acd`: the agents restored at start; :mod:`.calls`: what reconciliation reads after a
   restart; :mod:`.webhooks`: the outbox (its write operations join :data:`.db.OPERATIONS`);
 - :mod:`.history`: calls and what happened to them (the API's ``/calls``, ``callcenter calls``,
-  ``routing``, ``attempts``).
+  ``routing``, ``attempts``); :mod:`.gdpr`: recording retention, and one number's rows exported or
+  erased.
 """
