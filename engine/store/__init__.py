@@ -16,5 +16,5 @@ the caller that needs them (``async with conn.transaction():`` around several of
   restart; :mod:`.webhooks`: the outbox (its write operations join :data:`.db.OPERATIONS`);
 - :mod:`.history`: calls and what happened to them (the API's ``/calls``, ``callcenter calls``,
   ``routing``, ``attempts``); :mod:`.gdpr`: recording retention, and one number's rows exported or
-  erased.
+  erased; :mod:`.reports`: the reports' aggregates and today's service level.
 """
