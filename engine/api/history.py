@@ -41,7 +41,8 @@ async def get_call(request: web.Request, _: None) -> Any:
         raise ApiError(404, f"no call {text}")
     out = row(found["call"])
     for part in ("events", "ivr_steps", "queue_entries", "offers", "dispositions"):
-        out[part] = [row(r, json_columns=("requirement", "candidates") if part == "offers" else ()) for r in found[part]]
+        json_columns = ("requirement", "candidates") if part == "offers" else ()
+        out[part] = [row(r, json_columns=json_columns) for r in found[part]]
     attempt = found["dial_attempt"]
     out["dial_attempt"] = None
     if attempt is not None:

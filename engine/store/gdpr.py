@@ -70,10 +70,12 @@ async def number_holders(conn: Any, digits: Sequence[str]) -> tuple[list[Any], l
     return calls, leads, numbers
 
 
-async def export_rows(conn: Any, digits: Sequence[str], calls: Sequence[Any], leads: Sequence[int]) -> dict[str, list[Any]]:
+async def export_rows(conn: Any, digits: Sequence[str], calls: Sequence[Any],
+                      leads: Sequence[int]) -> dict[str, list[Any]]:
     """Every row of :data:`TABLES`, table by table, that holds the number or one of its calls or leads."""
     typed = "WITH p AS (SELECT $1::text[], $2::uuid[], $3::bigint[]) "   # every query takes all three
-    return {table: await conn.fetch(typed + sql, list(digits), list(calls), list(leads)) for table, sql in TABLES.items()}
+    return {table: await conn.fetch(typed + sql, list(digits), list(calls), list(leads))
+            for table, sql in TABLES.items()}
 
 
 def _count(status: str) -> int:

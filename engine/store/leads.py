@@ -73,9 +73,9 @@ async def insert_lead(conn: Any, campaign: str, external_id: str | None, first_n
 
 async def next_positions(conn: Any, lead_ids: Sequence[int]) -> dict[int, int]:
     """lead id -> the position its next number takes (leads without numbers are left out)."""
-    return {r["lead_id"]: r["next"] for r in await conn.fetch(
-        "SELECT lead_id, max(position) + 1 AS next FROM lead_numbers WHERE lead_id = ANY($1::bigint[]) GROUP BY lead_id",
-        list(lead_ids))}
+    return {r["lead_id"]: r["next"] for r in await conn.fetch("""
+        SELECT lead_id, max(position) + 1 AS next FROM lead_numbers WHERE lead_id = ANY($1::bigint[])
+        GROUP BY lead_id""", list(lead_ids))}
 
 
 async def merge_into_leads(conn: Any, updates: Sequence[tuple[Any, ...]], now: datetime) -> None:
