@@ -31,7 +31,8 @@ from .core.causes import offer_result
 from .core import agent as ag
 from .core import call as C
 from .core.common import Command, StartTimer
-from .db import Database, Write, Writer
+from .store import acd as acd_store
+from .store.db import Database, Write, Writer
 from .logsetup import get_logger
 from .router import Router
 from .session import Session
@@ -118,7 +119,7 @@ class AcdService:
                       database_up=self.db.ready.is_set(), journal_replayed=self.writer.replayed.is_set())
             return
         assert self.db.pool is not None
-        rows = await self.db.pool.fetch("SELECT * FROM agents_current WHERE state <> 'logged_out'")
+        rows = await acd_store.logged_in_agents(self.db.pool)
         now = time.time()
         restored = 0
         for row in rows:
@@ -137,9 +138,7 @@ class AcdService:
                 calls_taken=row["calls_taken"], pending=row["pending"])
             queue = None
             if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id is not None:
-                queue = await self.db.pool.fetchval(
-                    """SELECT queue FROM queue_entries WHERE call_id = $1 AND agent_id = $2
-                       ORDER BY left_at DESC NULLS LAST LIMIT 1""", agent.call_id, agent_id)
+                queue = await acd_store.agent_call_queue(self.db.pool, agent.call_id, agent_id)
             commands = self.acd.restore_agent(agent, now, queue=queue)
             for c in commands:
                 if isinstance(c, StartTimer):

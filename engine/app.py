@@ -35,7 +35,7 @@ from .webhooks import Webhooks
 from .recordings import Recordings
 from .config import Config
 from .reloader import Reloader
-from .db import Database, Writer
+from .store.db import Database, Writer
 from .logsetup import get_logger
 
 __all__ = ["Engine"]

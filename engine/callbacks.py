@@ -20,7 +20,7 @@ from .core import call as C
 from .core import callback as K
 from .core.causes import callback_result
 from .core.common import Command, Event
-from .db import Write
+from .store.db import Write
 from .logsetup import get_logger
 from .session import Session
 

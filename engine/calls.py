@@ -37,7 +37,7 @@ from .core import acd as A
 from .core import call as core
 from .core import ivr
 from .core.common import Command, Event, Rejected
-from .db import Database, Write, Writer
+from .store.db import Database, Write, Writer
 from .logsetup import get_logger
 from .reconcile import BRIDGE_PREFIX, Reconciler, bridge_name, call_id_for
 from .recordings import Recordings

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from . import hopper
+from .store import hopper
 from .ari import AriError, path
 from .campaignconf import CampaignConfig
 from .core import acd as A
@@ -31,7 +31,7 @@ from .core import campaign as CP
 from .core import pacing as P
 from .core.common import CancelTimer, Command, Event, IllegalTransition, Rejected, StartTimer, TimerFired
 from .core.compliance import Decision, Scope
-from .db import Write
+from .store.db import Write
 
 if TYPE_CHECKING:
     from .dialer import Dialer

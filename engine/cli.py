@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from .logsetup import configure, get_logger
 from .outboundcli import add_parsers as add_outbound_parsers, with_db
 from .reportcli import add_parsers as add_report_parsers
 from .sim.cli import add_parser as add_sim_parser
+from .store import history
 from .textsafe import printable
 
 log = get_logger("cli")
@@ -104,7 +105,7 @@ def _stop_on_signal(engine: Any, sig: signal.Signals) -> None:
 def cmd_migrate(args: argparse.Namespace) -> int:
     import asyncpg
 
-    from .migrate import MigrationError, default_dir, migrate
+    from .store.migrate import MigrationError, default_dir, migrate
 
     dsn = args.dsn
     directory = None
@@ -138,12 +139,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
-def _print_query(args: argparse.Namespace, sql: str, params: tuple[Any, ...], header: list[str],
+def _print_query(args: argparse.Namespace, query: Callable[[Any], Awaitable[list[Any]]], header: list[str],
                  cells: Any) -> int:
-    """Connect with the config's DSN, run one query, print its rows (oldest first) as a table."""
+    """Connect with the config's DSN, run one query of the store, print its rows (oldest first) as a table."""
 
     async def work(conn: Any, cfg: Config) -> int:
-        rows = await conn.fetch(sql, *params)
+        rows = await query(conn)
         print(_table(header, [cells(r) for r in reversed(rows)]))
         return 0
 
@@ -151,11 +152,7 @@ def _print_query(args: argparse.Namespace, sql: str, params: tuple[Any, ...], he
 
 
 def cmd_calls(args: argparse.Namespace) -> int:
-    return _print_query(args, """
-        SELECT started_at, direction, caller_number, caller_name, dialed_number,
-               answered_at - started_at AS to_answer, ended_at - started_at AS duration,
-               hangup_cause, hangup_cause_text, ended_by
-        FROM calls ORDER BY started_at DESC LIMIT $1""", (args.last,),
+    return _print_query(args, lambda conn: history.latest_calls(conn, args.last),
         ["started (UTC)", "dir", "caller", "name", "dialed", "answer after", "duration", "cause", "ended by"],
         lambda r: [r["started_at"].strftime("%Y-%m-%d %H:%M:%S"), r["direction"], r["caller_number"],
                    r["caller_name"], r["dialed_number"], _secs(r["to_answer"]), _secs(r["duration"]),
@@ -165,10 +162,7 @@ def cmd_calls(args: argparse.Namespace) -> int:
 
 def cmd_routing(args: argparse.Namespace) -> int:
     """Why each call went where it went: every offer, with the candidates and the rule that chose."""
-    where, params = ("WHERE call_id = $2::uuid", (args.last, args.call)) if args.call else ("", (args.last,))
-    return _print_query(args, f"""
-        SELECT offered_at, caller_number, queue, agent_id, result, reason FROM routing_log {where}
-        ORDER BY offered_at DESC LIMIT $1""", params,
+    return _print_query(args, lambda conn: history.routing_log(conn, args.last, args.call),
         ["offered (UTC)", "caller", "queue", "agent", "result", "why this agent"],
         lambda r: [r["offered_at"].strftime("%Y-%m-%d %H:%M:%S"), r["caller_number"], r["queue"], r["agent_id"],
                    r["result"] or "(ringing)", r["reason"]])
@@ -176,20 +170,7 @@ def cmd_routing(args: argparse.Namespace) -> int:
 
 def cmd_attempts(args: argparse.Namespace) -> int:
     """The dialer's latest attempts, and the gate's refusals, newest last."""
-    where, params = ("WHERE campaign = $2", (args.last, args.campaign)) if args.campaign else ("", (args.last,))
-    return _print_query(args, f"""
-        SELECT at, campaign, number, mode, result, agent_id, detail FROM (
-            SELECT placed_at AS at, campaign, number, mode,
-                   COALESCE(outcome, '(in progress)') || COALESCE(' ' || amd_status, '')
-                       || COALESCE(' ' || disposition, '') AS result, agent_id,
-                   CASE WHEN connected_at IS NOT NULL
-                        THEN 'agent after ' || round(extract(epoch FROM connected_at - verdict_at)::numeric, 3) || ' s'
-                        ELSE '' END AS detail
-            FROM dial_attempts
-            UNION ALL
-            SELECT at, campaign, number, mode, 'refused ' || reason, NULL, detail
-            FROM dial_decisions WHERE NOT allowed) x {where}
-        ORDER BY at DESC LIMIT $1""", params,
+    return _print_query(args, lambda conn: history.attempts_log(conn, args.last, args.campaign),
         ["at (UTC)", "campaign", "number", "mode", "result", "agent", "detail"],
         lambda r: [r["at"].strftime("%Y-%m-%d %H:%M:%S"), r["campaign"], r["number"], r["mode"], r["result"],
                    r["agent_id"] or "", r["detail"]])

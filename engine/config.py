@@ -136,7 +136,7 @@ class DatabaseConfig:
     pool: PoolConfig = PoolConfig()
     command_timeout_seconds: float = field(default=10.0, metadata={"range": Range.seconds(3600)})
     migrations_dir: Path | None = None
-    # The write journal's bound (engine/journal.py): past it, no new calls until the database drains it.
+    # The write journal's bound (engine/store/journal.py): past it, no new calls until the database drains it.
     journal_max_mb: int = field(default=1024, metadata={"range": Range(1, 100 * 1024, "MB")})
 
 

@@ -47,14 +47,14 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from . import hopper
+from .store import hopper, outbound
 from .campaignconf import CampaignConfig
 from .campaignrun import Attempt, Campaign
 from .core import agent as ag
 from .core import attempt as AT
 from .core import campaign as CP
 from .core.common import Command
-from .db import UNAVAILABLE
+from .store.db import UNAVAILABLE
 from .dialrecover import Adopted, recover
 from .gate import Gate
 from .logsetup import get_logger
@@ -175,7 +175,7 @@ class Dialer:
         self._adopted = await recover(self)
 
     async def _load_control(self) -> None:
-        rows = await self.pool().fetch("SELECT name, state FROM campaign_control")
+        rows = await outbound.campaign_controls(self.pool())
         self.control = {r["name"]: r["state"] for r in rows}
 
     def controlled(self, c: CampaignConfig) -> CampaignConfig:
@@ -193,12 +193,7 @@ class Dialer:
 
     async def window_counts(self, cfg: CampaignConfig, now: float) -> tuple[int, int, int]:
         """(live answers, abandons, AMD machine verdicts) of the campaign over its abandon window."""
-        since = _ts(now - cfg.abandon.window_seconds)
-        row = await self.pool().fetchrow("""
-            SELECT count(*) FILTER (WHERE connected_at IS NOT NULL OR outcome = 'abandoned') AS live,
-                   count(*) FILTER (WHERE outcome = 'abandoned') AS abandoned,
-                   count(*) FILTER (WHERE amd_status = 'MACHINE') AS machines
-            FROM dial_attempts WHERE campaign = $1 AND placed_at >= $2""", cfg.name, since)
+        row = await outbound.abandon_counts(self.pool(), cfg.name, _ts(now - cfg.abandon.window_seconds))
         return row["live"], row["abandoned"], row["machines"]
 
     def inbound_hold(self, queue: str, now: float) -> int:
@@ -280,15 +275,12 @@ class Dialer:
         s = a.state
         assert s.outcome is not None
         async with self.pool().acquire() as conn:
-            await conn.execute("""
-                UPDATE dial_attempts SET answered_at = $2, verdict_at = $3, amd_status = $4, connected_at = $5,
-                       cause = $6, wrapup_seconds = $7, placed_at = $8
-                WHERE id = $1""", a.id, _ts(s.answered_at), _ts(s.verdict_at), s.amd_status, _ts(s.connected_at),
-                s.cause, wrapup, _ts(s.placed_at))
+            await outbound.attempt_closed(conn, a.id, _ts(s.answered_at), _ts(s.verdict_at), s.amd_status,
+                                          _ts(s.connected_at), s.cause, wrapup, _ts(s.placed_at))
             step = await hopper.finish(conn, cfg, a.lead.id, now, owner=self.instance, outcome=s.outcome,
                                        disposition=s.disposition, attempt_id=a.id, number=a.number,
                                        agent_id=s.agent_id, call_id=a.call_id)
             if s.ended_at is not None:
-                await conn.execute("UPDATE dial_attempts SET ended_at = $2 WHERE id = $1", a.id, _ts(s.ended_at))
+                await outbound.attempt_ended_at(conn, a.id, _ts(s.ended_at))
         a.log.info("dialer.lead_moved", status=None if step is None else step.status,
                    next_due=None if step is None or step.next_due_at is None else round(step.next_due_at - now))

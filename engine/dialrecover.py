@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import hopper
+from .store import hopper, outbound
 from .core import call as core
 from .logsetup import get_logger
 from .reconcile import call_id_for
@@ -51,16 +51,6 @@ class Adopted:
     agent_id: str | None
 
 
-OPEN = """
-    SELECT a.id, a.campaign, a.lead_id, a.number, a.mode, extract(epoch FROM a.placed_at) AS placed,
-           extract(epoch FROM c.answered_at) AS answered, q.agent_id, extract(epoch FROM q.left_at) AS connected
-    FROM dial_attempts a
-    LEFT JOIN calls c ON c.id = a.call_id OR c.channel_id = 'dial-' || a.id::text
-    LEFT JOIN LATERAL (SELECT agent_id, left_at FROM queue_entries
-                       WHERE call_id = c.id AND outcome = 'answered' ORDER BY left_at DESC LIMIT 1) q ON true
-    WHERE a.instance = $1 AND a.outcome IS NULL"""
-
-
 async def recover(dialer: Dialer) -> list[Adopted]:
     """Close or keep each open attempt of this instance; give back the other leases. Returns
     the attempts to adopt into their campaigns."""
@@ -68,7 +58,7 @@ async def recover(dialer: Dialer) -> list[Adopted]:
     calls = dialer.calls
     campaigns = {c.name: c for c in dialer.config().campaigns}
     pool = dialer.pool()
-    rows = await pool.fetch(OPEN, dialer.instance)
+    rows = await outbound.open_attempts(pool, dialer.instance)
     adopt: list[tuple[dict, str, str, str | None]] = []
     closed: dict[str, int] = {}
     ended: list[dict] = []
@@ -83,12 +73,9 @@ async def recover(dialer: Dialer) -> list[Adopted]:
                 continue
             outcome = "answered" if r["connected"] is not None else "abandoned" if r["answered"] is not None else "lost"
             if outcome == "lost" or cfg is None:
-                await conn.execute("UPDATE dial_attempts SET outcome = 'lost', ended_at = to_timestamp($2) "
-                                   "WHERE id = $1", r["id"], now)
+                await outbound.attempt_lost(conn, r["id"], now)
             else:
-                await conn.execute("""UPDATE dial_attempts SET answered_at = to_timestamp($2),
-                                      verdict_at = to_timestamp($2), connected_at = to_timestamp($3) WHERE id = $1""",
-                                   r["id"], r["answered"], r["connected"])
+                await outbound.attempt_recovered(conn, r["id"], r["answered"], r["connected"])
                 await hopper.finish(conn, cfg, r["lead_id"], now, owner=dialer.instance, outcome=outcome,
                                     attempt_id=r["id"], number=r["number"], agent_id=r["agent_id"],
                                     call_id=call_id if r["answered"] is not None else None)

@@ -11,7 +11,7 @@ number on any scope that applies to the campaign.
   download). Every import is recorded in ``dnc_imports``; the national list's last import date is
   what the gate checks against the 31-day limit.
 - :func:`add`: one number now (``callcenter dnc add``).
-- :func:`add_write`: the same as a :class:`~engine.db.Write` for the call path (an agent keyed the
+- :func:`add_write`: the same as a :class:`~engine.store.db.Write` for the call path (an agent keyed the
   ``DNC`` disposition): it goes through the ordered write queue and survives a database outage.
   :class:`engine.gate.Gate.add_dnc` also refuses the number at once in this engine, before the
   write lands.
@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
+
+from .store import dnc as dnc_store
 
 __all__ = ["DncImport", "add", "add_write", "check_scope", "import_file", "normalize", "scopes_of", "sync_campaigns"]
 
@@ -109,25 +111,9 @@ async def import_file(conn: Any, path: Path, scope: str, *, region: str = "US", 
                 yield (n,)
 
     async with conn.transaction():
-        await conn.execute("CREATE TEMP TABLE dnc_load (number text NOT NULL) ON COMMIT DROP")
-        await conn.copy_records_to_table("dnc_load", records=numbers())
-        status = await conn.execute("""
-            INSERT INTO dnc_numbers (number, scope, source, added_at, reason)
-            SELECT DISTINCT number, $1::text, $2::text, $3::timestamptz, $4::text FROM dnc_load
-            ON CONFLICT (number, scope) DO NOTHING""", scope, source, at, reason)
-        added = int(status.rsplit(" ", 1)[1])
-        removed = 0
-        if replace:
-            await conn.execute("CREATE INDEX ON dnc_load (number)")
-            await conn.execute("ANALYZE dnc_load")
-            status = await conn.execute("""
-                DELETE FROM dnc_numbers d WHERE d.scope = $1 AND d.source = $2
-                AND NOT EXISTS (SELECT 1 FROM dnc_load l WHERE l.number = d.number)""", scope, source)
-            removed = int(status.rsplit(" ", 1)[1])
-        await conn.execute("""
-            INSERT INTO dnc_imports (id, scope, source, file, imported_at, lines, added, removed, rejected)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            uuid.uuid4(), scope, source, str(path), at, counts["lines"], added, removed, counts["rejected"])
+        added, removed = await dnc_store.load_numbers(conn, numbers(), scope, source, at, reason, replace=replace)
+        await dnc_store.record_import(conn, uuid.uuid4(), scope, source, str(path), at, counts["lines"], added,
+                                      removed, counts["rejected"])
     return DncImport(scope, source, counts["lines"], counts["rejected"], added, removed, time.perf_counter() - started)
 
 
@@ -136,24 +122,19 @@ async def add(conn: Any, number: str, scope: str = "global", *, source: str = "c
     """Put one E.164 number on a list now; False if it was already there."""
     check_scope(scope)
     at = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
-    status = await conn.execute(
-        "INSERT INTO dnc_numbers (number, scope, source, added_at, reason) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (number, scope) DO NOTHING", number, scope, source, at, reason)
-    return status.endswith(" 1")
+    return await dnc_store.add_number(conn, number, scope, source, at, reason)
 
 
 def add_write(number: str, *, scope: str = "global", source: str, reason: str = "", now: float) -> Any:
-    """The write-queue form of :func:`add` (operation ``dnc_add`` in engine/db.py)."""
-    from .db import Write
+    """The write-queue form of :func:`add` (operation ``dnc_add`` in engine/store/db.py)."""
+    from .store.db import Write
 
     return Write("dnc_add", (number, check_scope(scope), source, now, reason))
 
 
 async def scopes_of(conn: Any, number: str) -> list[dict[str, Any]]:
     """Every list the number is on, with where and when it came from."""
-    rows = await conn.fetch("SELECT scope, source, added_at, reason FROM dnc_numbers WHERE number = $1 ORDER BY scope",
-                            number)
-    return [dict(r) for r in rows]
+    return [dict(r) for r in await dnc_store.scopes_of(conn, number)]
 
 
 async def sync_campaigns(conn: Any, campaigns: Iterable[Any], *, now: float | None = None) -> list[DncImport]:

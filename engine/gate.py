@@ -43,9 +43,10 @@ from phonenumbers import timezone as pn_timezone
 
 from .campaignconf import CampaignConfig, to_rules
 from .core.compliance import Decision, Facts, Mode, Request, Scope, check
-from .db import UNAVAILABLE
+from .store import outbound
+from .store.db import UNAVAILABLE, apply
 from .dnc import add_write
-from .hopper import Lead, _connection
+from .store.hopper import Lead, _connection
 
 __all__ = ["Gate", "GateResult", "facts_for", "to_e164"]
 
@@ -82,19 +83,7 @@ def to_e164(number: str, region: str) -> tuple[str, tuple[str, ...]]:
 
 async def facts_for(conn: Any, campaign: str, number: str, lead_id: int | None, now: float) -> Facts:
     """Everything the pure gate needs about ``number`` and the lead, in one round trip."""
-    row = await conn.fetchrow("""
-        SELECT
-            ARRAY(SELECT scope FROM dnc_numbers
-                  WHERE number = $1 AND scope IN ('global', 'national', 'campaign:' || $2)) AS dnc,
-            (SELECT max(imported_at) FROM dnc_imports WHERE scope = 'national') AS national_at,
-            (SELECT max(placed_at) FROM dial_attempts WHERE number = $1 AND outcome = 'abandoned') AS last_abandon,
-            ARRAY(SELECT placed_at FROM dial_attempts
-                  WHERE placed_at > $4 AND (lead_id = $3 OR ($3::bigint IS NULL AND campaign = $2 AND number = $1))
-                  ORDER BY placed_at) AS recent,
-            COALESCE((SELECT attempts FROM leads WHERE id = $3),
-                     (SELECT count(*) FROM dial_attempts
-                      WHERE $3::bigint IS NULL AND campaign = $2 AND number = $1)::integer) AS attempts""",
-        number, campaign, lead_id, datetime.fromtimestamp(now - RECENT, timezone.utc))
+    row = await outbound.gate_facts(conn, number, campaign, lead_id, datetime.fromtimestamp(now - RECENT, timezone.utc))
     return Facts(dnc_scopes=frozenset(row["dnc"]), attempts_total=row["attempts"],
                  recent_attempts=tuple(t.timestamp() for t in row["recent"]),
                  last_abandon_at=None if row["last_abandon"] is None else row["last_abandon"].timestamp(),
@@ -138,11 +127,8 @@ class Gate:
                                   national_list_at=facts.national_list_at)
                 decision = check(request, facts, now)
                 decision_id = uuid.uuid4()
-                await conn.execute("""
-                    INSERT INTO dial_decisions (id, at, campaign, lead_id, number, mode, allowed, reason, detail,
-                                                scope, retry_at, rules, instance)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13)""",
-                    decision_id, datetime.fromtimestamp(now, timezone.utc), campaign.name, lead_id, e164, mode,
+                await outbound.record_decision(
+                    conn, decision_id, datetime.fromtimestamp(now, timezone.utc), campaign.name, lead_id, e164, mode,
                     decision.allowed, decision.reason, decision.detail,
                     None if decision.scope is None else decision.scope.value,
                     None if decision.retry_at is None else datetime.fromtimestamp(decision.retry_at, timezone.utc),
@@ -167,8 +153,5 @@ class Gate:
         if self.writer is not None and store_in is None:
             self.writer.submit(write)
         else:
-            from .db import OPERATIONS
-
-            async with _connection(self.db if store_in is None else store_in) as conn:
-                await conn.execute(OPERATIONS[write.op], *write.args)
+            await apply(self.db if store_in is None else store_in, write)
         return e164

@@ -32,12 +32,10 @@ from typing import Any
 import phonenumbers
 
 from .dnc import normalize
+from .store import gdpr as gdpr_store
 
 __all__ = ["NumberForms", "PurgeReport", "erase_number", "export_number", "find_number", "number_forms",
            "purge_recordings", "write_json"]
-
-_DIGITS = r"regexp_replace({}, '\D', '', 'g')"
-
 
 # -- retention ----------------------------------------------------------------------------------------
 
@@ -66,10 +64,7 @@ def _file(row: Any, directory: Path | None) -> Path | None:
 async def purge_recordings(conn: Any, older_than: timedelta, *, directory: Path | None, dry_run: bool = False,
                            now: datetime | None = None) -> PurgeReport:
     now = now or datetime.now(timezone.utc)
-    rows = await conn.fetch("""
-        SELECT id, name, format, path FROM recordings
-        WHERE purged_at IS NULL AND coalesce(ended_at, started_at, created_at) < $1
-        ORDER BY coalesce(ended_at, started_at, created_at)""", now - older_than)
+    rows = await gdpr_store.expired_recordings(conn, now - older_than)
     report = PurgeReport(dry_run)
     done = []
     for r in rows:
@@ -91,8 +86,7 @@ async def purge_recordings(conn: Any, older_than: timedelta, *, directory: Path 
             report.freed_bytes += size
         done.append(r["id"])
     if done and not dry_run:
-        await conn.execute("UPDATE recordings SET purged_at = $2 WHERE id = ANY($1::uuid[]) AND purged_at IS NULL",
-                           done, now)
+        await gdpr_store.mark_purged(conn, done, now)
     return report
 
 
@@ -124,41 +118,9 @@ def number_forms(text: str, region: str = "US") -> NumberForms:
     return NumberForms(text, e164, tuple(sorted(digits, key=lambda d: (-len(d), d))))
 
 
-# Each table: the rows of it that hold the number or one of its calls / leads ($1 digits, $2 calls, $3 leads).
-_TABLES: dict[str, str] = {
-    "calls": "SELECT * FROM calls WHERE id = ANY($2::uuid[]) ORDER BY started_at",
-    "call_events": "SELECT * FROM call_events WHERE call_id = ANY($2::uuid[]) ORDER BY at",
-    "ivr_steps": "SELECT * FROM ivr_steps WHERE call_id = ANY($2::uuid[]) ORDER BY call_id, seq",
-    "call_variables": "SELECT * FROM call_variables WHERE call_id = ANY($2::uuid[]) ORDER BY call_id, name",
-    "survey_answers": "SELECT * FROM survey_answers WHERE call_id = ANY($2::uuid[]) ORDER BY at",
-    "queue_entries": "SELECT * FROM queue_entries WHERE call_id = ANY($2::uuid[]) ORDER BY entered_at",
-    "queue_offers": "SELECT * FROM queue_offers WHERE call_id = ANY($2::uuid[]) ORDER BY offered_at",
-    "dispositions": "SELECT * FROM dispositions WHERE call_id = ANY($2::uuid[]) ORDER BY at",
-    "callbacks": f"SELECT * FROM callbacks WHERE call_id = ANY($2::uuid[]) OR {_DIGITS.format('number')} = ANY($1)",
-    "recordings": "SELECT * FROM recordings WHERE call_id = ANY($2::uuid[]) ORDER BY created_at",
-    "leads": "SELECT * FROM leads WHERE id = ANY($3::bigint[]) ORDER BY id",
-    "lead_numbers": "SELECT * FROM lead_numbers WHERE lead_id = ANY($3::bigint[]) ORDER BY lead_id, position",
-    "dial_attempts": f"""SELECT * FROM dial_attempts WHERE lead_id = ANY($3::bigint[])
-                         OR {_DIGITS.format('number')} = ANY($1) ORDER BY placed_at""",
-    "dial_decisions": f"""SELECT * FROM dial_decisions WHERE lead_id = ANY($3::bigint[])
-                          OR {_DIGITS.format('number')} = ANY($1) ORDER BY seq""",
-    "dnc_numbers": f"SELECT * FROM dnc_numbers WHERE {_DIGITS.format('number')} = ANY($1) ORDER BY added_at",
-}
-
-
 async def find_number(conn: Any, forms: NumberForms) -> tuple[list[Any], list[int], list[str]]:
     """(call ids, lead ids, every number of the person in E.164) held on the number."""
-    digits = list(forms.digits)
-    leads = [r["lead_id"] for r in await conn.fetch(
-        f"SELECT DISTINCT lead_id FROM lead_numbers WHERE {_DIGITS.format('number')} = ANY($1)", digits)]
-    calls = [r["id"] for r in await conn.fetch(f"""
-        SELECT id FROM calls WHERE (direction = 'inbound' AND {_DIGITS.format('caller_number')} = ANY($1))
-                                OR (direction = 'outbound' AND {_DIGITS.format('dialed_number')} = ANY($1))
-        UNION SELECT call_id FROM dial_attempts
-              WHERE call_id IS NOT NULL AND (lead_id = ANY($2::bigint[]) OR {_DIGITS.format('number')} = ANY($1))
-        UNION SELECT call_id FROM callbacks WHERE {_DIGITS.format('number')} = ANY($1)""", digits, leads)]
-    numbers = [r["number"] for r in await conn.fetch(
-        "SELECT DISTINCT number FROM lead_numbers WHERE lead_id = ANY($1::bigint[])", leads)]
+    calls, leads, numbers = await gdpr_store.number_holders(conn, forms.digits)
     return calls, leads, sorted({*numbers, *([forms.e164] if forms.e164 else [])})
 
 
@@ -168,9 +130,8 @@ async def export_number(conn: Any, forms: NumberForms, now: datetime | None = No
     out: dict[str, Any] = {"number": forms.given, "e164": forms.e164, "matched_digits": list(forms.digits),
                            "numbers_of_the_same_leads": numbers,
                            "exported_at": (now or datetime.now(timezone.utc)).isoformat()}
-    for table, sql in _TABLES.items():
-        typed = "WITH p AS (SELECT $1::text[], $2::uuid[], $3::bigint[]) "   # every query takes all three
-        out[table] = [_row(r) for r in await conn.fetch(typed + sql, list(forms.digits), calls, leads)]
+    for table, rows in (await gdpr_store.export_rows(conn, forms.digits, calls, leads)).items():
+        out[table] = [_row(r) for r in rows]
     return out
 
 
@@ -190,46 +151,11 @@ def _row(record: Any) -> dict[str, Any]:
 async def erase_number(conn: Any, forms: NumberForms, *, directory: Path | None) -> dict[str, Any]:
     """Erase what is held on the number in one transaction, then delete its recording files.
     Returns what was done: rows touched per table, files deleted, files that could not be."""
-    done: dict[str, Any] = {}
     async with conn.transaction():
         calls, leads, numbers = await find_number(conn, forms)
         person = sorted({*forms.digits, *(n.lstrip("+") for n in numbers)}, key=len, reverse=True)
         texts = sorted({*person, *numbers}, key=len, reverse=True)   # longest first: +1212... before 212...
-        recordings = await conn.fetch("DELETE FROM recordings WHERE call_id = ANY($1::uuid[]) "
-                                      "RETURNING name, format, path, purged_at", calls)
-        done["recordings"] = len(recordings)
-        done["call_variables"] = _count(await conn.execute(
-            "DELETE FROM call_variables WHERE call_id = ANY($1::uuid[])", calls))
-        done["ivr_steps"] = _count(await conn.execute(
-            "UPDATE ivr_steps SET input = '' WHERE call_id = ANY($1::uuid[]) AND input <> ''", calls))
-        done["calls"] = _count(await conn.execute(f"""
-            UPDATE calls SET
-                caller_name = CASE WHEN {_DIGITS.format('caller_number')} = ANY($2) THEN '' ELSE caller_name END,
-                caller_number = CASE WHEN {_DIGITS.format('caller_number')} = ANY($2) THEN '' ELSE caller_number END,
-                dialed_number = CASE WHEN direction = 'outbound' AND {_DIGITS.format('dialed_number')} = ANY($2)
-                                     THEN '' ELSE dialed_number END
-            WHERE id = ANY($1::uuid[])""", calls, person))
-        done["callbacks"] = _count(await conn.execute(
-            f"UPDATE callbacks SET number = '' WHERE {_DIGITS.format('number')} = ANY($1)", person))
-        done["dial_attempts"] = _count(await conn.execute(f"""
-            UPDATE dial_attempts SET number = '' WHERE lead_id = ANY($1::bigint[])
-                OR {_DIGITS.format('number')} = ANY($2)""", leads, person))
-        decided = await conn.fetch(f"""
-            SELECT id, detail, rules::text AS rules FROM dial_decisions WHERE lead_id = ANY($1::bigint[])
-                OR {_DIGITS.format('number')} = ANY($2)""", leads, person)
-        for d in decided:
-            await conn.execute("UPDATE dial_decisions SET number = '', detail = $2, rules = $3::jsonb WHERE id = $1",
-                               d["id"], _blank(d["detail"], texts), _blank(d["rules"], texts))
-        done["dial_decisions"] = len(decided)
-        events = await conn.fetch("SELECT id, detail FROM call_events WHERE call_id = ANY($1::uuid[])", calls)
-        changed = [(e["id"], _blank(e["detail"], texts)) for e in events if _blank(e["detail"], texts) != e["detail"]]
-        if changed:
-            await conn.executemany("UPDATE call_events SET detail = $2 WHERE id = $1", changed)
-        done["call_events"] = len(changed)
-        done["leads"] = _count(await conn.execute("DELETE FROM leads WHERE id = ANY($1::bigint[])", leads))
-        done["dnc_numbers_kept"] = [dict(r) for r in await conn.fetch(
-            f"SELECT number, scope FROM dnc_numbers WHERE {_DIGITS.format('number')} = ANY($1) ORDER BY scope",
-            person)]
+        done, recordings = await gdpr_store.erase_rows(conn, calls, leads, person, lambda text: _blank(text, texts))
     files, failed = [], []
     for r in recordings:
         file = _file(r, directory)
@@ -250,11 +176,6 @@ def _blank(text: str, numbers: list[str]) -> str:
     for n in numbers:
         text = text.replace(n, "[erased]")
     return text
-
-
-def _count(status: str) -> int:
-    """``UPDATE 3`` / ``DELETE 3`` -> 3."""
-    return int(status.rsplit(" ", 1)[-1]) if status and status.rsplit(" ", 1)[-1].isdigit() else 0
 
 
 def write_json(data: dict[str, Any], out: str | None) -> None:

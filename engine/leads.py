@@ -1,12 +1,12 @@
-"""Importing leads from CSV: columns, phone numbers, time zones, duplicates, all in one transaction.
+"""Reading leads from CSV: columns, phone numbers, time zones, duplicates, the reject report.
 
 Theory of operation
 -------------------
 ``callcenter import-leads CAMPAIGN FILE.csv --config PATH`` reads the whole file first (pure
-functions: :func:`detect_columns`, :func:`parse_row`, :func:`normalize_number`, :func:`merge`), then
-writes it in ONE transaction with COPY: either every good row is in, or (on any database failure)
-nothing is. A broken row is not a failure: it goes to the reject report with its row number and
-reason, and the rest is imported.
+functions, here: :func:`detect_columns`, :func:`parse_row`, :func:`normalize_number`,
+:func:`merge`), then writes it in ONE transaction with COPY (:mod:`engine.leadimport`): either
+every good row is in, or (on any database failure) nothing is. A broken row is not a failure: it
+goes to the reject report with its row number and reason, and the rest is imported.
 
 - **Columns** are found by their header (case, spaces and dashes do not matter), or named with
   ``--column ROLE=HEADER[,HEADER...]``: phone columns (``phone``, ``phone2``, ``mobile``, ``cell``,
@@ -40,17 +40,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
-import sys
-import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -60,12 +55,9 @@ from phonenumbers import timezone as pn_timezone
 from .csvlines import CsvLinesError, Record, bad_utf8_line, records
 from .textsafe import printable
 
-if TYPE_CHECKING:
-    from .campaignconf import CampaignConfig
-
 __all__ = [
-    "ColumnMap", "ImportReport", "LeadRow", "Normalized", "Note", "ROLES", "ImportFileError", "detect_columns",
-    "import_leads", "merge", "normalize_number", "parse_file", "parse_row", "pick_timezone",
+    "ColumnMap", "LeadRow", "Normalized", "Note", "ROLES", "ImportFileError", "detect_columns", "lead_zone", "merge",
+    "normalize_number", "parse_file", "parse_row", "pick_timezone", "write_report",
 ]
 
 ROLES = ("phone", "first_name", "last_name", "name", "timezone", "consent", "consent_text", "external_id", "priority")
@@ -455,150 +447,9 @@ def parse_file(path: Path, region: str, overrides: Mapping[str, Sequence[str]] |
                   len(good) - len(leads))
 
 
-# -- the database ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    import_id: str
-    campaign: str
-    rows: int
-    leads: int                    # new leads
-    merged: int                   # rows merged into another lead (in the file or already in the database)
-    rejected: int
-    numbers_dropped: int
-    rejects_file: Path | None
-    seconds: float
-    columns: str
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else float("inf")
-
-    def text(self) -> str:
-        lines = [f"{self.rows} rows: {self.leads} new leads, {self.merged} merged into others, "
-                 f"{self.rejected} rejected, {self.numbers_dropped} invalid numbers dropped "
-                 f"({self.seconds:.2f} s, {self.rows_per_second:,.0f} rows/s)",
-                 f"columns: {printable(self.columns)}"]   # the file's own header names
-        if self.rejects_file is not None:
-            lines.append(f"report: {self.rejects_file}")
-        return "\n".join(lines)
-
-
-class Progress:
-    """A one-line progress bar on stderr, only when it is a terminal."""
-
-    def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty() and total > 0
-        self.label, self.total, self._last = label, total, -1.0
-
-    def __call__(self, done: int, phase: str = "reading") -> None:
-        if not self.enabled:
-            return
-        share = min(done / self.total, 1.0)
-        if share - self._last < 0.01 and share < 1.0:
-            return
-        self._last = share
-        bar = "#" * int(share * 30)
-        self.stream.write(f"\r{self.label} {phase:8} [{bar:<30}] {share:4.0%} {done:,}/{self.total:,}")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as f:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-
-
-async def import_leads(conn: Any, campaign: CampaignConfig, path: Path, *, region: str | None = None,
-                       overrides: Mapping[str, Sequence[str]] | None = None, rejects: Path | None = None,
-                       progress: bool = True, now: float | None = None) -> ImportReport:
-    """Import ``path`` into ``campaign`` (a :class:`~engine.campaignconf.CampaignConfig`) over the
-    asyncpg connection ``conn``, in one transaction. Raises :class:`ImportFileError` when the file
-    cannot be read at all, and asyncpg's errors when the database fails (nothing is then imported)."""
-    started = time.perf_counter()
-    now = time.time() if now is None else now
-    region = (region or campaign.default_region).upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ImportFileError(f"unknown region {region!r} (e.g. US, GB, DE)")
-    bar = Progress(path.name, max(_count_lines(path) - 1, 0)) if progress else None
-    parsed = parse_file(path, region, overrides, bar)
-    import_id = str(uuid.uuid4())
-    leads = parsed.leads
-    notes = list(parsed.notes)
-    fallback_zone = campaign.time_zone
-    async with conn.transaction():
-        # The database's leads this file meets again (same external id or number): merge into them.
-        ext_ids = [r.external_id for r in leads if r.external_id is not None]
-        numbers = [n.e164 for r in leads for n in r.numbers]
-        by_ext = {r["external_id"]: r["id"] for r in await conn.fetch(
-            "SELECT id, external_id FROM leads WHERE campaign = $1 AND external_id = ANY($2::text[])",
-            campaign.name, ext_ids)}
-        by_number = {r["number"]: r["lead_id"] for r in await conn.fetch(
-            "SELECT lead_id, number FROM lead_numbers WHERE campaign = $1 AND number = ANY($2::text[])",
-            campaign.name, numbers)}
-        new: list[LeadRow] = []
-        into_existing: dict[int, list[LeadRow]] = {}
-        for r in leads:
-            targets = {by_ext[r.external_id]} if r.external_id in by_ext else set()
-            targets |= {by_number[n.e164] for n in r.numbers if n.e164 in by_number}
-            if targets:
-                into_existing.setdefault(min(targets), []).append(r)
-            else:
-                new.append(r)
-        ids = [row["id"] for row in await conn.fetch(
-            "SELECT nextval(pg_get_serial_sequence('leads', 'id')) AS id FROM generate_series(1, $1)", len(new))]
-        lead_records: list[tuple[Any, ...]] = []
-        number_records: list[tuple[Any, ...]] = []
-        created = datetime.fromtimestamp(now, timezone.utc)
-        for lead_id, r in zip(ids, new):
-            zone, source = _lead_zone(r, fallback_zone)
-            lead_records.append((
-                lead_id, campaign.name, r.external_id, r.first_name, r.last_name,
-                r.name or " ".join(x for x in (r.first_name, r.last_name) if x), json.dumps(r.fields), zone, source,
-                bool(r.consent), r.consent_text, r.priority or 0, "new", created, uuid.UUID(import_id), r.row,
-                created, created))
-            for pos, n in enumerate(r.numbers):
-                number_records.append((lead_id, pos, campaign.name, n.e164, n.kind, n.line_type, list(n.time_zones),
-                                       n.raw))
-        if bar is not None:
-            bar(parsed.rows, "writing")
-        if lead_records:
-            await conn.copy_records_to_table(
-                "leads", records=lead_records,
-                columns=["id", "campaign", "external_id", "first_name", "last_name", "name", "fields", "timezone",
-                         "timezone_source", "consent_autodial", "consent_text", "priority", "status", "next_due_at",
-                         "import_id", "source_row", "created_at", "updated_at"])
-        merged_existing = await _merge_into_existing(conn, campaign.name, into_existing, by_number, number_records,
-                                                     notes, created)
-        if number_records:
-            await conn.copy_records_to_table(
-                "lead_numbers", records=number_records,
-                columns=["lead_id", "position", "campaign", "number", "kind", "line_type", "time_zones", "raw"])
-        notes.sort(key=lambda n: (n.row, n.outcome))
-        rejected = sum(1 for n in notes if n.outcome == "rejected")
-        dropped = sum(1 for n in notes if n.outcome == "number_dropped")
-        report_path = (rejects or path.with_name(path.stem + ".rejects.csv")) if notes else None
-        await conn.execute(
-            """INSERT INTO lead_imports (id, campaign, file, imported_at, rows, leads, merged, rejected,
-                                         numbers_dropped, rejects_file)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-            uuid.UUID(import_id), campaign.name, str(path), created, parsed.rows, len(new),
-            parsed.merged + merged_existing, rejected, dropped, None if report_path is None else str(report_path))
-    if report_path is not None:
-        write_report(report_path, notes)
-    if bar is not None:
-        bar(parsed.rows, "done")
-        bar.done()
-    return ImportReport(import_id, campaign.name, parsed.rows, len(new), parsed.merged + merged_existing, rejected,
-                        dropped, report_path, time.perf_counter() - started, parsed.columns.describe())
-
-
-def _lead_zone(r: LeadRow, fallback: str | None) -> tuple[str | None, str | None]:
+def lead_zone(r: LeadRow, fallback: str | None) -> tuple[str | None, str | None]:
+    """The lead's time zone and where it came from: its ``timezone`` column, else its first
+    number's, else ``fallback`` (the campaign's); (None, None) when none says."""
     if r.timezone is not None:
         return r.timezone, "column"
     zone = pick_timezone(r.numbers[0].time_zones)
@@ -607,59 +458,7 @@ def _lead_zone(r: LeadRow, fallback: str | None) -> tuple[str | None, str | None
     return (fallback, "campaign") if fallback else (None, None)
 
 
-async def _merge_into_existing(conn: Any, campaign: str, into: Mapping[int, list[LeadRow]],
-                               by_number: Mapping[str, int], number_records: list[tuple[Any, ...]],
-                               notes: list[Note], now: datetime) -> int:
-    """Rows that meet a lead already in the database: add their numbers and missing fields to it
-    (its values win). Returns how many rows were merged."""
-    if not into:
-        return 0
-    positions = {r["lead_id"]: r["next"] for r in await conn.fetch(
-        "SELECT lead_id, max(position) + 1 AS next FROM lead_numbers WHERE lead_id = ANY($1::bigint[]) GROUP BY lead_id",
-        list(into))}
-    updates: list[tuple[Any, ...]] = []
-    count = 0
-    for lead_id, rows in into.items():
-        base = rows[0]
-        for other in rows[1:]:
-            base, _ = combine(base, other)
-        pos = positions.get(lead_id, 0)
-        for n in base.numbers:
-            owner = by_number.get(n.e164)
-            if owner == lead_id:
-                continue
-            if owner is not None:
-                notes.append(Note(base.row, "number_kept_elsewhere", n.kind, n.raw,
-                                  f"{n.e164} already belongs to lead {owner}; left there"))
-                continue
-            number_records.append((lead_id, pos, campaign, n.e164, n.kind, n.line_type, list(n.time_zones), n.raw))
-            pos += 1
-        updates.append((lead_id, json.dumps(base.fields), base.external_id, base.first_name, base.last_name,
-                        base.name, base.timezone, base.consent_text))
-        for r in rows:
-            count += 1
-            notes.append(Note(r.row, "merged", "", "", f"merged into lead {lead_id}, already in the database"))
-    await conn.execute("""
-        CREATE TEMP TABLE lead_merge (id bigint, fields jsonb, external_id text, first_name text, last_name text,
-                                      name text, timezone text, consent_text text)
-        ON COMMIT DROP""")
-    await conn.copy_records_to_table("lead_merge", records=updates)
-    await conn.execute("""
-        UPDATE leads l SET
-            fields = m.fields || l.fields,
-            external_id = COALESCE(l.external_id, m.external_id),
-            first_name = CASE WHEN l.first_name = '' THEN COALESCE(m.first_name, '') ELSE l.first_name END,
-            last_name = CASE WHEN l.last_name = '' THEN COALESCE(m.last_name, '') ELSE l.last_name END,
-            name = CASE WHEN l.name = '' THEN COALESCE(NULLIF(m.name, ''),
-                        concat_ws(' ', NULLIF(m.first_name, ''), NULLIF(m.last_name, ''))) ELSE l.name END,
-            timezone = CASE WHEN l.timezone_source = 'column' THEN l.timezone ELSE COALESCE(m.timezone, l.timezone) END,
-            timezone_source = CASE WHEN l.timezone_source <> 'column' AND m.timezone IS NOT NULL THEN 'column'
-                                   ELSE l.timezone_source END,
-            consent_text = CASE WHEN l.consent_text = '' THEN COALESCE(m.consent_text, '') ELSE l.consent_text END,
-            updated_at = $1
-        FROM lead_merge m WHERE l.id = m.id""", now)
-    return count
-
+# -- the reject report -------------------------------------------------------------------------------
 
 def write_report(path: Path, notes: Sequence[Note]) -> None:
     """The reject report: one CSV line per rejected row, dropped number or merge."""

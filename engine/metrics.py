@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from .core import agent as ag
 from .logsetup import get_logger
+from .store.db import ping
 
 if TYPE_CHECKING:
     from .app import Engine
@@ -130,7 +131,7 @@ class Metrics:
                 started = time.perf_counter()
                 try:
                     async with asyncio.timeout(DB_PROBE_TIMEOUT):
-                        await db.pool.fetchval("SELECT 1")
+                        await ping(db.pool)
                 except Exception as exc:  # down or slow: /healthz and the database's own logs say more
                     self.db_failures.inc()
                     log.debug("metrics.db_probe_failed", error=repr(exc))

@@ -131,7 +131,8 @@ def _campaign(cfg: Any, name: str, command: str) -> Any:
 
 
 def cmd_import_leads(args: argparse.Namespace) -> int:
-    from .leads import ImportFileError, import_leads
+    from .leadimport import import_leads
+    from .leads import ImportFileError
 
     overrides = _overrides(args.column)
     if isinstance(overrides, str):

@@ -24,7 +24,7 @@ from .core import agent as ag
 from .core import call as C
 from .core import feature as F
 from .core.common import Command, Rejected
-from .db import Write
+from .store.db import Write
 from .logsetup import get_logger
 from .session import Session
 

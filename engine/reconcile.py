@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from .ari import AriError, path
-from .db import Write
+from .store import calls as call_store
+from .store.db import Write
 from .logsetup import get_logger
 
 if TYPE_CHECKING:
@@ -144,16 +145,12 @@ class Reconciler:
         agent_id = bridge.agent if bridge is not None else None
         steps = 0
         if current and calls.db.pool is not None:
-            entry = await calls.db.pool.fetchrow(
-                "SELECT queue, line_since, entered_at FROM queue_entries WHERE call_id = $1 AND left_at IS NULL",
-                call_id)
+            entry = await call_store.open_queue_entry(calls.db.pool, call_id)
             if entry is not None:
                 queued = (entry["queue"], entry["line_since"].timestamp(), entry["entered_at"].timestamp())
             if bridge is not None and agent_id is None:  # a bridge named before names said who
-                agent_id = await calls.db.pool.fetchval(
-                    """SELECT agent_id FROM queue_entries WHERE call_id = $1 AND outcome = 'answered'
-                       ORDER BY left_at DESC LIMIT 1""", call_id)
-            steps = await calls.db.pool.fetchval("SELECT max(seq) FROM ivr_steps WHERE call_id = $1", call_id) or 0
+                agent_id = await call_store.answering_agent(calls.db.pool, call_id)
+            steps = await call_store.last_ivr_step(calls.db.pool, call_id)
         agent: tuple[str, str] | None = None
         if agent_id is not None:
             # with its agent's leg beside it; or alone: the agent hung up while we were away
@@ -170,7 +167,7 @@ class Reconciler:
         if live_channels is None:
             live_channels = {ch["id"] for ch in await calls.ari.get("/channels")}
         assert calls.db.pool is not None
-        rows = await calls.db.pool.fetch("SELECT id, channel_id FROM calls WHERE ended_at IS NULL")
+        rows = await call_store.open_calls(calls.db.pool)
         now = time.time()
         closed = 0
         for row in rows:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .ari import AriClient, AriError, path
-from .db import Write, Writer
+from .store.db import Write, Writer
 from .logsetup import get_logger
 
 __all__ = ["Recordings", "wav_duration"]

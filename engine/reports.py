@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-Every figure is one SQL aggregate over what the engine stored (definitions: shared/docs/domain.md;
-the choices made where the definitions leave room are in the README, "Reports"):
+Every figure is one SQL aggregate over what the engine stored (:mod:`engine.store.reports`;
+definitions: shared/docs/domain.md; the choices made where the definitions leave room are in the
+README, "Reports"):
 
 - inbound, from ``queue_entries`` of inbound calls (a campaign's answered calls queue too: they are
   outbound), one row per stay of a call in a queue, entered in the period and
@@ -36,6 +37,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .store import reports as report_store
 from .textsafe import printable
 from .yamlconf import parse_duration
 
@@ -153,57 +155,6 @@ def _with_interval(columns: list[Column], interval: timedelta | None) -> list[Co
 
 # -- inbound ------------------------------------------------------------------------------------------
 
-INBOUND_SQL = """
-WITH e AS (
-    SELECT q.id, q.call_id, q.queue, q.outcome, q.wait_seconds, q.agent_id,
-           date_bin($3::interval, q.entered_at, $1::timestamptz) AS bin,
-           coalesce(($6::jsonb ->> q.queue)::float8, 20) AS target
-    FROM queue_entries q
-    JOIN calls qc ON qc.id = q.call_id AND qc.direction = 'inbound'   -- a campaign's answered calls queue too
-    WHERE q.entered_at >= $1 AND q.entered_at < $2 AND q.left_at IS NOT NULL),
-handled AS (
-    SELECT DISTINCT call_id FROM e WHERE outcome = 'answered'),
-history AS (   -- the answering agents' states: how long each lasted
-    SELECT s.call_id, s.state,
-           extract(epoch FROM coalesce(lead(s.at) OVER (PARTITION BY s.agent_id ORDER BY s.at), now()) - s.at)::float8
-               AS seconds
-    FROM agent_states s
-    WHERE s.agent_id IN (SELECT agent_id FROM e WHERE outcome = 'answered' AND agent_id IS NOT NULL)
-      AND s.at >= $1::timestamptz - interval '1 day' AND s.at < $2::timestamptz + interval '1 day'),
-work AS (
-    SELECT call_id, sum(seconds) FILTER (WHERE state = 'on_call') AS talk,
-           coalesce(sum(seconds) FILTER (WHERE state = 'wrap_up'), 0) AS wrap_up
-    FROM history WHERE call_id IN (SELECT call_id FROM handled) GROUP BY call_id),
-fcr AS (
-    SELECT c.id AS call_id, NOT EXISTS (
-               SELECT 1 FROM calls r WHERE r.direction = 'inbound' AND r.caller_number = c.caller_number
-                 AND r.started_at > c.started_at AND r.started_at <= c.started_at + $5::interval) AS resolved
-    FROM calls c WHERE c.id IN (SELECT call_id FROM handled) AND c.caller_number NOT IN ('', 'anonymous')),
-survey AS (
-    SELECT call_id, sum(answer) AS points, count(answer) AS answers
-    FROM survey_answers WHERE answer IS NOT NULL AND call_id IN (SELECT call_id FROM handled) GROUP BY call_id)
-SELECT e.bin, e.queue, GROUPING(e.queue) = 1 AS is_total,
-       count(DISTINCT e.call_id) AS offered,
-       count(*) FILTER (WHERE e.outcome = 'answered') AS answered,
-       count(*) FILTER (WHERE e.outcome = 'abandoned' AND e.wait_seconds >= $4) AS abandoned,
-       count(*) FILTER (WHERE e.outcome = 'abandoned' AND e.wait_seconds < $4) AS short_abandoned,
-       count(*) FILTER (WHERE e.outcome = 'answered' AND e.wait_seconds <= e.target) AS in_sl,
-       avg(e.wait_seconds) FILTER (WHERE e.outcome = 'answered') AS asa,
-       avg(w.talk + w.wrap_up) FILTER (WHERE e.outcome = 'answered') AS aht,
-       avg(w.talk) FILTER (WHERE e.outcome = 'answered') AS talk,
-       avg(w.wrap_up) FILTER (WHERE e.outcome = 'answered') AS wrap_up,
-       count(f.call_id) FILTER (WHERE e.outcome = 'answered') AS fcr_calls,
-       count(f.call_id) FILTER (WHERE e.outcome = 'answered' AND f.resolved) AS fcr_resolved,
-       sum(s.points) FILTER (WHERE e.outcome = 'answered') AS csat_points,
-       sum(s.answers) FILTER (WHERE e.outcome = 'answered') AS csat_answers
-FROM e
-LEFT JOIN work w ON w.call_id = e.call_id
-LEFT JOIN fcr f ON f.call_id = e.call_id
-LEFT JOIN survey s ON s.call_id = e.call_id
-GROUP BY GROUPING SETS ((e.bin, e.queue), (e.bin))
-ORDER BY e.bin, is_total, e.queue
-"""
-
 INBOUND_COLUMNS = [
     Column("queue", "queue", "text"), Column("offered", "offered"), Column("answered", "answered"),
     Column("abandoned", "abandoned"), Column("short_abandoned", "short ab."),
@@ -220,8 +171,8 @@ async def inbound_report(conn: Any, cfg: Any, start: datetime, end: datetime,
     short = cfg.reports.short_abandon_seconds
     targets = {q.name: q.service_level for q in cfg.queues}
     a, b, step = _bins(start, end, interval)
-    rows = await conn.fetch(INBOUND_SQL, a, b, step, short, timedelta(seconds=cfg.reports.fcr_window_seconds),
-                            json.dumps({n: t.seconds for n, t in targets.items()}))
+    rows = await report_store.inbound_rows(conn, a, b, step, short, timedelta(seconds=cfg.reports.fcr_window_seconds),
+                                           {n: t.seconds for n, t in targets.items()})
     out = []
     for r in rows:
         # Short abandons are left out of the base of the service level and of the abandon rate.
@@ -246,46 +197,7 @@ async def inbound_report(conn: Any, cfg: Any, start: datetime, end: datetime,
     return Report("inbound", start, end, interval, _with_interval(INBOUND_COLUMNS, interval), out, notes)
 
 
-# -- agent spans (agents and outbound) -----------------------------------------------------------------
-
-SPANS_SQL = """
-bins AS (
-    SELECT b AS bin, least(b + $3::interval, $2::timestamptz) AS bin_end
-    FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 microsecond', $3::interval) b),
-history AS (
-    SELECT agent_id, state, reason, call_id, at,
-           coalesce(lead(at) OVER (PARTITION BY agent_id ORDER BY at), now()) AS until
-    FROM agent_states WHERE at < $2),
-spans AS (   -- each logged-in state, cut to the bins
-    SELECT bins.bin, h.agent_id, h.state, h.reason, h.call_id, h.at AS began,
-           extract(epoch FROM least(h.until, bins.bin_end) - greatest(h.at, bins.bin))::float8 AS seconds
-    FROM history h JOIN bins ON h.at < bins.bin_end AND h.until > bins.bin
-    WHERE h.state <> 'logged_out')
-"""
-
-AGENTS_SQL = f"""
-WITH {SPANS_SQL}
-SELECT s.bin, s.agent_id, GROUPING(s.agent_id) = 1 AS is_total,
-       sum(s.seconds) AS logged_in,
-       coalesce(sum(s.seconds) FILTER (WHERE s.state = 'on_call'), 0) AS talk,
-       coalesce(sum(s.seconds) FILTER (WHERE s.state = 'on_call' AND c.direction = 'inbound'), 0) AS talk_inbound,
-       coalesce(sum(s.seconds) FILTER (WHERE s.state = 'on_call' AND c.direction = 'outbound'), 0) AS talk_outbound,
-       coalesce(sum(s.seconds) FILTER (WHERE s.state = 'wrap_up'), 0) AS wrap_up,
-       coalesce(sum(s.seconds) FILTER (WHERE s.state = 'paused'), 0) AS paused,
-       coalesce(sum(s.seconds) FILTER (WHERE s.state = 'available'), 0) AS idle,
-       count(DISTINCT s.call_id) FILTER (WHERE s.state = 'on_call' AND s.began >= s.bin
-                                          AND c.direction = 'inbound') AS calls_inbound,
-       count(DISTINCT s.call_id) FILTER (WHERE s.state = 'on_call' AND s.began >= s.bin
-                                          AND c.direction = 'outbound') AS calls_outbound,
-       (SELECT jsonb_object_agg(reason, seconds) FROM (
-            SELECT coalesce(p.reason, '(none)') AS reason, round(sum(p.seconds)::numeric, 1) AS seconds
-            FROM spans p WHERE p.state = 'paused' AND p.bin = s.bin
-              AND (s.agent_id IS NULL OR p.agent_id = s.agent_id)
-            GROUP BY 1 ORDER BY 2 DESC) x) AS paused_by_reason
-FROM spans s LEFT JOIN calls c ON c.id = s.call_id
-GROUP BY GROUPING SETS ((s.bin, s.agent_id), (s.bin))
-ORDER BY s.bin, is_total, s.agent_id
-"""
+# -- agents -------------------------------------------------------------------------------------------
 
 AGENTS_COLUMNS = [
     Column("agent", "agent", "text"), Column("logged_in_seconds", "logged in", "duration"),
@@ -299,7 +211,7 @@ AGENTS_COLUMNS = [
 
 async def agents_report(conn: Any, cfg: Any, start: datetime, end: datetime,
                         interval: timedelta | None = None) -> Report:
-    rows = await conn.fetch(AGENTS_SQL, *_bins(start, end, interval))
+    rows = await report_store.agent_rows(conn, *_bins(start, end, interval))
     out = []
     for r in rows:
         available = r["logged_in"] - r["paused"]
@@ -320,50 +232,6 @@ async def agents_report(conn: Any, cfg: Any, start: datetime, end: datetime,
 
 # -- outbound -----------------------------------------------------------------------------------------
 
-OUTBOUND_SQL = f"""
-WITH {SPANS_SQL},
-a AS (
-    SELECT *, date_bin($3::interval, placed_at, $1::timestamptz) AS bin
-    FROM dial_attempts WHERE placed_at >= $1 AND placed_at < $2),
-per AS (
-    SELECT bin, campaign, count(*) AS dials,
-           count(*) FILTER (WHERE answered_at IS NOT NULL) AS connects,
-           count(*) FILTER (WHERE connected_at IS NOT NULL OR outcome = 'abandoned') AS live_answers,
-           count(*) FILTER (WHERE outcome = 'abandoned') AS abandoned,
-           count(*) FILTER (WHERE amd_status = 'MACHINE') AS machines,
-           count(*) FILTER (WHERE (connected_at IS NOT NULL OR outcome = 'abandoned')
-                              AND coalesce($4::jsonb -> campaign, '[]'::jsonb) ? disposition) AS conversions,
-           coalesce(sum(extract(epoch FROM ended_at - connected_at)::float8)
-                    FILTER (WHERE connected_at IS NOT NULL AND ended_at IS NOT NULL), 0) AS talk,
-           array_agg(DISTINCT agent_id) FILTER (WHERE agent_id IS NOT NULL AND connected_at IS NOT NULL) AS agents
-    FROM a GROUP BY bin, campaign),
-refused AS (
-    SELECT bin, campaign, sum(n) AS refused, jsonb_object_agg(reason, n) AS by_reason FROM (
-        SELECT date_bin($3::interval, at, $1::timestamptz) AS bin, campaign, reason, count(*) AS n
-        FROM dial_decisions WHERE NOT allowed AND at >= $1 AND at < $2 GROUP BY 1, 2, 3) x
-    GROUP BY bin, campaign)
-SELECT coalesce(per.bin, refused.bin) AS bin, coalesce(per.campaign, refused.campaign) AS campaign,
-       coalesce(per.dials, 0) AS dials, coalesce(per.connects, 0) AS connects,
-       coalesce(per.live_answers, 0) AS live_answers, coalesce(per.abandoned, 0) AS abandoned,
-       coalesce(per.conversions, 0) AS conversions, coalesce(per.talk, 0) AS talk,
-       coalesce(refused.refused, 0) AS refused, refused.by_reason,
-       (SELECT sum(s.seconds) FROM spans s
-        WHERE s.bin = per.bin AND s.agent_id = ANY(per.agents) AND s.state <> 'paused') AS agent_seconds
-FROM per FULL JOIN refused ON refused.bin = per.bin AND refused.campaign = per.campaign
-ORDER BY 1, 2
-"""
-
-WINDOW_SQL = """
-SELECT campaign,
-       count(*) FILTER (WHERE connected_at IS NOT NULL OR outcome = 'abandoned') AS live,
-       count(*) FILTER (WHERE outcome = 'abandoned') AS abandoned,
-       count(*) FILTER (WHERE amd_status = 'MACHINE') AS machines
-FROM dial_attempts
-WHERE campaign = ANY($2::text[]) AND placed_at < $1
-  AND placed_at >= $1::timestamptz - make_interval(secs => ($3::jsonb ->> campaign)::float8)
-GROUP BY campaign
-"""
-
 OUTBOUND_COLUMNS = [
     Column("campaign", "campaign", "text"), Column("dials", "dials"), Column("connects", "connects"),
     Column("connect_rate", "connect %", "rate"), Column("live_answers", "live"), Column("abandoned", "abandoned"),
@@ -382,13 +250,13 @@ def _window_label(seconds: float) -> str:
 async def outbound_report(conn: Any, cfg: Any, start: datetime, end: datetime,
                           interval: timedelta | None = None, now: datetime | None = None) -> Report:
     campaigns = {c.name: c for c in cfg.campaigns}
-    rows = await conn.fetch(OUTBOUND_SQL, *_bins(start, end, interval),
-                            json.dumps({c.name: list(c.success_dispositions) for c in cfg.campaigns}))
+    rows = await report_store.outbound_rows(conn, *_bins(start, end, interval),
+                                            {c.name: c.success_dispositions for c in cfg.campaigns})
     names = sorted({r["campaign"] for r in rows} | set(campaigns))
     windows = {n: campaigns[n].abandon.window_seconds if n in campaigns else 30 * 86400.0 for n in names}
     until = min(end, now or datetime.now(timezone.utc))
     counted: dict[str, tuple[int, int]] = {}
-    for w in await conn.fetch(WINDOW_SQL, until, names, json.dumps(windows)):
+    for w in await report_store.window_counts(conn, until, names, windows):
         live, abandoned = w["live"], w["abandoned"]
         c = campaigns.get(w["campaign"])
         fp = c.abandon.amd_false_positive_percent if c is not None else None

@@ -9,12 +9,12 @@ service level is ``null``.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .core import agent as ag
+from .store.reports import service_level_today
 
 if TYPE_CHECKING:
     from .app import Engine
@@ -142,17 +142,7 @@ class LiveStatus:
         short = getattr(getattr(self.engine.config, "reports", None), "short_abandon_seconds", 5.0)
         targets = {q.name: float(q.service_level.seconds) for q in self.engine.config.queues}
         try:
-            rows = await db.pool.fetch("""
-                SELECT queue,
-                       count(*) FILTER (WHERE outcome IN ('answered', 'abandoned', 'callback', 'overflow', 'unroutable', 'lost')
-                                        AND NOT (outcome = 'abandoned' AND wait_seconds < $2)) AS offered,
-                       count(*) FILTER (WHERE outcome = 'answered') AS answered,
-                       count(*) FILTER (WHERE outcome = 'abandoned' AND wait_seconds >= $2) AS abandoned,
-                       count(*) FILTER (WHERE outcome = 'answered'
-                                        AND wait_seconds <= coalesce(($3::jsonb ->> queue)::float8, 20)) AS in_sl
-                FROM queue_entries JOIN calls c ON c.id = call_id AND c.direction = 'inbound'
-                WHERE entered_at >= $1 AND left_at IS NOT NULL GROUP BY queue""",
-                midnight, short, json.dumps(targets))
+            rows = await service_level_today(db.pool, midnight, short, targets)
         except Exception:  # the database went away (health says so): the live part still answers
             self._sl, self._sl_at = {}, -1e18
             return

@@ -45,30 +45,18 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from .db import OPERATIONS, UNAVAILABLE, Write
+from .store import webhooks as outbox   # its write operations (webhook_queued, webhook_tried) with it
+from .store.db import UNAVAILABLE, Write
 from .logsetup import get_logger
 
 if TYPE_CHECKING:
     from .config import Config, WebhookConfig
-    from .db import Database, Writer
+    from .store.db import Database, Writer
 
 __all__ = ["ONCE", "Webhooks", "backoff", "sign"]
 
 log = get_logger("webhooks")
 
-# The outbox's writes, in the engine's write queue (engine/db.py): idempotent like every other.
-OPERATIONS.update({
-    # (id, instance, url, kind, body, at)
-    "webhook_queued": """
-        INSERT INTO webhook_outbox (id, instance, url, kind, body, created_at, next_at)
-        VALUES ($1, $2, $3, $4, $5, to_timestamp($6), to_timestamp($6)) ON CONFLICT (id) DO NOTHING""",
-    # (id, attempts, at, status, error, delivered, failed, next_at)
-    "webhook_tried": """
-        UPDATE webhook_outbox SET attempts = GREATEST(attempts, $2), last_status = $4, last_error = $5,
-               delivered_at = CASE WHEN $6 THEN to_timestamp($3) END,
-               failed_at = CASE WHEN $7 THEN to_timestamp($3) END, next_at = to_timestamp($8)
-        WHERE id = $1 AND delivered_at IS NULL AND failed_at IS NULL""",
-})
 CALLER_FIELDS = ("caller_number", "caller_name", "dialed_number", "direction")
 # Events that happen once per call or attempt, by the field naming it. A restart may publish one
 # again (an attempt closed by the recovery after the run that ended it was killed before storing
@@ -187,10 +175,7 @@ class Webhooks:
         delay = 1.0
         while True:
             try:
-                rows = await self.db.pool.fetch("""
-                    SELECT id, url, kind, body, attempts, extract(epoch FROM next_at) AS due FROM webhook_outbox
-                    WHERE instance = $1 AND delivered_at IS NULL AND failed_at IS NULL ORDER BY created_at""",
-                    self.instance)
+                rows = await outbox.owed(self.db.pool, self.instance)
                 break
             except UNAVAILABLE as exc:
                 log.warning("webhooks.outbox_unreadable", error=str(exc), retry_in=delay)

@@ -28,6 +28,7 @@ from .campaignconf import CampaignConfig
 from .sim.dialer import run
 from .sim.dialer_scenario import Amd, Delay, DialerScenario
 from .sim.scenario import Distribution
+from .store import outbound
 
 __all__ = ["Estimate", "estimate", "what_if", "format_what_if"]
 
@@ -123,10 +124,7 @@ def _secs(delta: timedelta) -> float:
 async def what_if(conn: Any, campaign: CampaignConfig, *, agents: int | None, days: float, hours: float,
                   algorithms: tuple[str, ...], now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(timezone.utc)
-    rows = await conn.fetch("""
-        SELECT outcome, placed_at, answered_at, verdict_at, amd_status, connected_at, ended_at, wrapup_seconds,
-               agent_id
-        FROM dial_attempts WHERE campaign = $1 AND placed_at >= $2""", campaign.name, now - timedelta(days=days))
+    rows = await outbound.attempts_since(conn, campaign.name, now - timedelta(days=days))
     scenario, inputs = estimate(list(rows), campaign, agents=agents, hours=hours)
     results = {name: run(scenario, name) for name in algorithms}
     missing = [e.name for e in inputs if e.source == "default"]

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import hopper
-from ..leads import ColumnMap, _lead_zone, parse_row
+from ..store import hopper, outbound
+from ..store import leads as lead_store
+from ..leads import ColumnMap, lead_zone, parse_row
 from .base import CALLER, SPEED_TO_LEAD_PRIORITY, ApiError, endpoint, engine_of, pool_of
 from .live import snapshot
 from .schemas import CAMPAIGN_STATES, INT, NUMBER, STR, nullable, obj, ref
@@ -40,10 +41,7 @@ def _control(state: str, verb: str, summary: str) -> None:
         dialer = engine.dialer
         assert dialer is not None
         pool = pool_of(engine)
-        await pool.execute("""
-            INSERT INTO campaign_control (name, state, at, by) VALUES ($1, $2, now(), $3)
-            ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at, by = EXCLUDED.by""",
-            name, state, request[CALLER])
+        await outbound.set_campaign_control(pool, name, state, request[CALLER])
         dialer.set_control(name, state)
         released = 0
         if state == "stopped":   # leases not behind a call in flight go back (calls in flight finish)
@@ -109,26 +107,18 @@ async def add_lead(request: web.Request, body: dict[str, Any]) -> Any:
     now = datetime.now(timezone.utc)
     numbers = [n.e164 for n in row.numbers]
     async with pool.acquire() as conn, conn.transaction():
-        existing = await conn.fetchval("""
-            SELECT lead_id FROM lead_numbers WHERE campaign = $1 AND number = ANY($2::text[])
-            UNION ALL SELECT id FROM leads WHERE campaign = $1 AND external_id = $3 LIMIT 1""",
-            campaign.name, numbers, row.external_id)
+        existing = await lead_store.lead_with(conn, campaign.name, numbers, row.external_id)
         if existing is not None:
             raise ApiError(409, f"lead {existing} of campaign {campaign.name} already has this number or external id",
                            lead_id=existing)
-        zone, source = _lead_zone(row, campaign.time_zone)
-        lead_id = await conn.fetchval("""
-            INSERT INTO leads (campaign, external_id, first_name, last_name, name, fields, timezone, timezone_source,
-                               consent_autodial, consent_text, priority, status, next_due_at, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, 'new', $12, $12, $12) RETURNING id""",
-            campaign.name, row.external_id, row.first_name, row.last_name,
+        zone, source = lead_zone(row, campaign.time_zone)
+        lead_id = await lead_store.insert_lead(
+            conn, campaign.name, row.external_id, row.first_name, row.last_name,
             row.name or " ".join(x for x in (row.first_name, row.last_name) if x), json.dumps(dict(row.fields)),
             zone, source, bool(row.consent), row.consent_text, row.priority or 0, now)
-        await conn.executemany("""
-            INSERT INTO lead_numbers (lead_id, position, campaign, number, kind, line_type, time_zones, raw)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-            [(lead_id, i, campaign.name, n.e164, "phone", n.line_type, list(n.time_zones), n.raw)
-             for i, n in enumerate(row.numbers)])
+        await lead_store.copy_lead_numbers(
+            conn, [(lead_id, i, campaign.name, n.e164, "phone", n.line_type, list(n.time_zones), n.raw)
+                   for i, n in enumerate(row.numbers)])
     dialer = engine.dialer
     assert dialer is not None
     run = dialer.campaigns.get(campaign.name)

@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core.common import Rejected
-from ..db import UNAVAILABLE
+from ..store.db import UNAVAILABLE
 from ..http import MAX_BODY_BYTES, MAX_BODY_TEXT
 from ..logsetup import get_logger
 from .base import CALLER, DB_AWAY, PREFIX, ROUTES, ApiError, Route, engine_of

@@ -7,15 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ..store import history
 from .base import MAX_CALLS, ApiError, endpoint, engine_of, pool_of, row
 from .edge import QUERY
 from .schemas import obj, ref
 
-__all__ = ["CALL_COLUMNS"]
-
-
-CALL_COLUMNS = """id, direction, caller_number, caller_name, dialed_number, started_at, answered_at, ended_at,
-                  hangup_cause, hangup_cause_text, ended_by, ivr_tree, ivr_version"""
+__all__: list[str] = []   # the routes register themselves
 
 
 @endpoint("GET", "/calls", "Calls, newest first: by number (caller or dialed) and time",
@@ -25,11 +22,8 @@ CALL_COLUMNS = """id, direction, caller_number, caller_name, dialed_number, star
           answer=obj(("calls",), calls={"type": "array", "items": ref("Call")}), errors=(503,))
 async def list_calls(request: web.Request, _: None) -> Any:
     q = request[QUERY]      # checked and typed at the edge
-    rows = await pool_of(engine_of(request)).fetch(f"""
-        SELECT {CALL_COLUMNS} FROM calls
-        WHERE ($1::text IS NULL OR caller_number = $1 OR dialed_number = $1)
-          AND ($2::timestamptz IS NULL OR started_at >= $2) AND ($3::timestamptz IS NULL OR started_at < $3)
-        ORDER BY started_at DESC LIMIT $4""", q.get("number"), q.get("from"), q.get("to"), q["limit"])
+    rows = await history.find_calls(pool_of(engine_of(request)), q.get("number"), q.get("from"), q.get("to"),
+                                    q["limit"])
     return {"calls": [row(r) for r in rows]}
 
 
@@ -42,29 +36,14 @@ async def get_call(request: web.Request, _: None) -> Any:
         call_id = uuid.UUID(text)
     except ValueError:
         raise ApiError(404, f"no call {text!r} (call ids are UUIDs)") from None
-    async with pool_of(engine_of(request)).acquire() as conn:
-        call = await conn.fetchrow(f"SELECT {CALL_COLUMNS} FROM calls WHERE id = $1", call_id)
-        if call is None:
-            raise ApiError(404, f"no call {text}")
-        out = row(call)
-        out["events"] = [row(r) for r in await conn.fetch(
-            "SELECT at, kind, detail FROM call_events WHERE call_id = $1 ORDER BY at", call_id)]
-        out["ivr_steps"] = [row(r) for r in await conn.fetch(
-            "SELECT seq, at, tree, node, verb, input, result FROM ivr_steps WHERE call_id = $1 ORDER BY seq", call_id)]
-        out["queue_entries"] = [row(r) for r in await conn.fetch("""
-            SELECT queue, priority, entered_at, left_at, outcome, wait_seconds, agent_id FROM queue_entries
-            WHERE call_id = $1 ORDER BY entered_at""", call_id)]
-        out["offers"] = [row(r, json_columns=("requirement", "candidates")) for r in await conn.fetch("""
-            SELECT queue, agent_id, offered_at, ended_at, result, strategy, requirement, expansion_step, candidates,
-                   reason FROM queue_offers WHERE call_id = $1 ORDER BY offered_at""", call_id)]
-        out["dispositions"] = [row(r) for r in await conn.fetch(
-            "SELECT agent_id, code, name, at FROM dispositions WHERE call_id = $1 ORDER BY at", call_id)]
-        attempt = await conn.fetchrow("""
-            SELECT a.id, a.campaign, a.lead_id, a.number, a.mode, a.placed_at, a.answered_at, a.connected_at,
-                   a.ended_at, a.amd_status, a.outcome, a.disposition, a.agent_id,
-                   d.at AS d_at, d.mode AS d_mode, d.allowed, d.reason, d.detail, d.rules
-            FROM dial_attempts a LEFT JOIN dial_decisions d ON d.id = a.decision_id
-            WHERE a.call_id = $1 ORDER BY a.placed_at DESC LIMIT 1""", call_id)
+    found = await history.call_history(pool_of(engine_of(request)), call_id)
+    if found is None:
+        raise ApiError(404, f"no call {text}")
+    out = row(found["call"])
+    for part in ("events", "ivr_steps", "queue_entries", "offers", "dispositions"):
+        json_columns = ("requirement", "candidates") if part == "offers" else ()
+        out[part] = [row(r, json_columns=json_columns) for r in found[part]]
+    attempt = found["dial_attempt"]
     out["dial_attempt"] = None
     if attempt is not None:
         a = row(attempt, json_columns=("rules",))

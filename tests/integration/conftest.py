@@ -7,7 +7,7 @@ import pytest
 
 from engine.ari import AriClient, AriError, path
 from engine.config import AriConfig
-from engine.migrate import default_dir, migrate
+from engine.store.migrate import default_dir, migrate
 
 from .harness import fresh_database, stack_env
 

@@ -10,7 +10,7 @@ import sys
 import asyncpg
 import pytest
 
-from engine.migrate import MigrationError, default_dir, migrate
+from engine.store.migrate import MigrationError, default_dir, migrate
 
 
 async def test_concurrent_runners_apply_each_migration_once(dsn):

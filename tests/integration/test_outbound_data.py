@@ -22,9 +22,9 @@ import pytest
 
 from engine import dnc, hopper
 from engine.campaignconf import CampaignConfig, CampaignsFile
-from engine.db import OPERATIONS
+from engine.store.db import OPERATIONS
 from engine.gate import Gate
-from engine.leads import import_leads
+from engine.leadimport import import_leads
 from engine.yamlconf import load_text
 
 from .harness import REPO

@@ -9,7 +9,7 @@ import asyncpg
 from engine.ari import path
 from engine.app import Engine
 from engine.core import agent as ag
-from engine.migrate import default_dir, migrate
+from engine.store.migrate import default_dir, migrate
 
 from .harness import engine_config, rows, running
 

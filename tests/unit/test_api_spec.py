@@ -16,7 +16,7 @@ import pytest
 from engine import api
 from engine.api import edge
 from engine.config import Config, DatabaseConfig, WebhookConfig
-from engine.db import Database, Writer
+from engine.store.db import Database, Writer
 from engine.http import build_app
 from engine.webhooks import Webhooks, backoff, sign
 from engine.yamlconf import ConfigError, load_text

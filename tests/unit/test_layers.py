@@ -4,7 +4,11 @@ the import that breaks it.
 - the core (engine/core) is pure: it imports only the standard library (no asyncio, no I/O
   libraries) and itself; in particular nothing else of the engine, no aiohttp, asyncpg or yaml;
 - the simulator (engine/sim) runs the core on a virtual clock: it imports the core, the
-  configuration loaders and itself, never an adapter, the store or the runtime.
+  configuration loaders and itself, never an adapter, the store or the runtime;
+- the store (engine/store) holds every SQL statement: no string outside it reads as SQL (each one
+  found is named with its file, line and first characters), nothing outside it calls asyncpg's
+  query methods (a statement kept in the store but run from the shell), and it imports of the
+  engine only itself, the core and the few modules it needs (:data:`STORE_USES`).
 
 Every import is read, function-level ones included, relative ones resolved.
 """
@@ -12,6 +16,7 @@ Every import is read, function-level ones included, relative ones resolved.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +31,20 @@ IMPURE_STDLIB = {"asyncio", "socket", "subprocess", "threading", "multiprocessin
 # What the simulator may use of the engine besides the core and itself: the configuration loaders.
 CONFIG = {"engine.yamlconf", "engine.yamlread", "engine.acdconf", "engine.campaignconf", "engine.ivrconf",
           "engine.config"}
+# What the store may use of the engine besides the core and itself: the settings it is given
+# (engine.config: DatabaseConfig; engine.campaignconf and engine.yamlconf's parse_duration: the
+# retry rules the hopper applies when a lead moves on), the logger, and the in-process hub the
+# write queue publishes on (engine.events: no imports but the logger). Never the shell above it.
+STORE_USES = {"engine.config", "engine.campaignconf", "engine.yamlconf", "engine.logsetup", "engine.events"}
+# SQL as the engine writes it, keywords in capitals: prose ("select a queue from the list") is not
+# SQL, and neither are docstrings. (A statement written in lower case would pass: write it as the
+# store does.)
+SQL = re.compile(r"""
+    \bSELECT\b[\s\S]*\bFROM\b | ^\s*SELECT\s+\S+\s*$ | \bWITH\s+\w+\s+AS\s*\( | \bINSERT\s+INTO\b
+  | \bUPDATE\s+\w+(\s+\w+)?\s+SET\b | \bDELETE\s+FROM\b
+  | \b(CREATE|ALTER|DROP)\s+(TEMP\s+|TEMPORARY\s+|UNIQUE\s+)?(TABLE|INDEX|VIEW)\b
+  | \bON\s+CONFLICT\b | \bCOPY\s+\w+[\s\S]*\b(FROM|TO)\b | \b(LISTEN|NOTIFY|ANALYZE|TRUNCATE)\s+\w | pg_advisory
+""", re.VERBOSE)
 
 
 def module_name(path: Path) -> str:
@@ -77,12 +96,80 @@ def sim_may(name: str) -> bool:
     return _top(name) in sys.stdlib_module_names and _top(name) != "asyncio" or _top(name) == "yaml"
 
 
+def store_may(name: str) -> bool:
+    if name.startswith("engine."):
+        return any(name == m or name.startswith(m + ".") for m in ("engine.store", "engine.core", *STORE_USES))
+    return True
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def sql_outside_the_store() -> list[str]:
+    """``file:line: SQL outside the store: <text>`` for every string constant or f-string of the
+    engine outside engine/store that reads as SQL (an f-string is read with ``{}`` for each hole)."""
+    out = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        if (ENGINE / "store") in path.parents:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        skip = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr):
+                skip |= {id(v) for v in node.values}
+                text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+                text = node.value
+            else:
+                continue
+            if SQL.search(text):
+                shown = " ".join(text.split())[:60]
+                out.append(f"{path.relative_to(REPO)}:{node.lineno}: SQL outside the store: {shown}")
+    return out
+
+
+# asyncpg's methods that run a statement (pools and connections alike); ``execute`` is left out:
+# other things execute (commands, a session's executor), and SQL handed to it is a string above.
+QUERY_METHODS = {"fetch", "fetchrow", "fetchval", "executemany", "copy_records_to_table", "copy_to_table",
+                 "copy_from_table", "copy_from_query"}
+
+
+def queries_outside_the_store() -> list[str]:
+    out = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        if (ENGINE / "store") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in QUERY_METHODS:
+                out.append(f"{path.relative_to(REPO)}:{node.lineno}: a query outside the store: .{node.func.attr}()")
+    return out
+
+
 def test_the_core_imports_only_the_standard_library_and_itself():
     assert broken("core", core_may) == []
 
 
 def test_the_simulator_imports_the_core_and_the_configuration_never_the_runtime():
     assert broken("sim", sim_may) == []
+
+
+def test_every_sql_statement_is_in_the_store():
+    assert sql_outside_the_store() == []
+
+
+def test_only_the_store_runs_queries():
+    assert queries_outside_the_store() == []
+
+
+def test_the_store_imports_the_core_and_its_settings_never_the_shell():
+    assert broken("store", store_may) == []
 
 
 def test_importing_the_whole_core_loads_nothing_impure():
@@ -96,6 +183,16 @@ def test_importing_the_whole_core_loads_nothing_impure():
     assert {"yaml", "asyncio", "aiohttp", "asyncpg", "structlog"} & {_top(n) for n in names} == set()
 
 
+@pytest.fixture
+def planted(tmp_path, monkeypatch):
+    """An empty engine tree in place of the real one: the checks read the files planted in it."""
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "ENGINE", tmp_path / "engine")
+    for folder in ("core", "store"):
+        (tmp_path / "engine" / folder).mkdir(parents=True)
+    return tmp_path / "engine"
+
+
 @pytest.mark.parametrize("source,ok", [
     ("import asyncio\n", False),
     ("from ..db import Write\n", False),
@@ -105,13 +202,70 @@ def test_importing_the_whole_core_loads_nothing_impure():
     ("from . import ivr\n", True),
     ("from collections.abc import Mapping\n", True),
 ])
-def test_the_contract_names_a_broken_rule(tmp_path, monkeypatch, source, ok):
+def test_the_contract_names_a_broken_rule(planted, source, ok):
     """The check itself: a module of the core with ``source`` passes or is named."""
-    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
-    monkeypatch.setattr(sys.modules[__name__], "ENGINE", tmp_path / "engine")
-    (tmp_path / "engine" / "core").mkdir(parents=True)
-    (tmp_path / "engine" / "core" / "bad.py").write_text("from __future__ import annotations\n" + source)
+    (planted / "core" / "bad.py").write_text("from __future__ import annotations\n" + source)
     found = broken("core", core_may)
     assert (found == []) is ok
     if not ok:
         assert found[0].startswith("engine/core/bad.py:2: imports ")
+
+
+@pytest.mark.parametrize("source,ok", [
+    ('rows = await conn.fetch("SELECT id FROM calls")\n', False),
+    ('q = f"SELECT {columns} FROM calls WHERE id = $1"\n', False),
+    ('q = "UPDATE leads l SET status = $2 WHERE id = $1"\n', False),
+    ('q = """\n    INSERT INTO dnc_numbers (number) VALUES ($1)"""\n', False),
+    ('q = "DELETE FROM recordings"\n', False),
+    ('q = "CREATE TEMP TABLE t (x int)"\n', False),
+    ('q = "x ON CONFLICT (id) DO NOTHING"\n', False),
+    ('q = "COPY leads FROM STDIN"\n', False),
+    ('q = "SELECT 1"\n', False),
+    ('q = "SELECT pg_advisory_lock($1)"\n', False),
+    ('q = "NOTIFY dialer"\n', False),
+    ('def f():\n    """Leases leads with SELECT ... FROM leads FOR UPDATE SKIP LOCKED."""\n', True),
+    ('log.info("select a queue from the list")\n', True),
+    ('await rest(session, "hangup", "DELETE", path)\n', True),
+    ('x = "UPDATE"\n', True),
+])
+def test_the_store_rule_names_sql_outside_it(planted, source, ok):
+    """The check itself: a shell module with ``source`` passes or is named; the store may hold it."""
+    (planted / "store" / "fine.py").write_text(source)
+    (planted / "bad.py").write_text("from __future__ import annotations\n" + source)
+    found = sql_outside_the_store()
+    assert (found == []) is ok
+    if not ok:
+        assert len(found) == 1 and found[0].startswith("engine/bad.py:2: SQL outside the store: ")
+
+
+@pytest.mark.parametrize("source,ok", [
+    ("rows = await pool.fetch(report_store.INBOUND_SQL, start)\n", False),
+    ("await conn.copy_records_to_table('leads', records=rows)\n", False),
+    ("value = await pool.fetchval(query)\n", False),
+    ("await self.session.execute(command)\n", True),
+    ("rows = await report_store.inbound_rows(conn, start)\n", True),
+])
+def test_the_store_rule_names_a_query_run_outside_it(planted, source, ok):
+    (planted / "store" / "fine.py").write_text(source)
+    (planted / "bad.py").write_text("from __future__ import annotations\n" + source)
+    found = queries_outside_the_store()
+    assert (found == []) is ok
+    if not ok:
+        assert len(found) == 1 and found[0].startswith("engine/bad.py:2: a query outside the store: .")
+
+
+@pytest.mark.parametrize("source,ok", [
+    ("from ..calls import CallManager\n", False),
+    ("from .. import dialer\n", False),
+    ("from ..api.base import row\n", False),
+    ("from ..config import DatabaseConfig\n", True),
+    ("from ..core.compliance import Decision\n", True),
+    ("from .journal import Journal\n", True),
+    ("import asyncpg\n", True),
+])
+def test_the_store_rule_names_an_import_of_the_shell(planted, source, ok):
+    (planted / "store" / "bad.py").write_text("from __future__ import annotations\n" + source)
+    found = broken("store", store_may)
+    assert (found == []) is ok
+    if not ok:
+        assert found[0].startswith("engine/store/bad.py:2: imports ")

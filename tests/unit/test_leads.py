@@ -10,7 +10,7 @@ import pytest
 from engine import dnc
 from engine.campaignconf import CampaignsFile
 from engine.gate import Gate
-from engine.hopper import Step, plan
+from engine.store.hopper import Step, plan
 from engine.leads import (
     ImportFileError, Normalized, detect_columns, merge, normalize_number, parse_file, parse_row, pick_timezone,
 )

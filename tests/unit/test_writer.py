@@ -11,9 +11,9 @@ import stat
 import asyncpg
 import pytest
 
-from engine import journal as J
+from engine.store import journal as J
 from engine.config import DatabaseConfig
-from engine.db import Database, Write, Writer
+from engine.store.db import Database, Write, Writer
 
 
 def writer(tmp_path, **kw) -> Writer:

@@ -39,8 +39,8 @@ class Migration:
 
 
 def default_dir() -> Path:
-    """migrations/ beside the package (a checkout), else where the wheel installed them."""
-    for candidate in (Path(__file__).resolve().parent.parent / "migrations",
+    """migrations/ at the top of the checkout, else where the wheel installed them."""
+    for candidate in (Path(__file__).resolve().parents[2] / "migrations",
                       Path(sys.prefix) / "share" / "callcenter" / "migrations"):
         if candidate.is_dir():
             return candidate

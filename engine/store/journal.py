@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The call path never waits for PostgreSQL (:mod:`engine.db`), so what happened lives, for a
+The call path never waits for PostgreSQL (:mod:`engine.store.db`), so what happened lives, for a
 moment, only in the engine. That moment must survive the engine's death. Each write handed to the
 queue is first appended to a journal file in ``<state_dir>/journal/`` with one ``write(2)``: from
 then on a SIGKILL loses nothing (the bytes are in the kernel), and a background task ``fdatasync``\\ s
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .logsetup import get_logger
+from ..logsetup import get_logger
 
 __all__ = ["Entry", "Journal", "SEGMENT_BYTES"]
 

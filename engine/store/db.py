@@ -5,7 +5,7 @@ Theory of operation
 Calls must go on when the database is away. So the call path never waits for PostgreSQL: it
 queues :class:`Write` items (a named operation and JSON-friendly arguments). One writer task applies
 them in order, a batch per transaction. Each item is journalled on local disk when it is
-submitted (:mod:`engine.journal`), so neither a database outage nor the engine's own death (SIGKILL
+submitted (:mod:`engine.store.journal`), so neither a database outage nor the engine's own death (SIGKILL
 included) loses it: the next start applies what the journal still holds, before anything new, and
 skips what had landed (a checkpoint per run, written in the same transaction as the writes). When
 the database cannot be reached, the writer keeps the batch, says so once, and retries with
@@ -28,13 +28,13 @@ from typing import Any
 
 import asyncpg
 
-from .config import DatabaseConfig
-from .events import Hub
+from ..config import DatabaseConfig
+from ..events import Hub
+from ..logsetup import get_logger
 from .journal import Entry, Journal
-from .logsetup import get_logger
 from .migrate import default_dir, migrate
 
-__all__ = ["Database", "OPERATIONS", "Write", "Writer"]
+__all__ = ["Database", "OPERATIONS", "Write", "Writer", "apply", "ping"]
 
 log = get_logger("db")
 
@@ -221,6 +221,17 @@ class Database:
         self.ready.clear()
 
 
+async def ping(pool: asyncpg.Pool) -> None:
+    """One round trip (the health probe of :mod:`engine.metrics`)."""
+    await pool.fetchval("SELECT 1")
+
+
+async def apply(conn: Any, write: Write | Entry) -> None:
+    """Apply one write on ``conn`` (a pool or a connection): the writer's batches, or one write
+    that must be stored before its caller goes on (not through the queue)."""
+    await conn.execute(OPERATIONS[write.op], *write.args)
+
+
 # (run, seq): the highest journal entry of a run applied, in the same transaction as the entry.
 CHECKPOINT = """
     INSERT INTO write_journal_checkpoints (run, seq, at) VALUES ($1, $2, now())
@@ -230,7 +241,7 @@ BATCH = 200   # entries applied in one transaction at most
 
 class Writer:
     """The ordered write queue. ``submit`` journals the write and never blocks; ``run`` applies
-    writes until cancelled (:mod:`engine.journal` says how nothing is lost or applied twice)."""
+    writes until cancelled (:mod:`engine.store.journal` says how nothing is lost or applied twice)."""
 
     def __init__(self, db: Database, state_dir: Path, *, journal_max_bytes: int = 1024 * 1024 * 1024) -> None:
         self.db = db
@@ -344,7 +355,7 @@ class Writer:
         try:
             async with pool.acquire() as conn, conn.transaction():
                 for e in batch:
-                    await conn.execute(OPERATIONS[e.op], *e.args)
+                    await apply(conn, e)
                 for run, seq in _last_per_run(batch).items():
                     await conn.execute(CHECKPOINT, run, seq)
         except UNAVAILABLE:
