@@ -7,7 +7,7 @@ campaign's loop and the shell around its attempts are :mod:`engine.campaignrun`.
 
 One :class:`Campaign` task per active campaign (predictive, progressive, agentless). Once a
 second, and whenever an agent frees up or a call ends, it asks its pacer (:mod:`engine.core.pacing`,
-pure) how many numbers to dial now, takes that many leads from the hopper (:mod:`engine.hopper`,
+pure) how many numbers to dial now, takes that many leads from the hopper (:mod:`engine.store.hopper`,
 shared by every engine instance), asks the compliance gate (:mod:`engine.gate`) about each number
 (the decision is stored before anything is dialled), and originates the allowed ones.
 
@@ -26,7 +26,7 @@ A call's life, as ARI shows it (shared/docs/asterisk.md, tests/sipp/README.md)::
 
 When the call is over (and the agent's wrap-up, where the disposition is keyed), the attempt is
 closed in ``dial_attempts`` with its times (answered, verdict, connected, ended, wrap-up) and the
-lead moves on (:func:`engine.hopper.finish`: retry by outcome or disposition, done, DNC).
+lead moves on (:func:`engine.store.hopper.finish`: retry by outcome or disposition, done, DNC).
 
 Agentless campaigns play their message to a person and take one key as the disposition.
 
