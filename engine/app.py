@@ -60,6 +60,7 @@ class Engine:
         self.calls: CallManager | None = None
         self.acd: AcdService | None = None
         self.dialer: Dialer | None = None
+        self.phones: Phones | None = None
         self.webhooks = Webhooks(writer=self.writer, db=self.db, config=lambda: self.config)   # to the CRM
         self.http_port: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -124,8 +125,8 @@ class Engine:
                                         fmt=cfg.recording.format)
                 self.calls = CallManager(ari=ari, db=self.db, writer=self.writer, config=config,
                                          spawn=self._spawn, acd=self.acd, recordings=recordings, router=router)
-                phones = Phones(calls=self.calls, acd=self.acd, config=config)
-                router.start_role("agent", phones.on_start)
+                self.phones = Phones(calls=self.calls, acd=self.acd, config=config)
+                router.start_role("agent", self.phones.on_start)
                 self.dialer = Dialer(calls=self.calls, acd=self.acd, config=config, spawn=self._spawn)
                 # the one place that wires: who each of them calls on (no module sets another's attributes)
                 self.acd.calls, self.calls.dialer = self.calls, self.dialer

@@ -86,18 +86,18 @@ async def logout(request: web.Request, _: None) -> Any:
 async def disposition(request: web.Request, body: dict[str, Any]) -> Any:
     engine = engine_of(request)
     call_id = request.match_info["call_id"]
-    assert engine.acd is not None and engine.calls is not None and engine.calls.phones is not None
+    assert engine.acd is not None and engine.calls is not None and engine.phones is not None
     agent = next((a for a in engine.acd.acd.agents.values()
                   if a.call_id == call_id and a.phase is ag.AgentPhase.WRAP_UP), None)
     if agent is None:
         raise ApiError(409, f"no agent is in wrap-up on call {call_id}: a disposition is given during wrap-up")
-    codes = engine.calls.phones.disposition_codes(call_id)
+    codes = engine.phones.disposition_codes(call_id)
     code = body.get("code") or next((c for c, n in codes.items() if n == body.get("name")), None)
     if code not in codes:
         field = "code" if "code" in body else "name"
         raise ApiError(400, f"{field}: unknown disposition {body[field]!r} for this call; expected one of "
                             + ", ".join(f"{c} ({n})" for c, n in sorted(codes.items())), field=field)
-    ok, why = await engine.calls.phones.disposition(agent.id, code)
+    ok, why = await engine.phones.disposition(agent.id, code)
     if not ok:
         raise ApiError(409, why)
     return {"call_id": call_id, "agent_id": agent.id, "code": code, "name": codes[code]}

@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from engine import dnc, hopper
+from engine import dnc
+from engine.store import hopper
 from engine.campaignconf import CampaignConfig, CampaignsFile
 from engine.store.db import OPERATIONS
 from engine.gate import Gate
