@@ -74,7 +74,7 @@ class AcdService:
         self.config = config
         cfg = config()
         self.acd = A.Acd({q.name: to_rules(q) for q in cfg.queues}, {a.id: to_profile(a) for a in cfg.agents})
-        self.session: Session[A.Acd] = Session(state=self.acd, handle=_handle, execute=self._execute,
+        self.session: Session[A.Acd] = Session(state=self.acd, handle=A.step, execute=self._execute,
                                                log=log, on_transition=self._notify)
         self.router = router                     # the agent legs' events come here through it
         self.legs: dict[str, Leg] = {}          # agent leg channel id -> leg
@@ -285,8 +285,4 @@ class AcdService:
             self.drop_leg(channel_id)
             log.warning("acd.offer_failed", call_id=offer.call_id, agent_id=offer.agent_id, error=str(exc))
             self.post(A.OfferFailed(offer.call_id, offer.agent_id, "unreachable"))
-
-
-def _handle(acd: A.Acd, event: A.Event, now: float) -> tuple[A.Acd, list[Command]]:
-    return acd, acd.handle(event, now)
 

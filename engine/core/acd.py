@@ -29,15 +29,19 @@ place). At ``max_wait`` the call overflows to the queue's overflow queue (keepin
 line), or is :class:`Unroutable`. A call arriving at a queue nobody is logged in to overflows at
 once, as do the waiting calls of a queue whose last agent logs out.
 
-Every rule that can refuse a request checks before anything changes: a request that raises
-(:class:`Refused`, :class:`~engine.core.common.IllegalTransition`) leaves the ACD as it was.
+An event that raises leaves the ACD as it was, whatever raised and wherever: ``handle`` (and
+``step(acd, event, now) -> (acd, commands)``, the shape of the frozen machines) runs each event in
+one transaction (:mod:`engine.core.txn`). The ACD's containers and attributes are tracked and its
+records frozen, so each change is logged with its undo, replayed backwards if the event raises
+(:class:`Refused`, :class:`~engine.core.common.IllegalTransition`, or a bug); a change outside an
+event raises. The rules still check before they change anything, but nothing depends on it. Reads
+are read-only views (``acd.agents``, ``acd.waiting``, ``acd.rules``, ``acd.profiles``).
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
@@ -49,17 +53,18 @@ from .acd_messages import (AgentProfile, AgentRequest, Announce, CallbackRequest
                            OfferMade, PhoneInUse, QueueEntered, QueueLeft, QueueReopened, QueueRules, Reconfigure,
                            RoutingDecision, ToCallback, Unroutable, Withdraw)
 from .acd_state import _QueueStats, _Talk, _Waiting
+from .acd_strategies import STRATEGIES, rank
 from .common import CancelTimer, Command, Event, Rejected, StartTimer, TimerFired
+from .txn import Machine, TDict, TList, TSet, atomic
 
 __all__ = [
     "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "ConnectFailed", "Dequeue",
     "Enqueue", "PhoneInUse", "QueueReopened",
     "Expand", "Offer", "OfferAnswered", "OfferFailed", "QueueEntered", "QueueLeft", "QueueRules",
     "Reconfigure", "OfferEnded", "Refused", "RoutingDecision", "STRATEGIES", "ToCallback", "Unroutable",
-    "Withdraw",
+    "Withdraw", "step",
 ]
 
-STRATEGIES = ("longest_idle", "least_calls", "most_skilled", "round_robin")
 # How long after the ring timeout the ACD gives up on hearing from the phone itself.
 RING_GRACE_SECONDS = 3.0
 # After an agent's own call (a keypad code) ends, their phone gets no offer for this long: Asterisk
@@ -73,35 +78,38 @@ class Refused(Rejected):
     """A request the rules turn down (unknown agent, unknown queue...). Nothing was changed."""
 
 
-class Acd:
+class Acd(Machine):
     def __init__(self, queues: Mapping[str, QueueRules], agents: Mapping[str, AgentProfile]) -> None:
-        self.rules: dict[str, QueueRules] = {}
-        self.profiles: dict[str, AgentProfile] = {}
-        self.agents: dict[str, ag.Agent] = {}
-        self.waiting: dict[str, _Waiting] = {}
-        self._lines: dict[str, list[tuple[tuple[int, float, int], str]]] = {}  # queue -> sorted (key, call)
-        self._phone_calls: dict[str, int] = {}     # endpoint -> its own calls up now (keypad codes)
-        self._phone_settling: set[str] = set()     # endpoints whose own last call ended just now
-        self._free: set[str] = set()                # AVAILABLE agents whose phone is free
-        self._free_in: dict[str, set[str]] = {}     # queue -> AVAILABLE agents logged in to it
-        self._offers: dict[str, str] = {}     # agent_id -> call_id while ringing
-        self._talks: dict[str, _Talk] = {}    # agent_id -> the call they are on (for handle times)
-        self._rr: dict[str, str] = {}         # queue -> last agent chosen (round robin)
-        self._stats: dict[str, _QueueStats] = {}
-        self._seq = itertools.count()
-        self._offer_seq = itertools.count(1)
-        self.retired_queues: set[str] = set()
+        self.rules: Mapping[str, QueueRules] = MappingProxyType({})
+        self.profiles: Mapping[str, AgentProfile] = MappingProxyType({})
+        self._agents: TDict[str, ag.Agent] = TDict()
+        self._waiting: TDict[str, _Waiting] = TDict()
+        self.agents: Mapping[str, ag.Agent] = MappingProxyType(self._agents)      # read-only views
+        self.waiting: Mapping[str, _Waiting] = MappingProxyType(self._waiting)
+        self._lines: TDict[str, TList[tuple[tuple[int, float, int], str]]] = TDict()  # queue -> sorted (key, call)
+        self._phone_calls: TDict[str, int] = TDict()   # endpoint -> its own calls up now (keypad codes)
+        self._phone_settling: TSet[str] = TSet()       # endpoints whose own last call ended just now
+        self._free: TSet[str] = TSet()                  # AVAILABLE agents whose phone is free
+        self._free_in: TDict[str, TSet[str]] = TDict()  # queue -> AVAILABLE agents logged in to it
+        self._offers: TDict[str, str] = TDict()     # agent_id -> call_id while ringing
+        self._talks: TDict[str, _Talk] = TDict()    # agent_id -> the call they are on (for handle times)
+        self._rr: TDict[str, str] = TDict()         # queue -> last agent chosen (round robin)
+        self._stats: TDict[str, _QueueStats] = TDict()
+        self._seq = 0          # the next caller's tie-break in line
+        self._offer_seq = 1    # the next offer's number
+        self.retired_queues: frozenset[str] = frozenset()
         self._configure(queues, agents)
 
     # -- public API ------------------------------------------------------------------------------
     def handle(self, event: Event, now: float) -> list[Command]:
+        """The commands for ``event``; if it raises, the ACD is as it was (one transaction)."""
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise TypeError(f"the ACD has no handler for {type(event).__name__}")
-        return handler(self, event, now)
+        return atomic(self, handler, self, event, now)
 
     def queue_of(self, call_id: str) -> str | None:
-        w = self.waiting.get(call_id)
+        w = self._waiting.get(call_id)
         return w.queue if w else None
 
     def call_queue(self, agent_id: str) -> str | None:
@@ -110,17 +118,17 @@ class Acd:
         talk = self._talks.get(agent_id)
         if talk is not None:
             return talk.queue
-        w = self.waiting.get(self._offers.get(agent_id, ""))
+        w = self._waiting.get(self._offers.get(agent_id, ""))
         return w.queue if w is not None else None
 
     def position(self, call_id: str) -> int:
         """1-based place among the calls waiting in the same queue."""
-        w = self.waiting[call_id]
+        w = self._waiting[call_id]
         return 1 + bisect.bisect_left(self._lines[w.queue], (w.key, w.call_id))
 
     def expected_wait(self, call_id: str) -> float:
-        w = self.waiting[call_id]
-        staff = sum(1 for a in self.agents.values()
+        w = self._waiting[call_id]
+        staff = sum(1 for a in self._agents.values()
                     if w.queue in a.queues and a.phase not in (ag.AgentPhase.LOGGED_OUT, ag.AgentPhase.PAUSED))
         return self.position(call_id) * self._stat(w.queue).handle_time / max(1, staff)
 
@@ -135,16 +143,20 @@ class Acd:
         """For blending: per queue, agents needed minus agents logged in and not paused (may be < 0)."""
         out = {}
         for q in self.rules:
-            staffed = sum(1 for a in self.agents.values()
+            staffed = sum(1 for a in self._agents.values()
                           if q in a.queues and a.phase not in (ag.AgentPhase.LOGGED_OUT, ag.AgentPhase.PAUSED))
             out[q] = self.agents_needed(q) - staffed
         return out
 
     def restore_agent(self, agent: ag.Agent, now: float, *, queue: str | None = None) -> list[Command]:
         """After a restart, put an agent back as they were (the database says how). Not an event:
-        nothing is recorded, as nothing happened. Returns the timers to re-arm. An agent on a call
-        keeps it as a talk in ``queue`` (the call's queue; unknown: the agent's queue with the
-        longest wrap-up), so the call's end brings that queue's wrap-up as if we had never stopped."""
+        nothing is recorded, as nothing happened, but one transaction all the same. Returns the
+        timers to re-arm. An agent on a call keeps it as a talk in ``queue`` (the call's queue;
+        unknown: the agent's queue with the longest wrap-up), so the call's end brings that queue's
+        wrap-up as if we had never stopped."""
+        return atomic(self, self._restore_agent, agent, now, queue)
+
+    def _restore_agent(self, agent: ag.Agent, now: float, queue: str | None) -> list[Command]:
         if agent.id not in self.profiles:
             raise Refused(f"unknown agent {agent.id!r}")
         self._set_agent(agent)
@@ -166,22 +178,23 @@ class Acd:
                 raise Refused(f"queue {q.name}: unknown strategy {q.strategy!r}")
             if q.overflow is not None and q.overflow not in queues:
                 raise Refused(f"queue {q.name}: overflow to unknown queue {q.overflow!r}")
-        self.rules = {**{n: r for n, r in self.rules.items() if n in self._queues_in_use()}, **queues}
-        self.retired_queues = set(self.rules) - set(queues)
-        self.profiles = dict(agents)
+        self.rules = MappingProxyType({**{n: r for n, r in self.rules.items() if n in self._queues_in_use()},
+                                       **queues})
+        self.retired_queues = frozenset(self.rules) - set(queues)
+        self.profiles = MappingProxyType(dict(agents))
         for agent_id in agents:
-            self.agents.setdefault(agent_id, ag.Agent(agent_id))
+            self._agents.setdefault(agent_id, ag.Agent(agent_id))
 
     def _queues_in_use(self) -> set[str]:
-        return {w.queue for w in self.waiting.values()}
+        return {w.queue for w in self._waiting.values()}
 
     def _reconfigure(self, e: Reconfigure, now: float) -> list[Command]:
         self._configure(e.queues, e.agents)
         cmds: list[Command] = []
-        for agent_id, a in list(self.agents.items()):
+        for agent_id, a in list(self._agents.items()):
             if agent_id not in self.profiles:
                 if a.phase is ag.AgentPhase.LOGGED_OUT:
-                    del self.agents[agent_id]  # logged out: in no free-agent index
+                    del self._agents[agent_id]  # logged out: in no free-agent index
                 else:  # removed from the configuration: out once their call is over
                     cmds += self._agent(agent_id, ag.LogOut(), now)
             elif a.queues - set(self.rules):
@@ -191,7 +204,7 @@ class Acd:
 
     # -- agents ----------------------------------------------------------------------------------
     def _agent(self, agent_id: str, event: ag.Event, now: float) -> list[Command]:
-        before = self.agents[agent_id]
+        before = self._agents[agent_id]
         after, cmds = ag.handle(before, event, now)
         self._set_agent(after)
         if after.phase is ag.AgentPhase.LOGGED_OUT:
@@ -200,16 +213,19 @@ class Acd:
 
     def _set_agent(self, agent: ag.Agent) -> None:
         """Store an agent's new state, keeping the free-agent indexes in step."""
-        before = self.agents.get(agent.id)
+        before = self._agents.get(agent.id)
         if before is not None and before.phase is ag.AgentPhase.AVAILABLE:
             self._free.discard(agent.id)
             for q in before.queues:
                 self._free_in.get(q, set()).discard(agent.id)
-        self.agents[agent.id] = agent
+        self._agents[agent.id] = agent
         if agent.phase is ag.AgentPhase.AVAILABLE and not self._phone_busy(agent.endpoint):
             self._free.add(agent.id)
             for q in agent.queues:
-                self._free_in.setdefault(q, set()).add(agent.id)
+                free = self._free_in.get(q)
+                if free is None:
+                    free = self._free_in[q] = TSet()
+                free.add(agent.id)
 
     def _agent_request(self, e: AgentRequest, now: float) -> list[Command]:
         if e.agent_id not in self.profiles:
@@ -234,7 +250,7 @@ class Acd:
         talk = self._talks.get(e.agent_id)
         wrapup = self.rules[talk.queue].wrapup if talk and talk.queue in self.rules else 0.0
         cmds = self._agent(e.agent_id, ag.CallEnded(wrapup), now)
-        if self.agents[e.agent_id].phase is not ag.AgentPhase.WRAP_UP:
+        if self._agents[e.agent_id].phase is not ag.AgentPhase.WRAP_UP:
             self._end_talk(e.agent_id, now)
         return cmds + self._dispatch(now)
 
@@ -255,7 +271,7 @@ class Acd:
         return cmds
 
     def _refresh_phone(self, endpoint: str) -> None:
-        for agent in [a for a in self.agents.values() if a.endpoint == endpoint]:
+        for agent in [a for a in self._agents.values() if a.endpoint == endpoint]:
             self._set_agent(agent)   # in or out of the free indexes
 
     def _connect_failed(self, e: ConnectFailed, now: float) -> list[Command]:
@@ -264,32 +280,32 @@ class Acd:
             return []  # not (or no longer) this agent's call: nothing to undo
         ended = self._agent(e.agent_id, ag.CallEnded(0.0), now)   # an illegal one raises before any change
         del self._talks[e.agent_id]
-        w = talk.waiting
-        w.offer = None
-        w.avoid = w.avoid | {e.agent_id}   # offered to this agent again only if nobody else is free
+        # offered to this agent again only if nobody else is free
+        w = talk.waiting._replace(offer=None, avoid=talk.waiting.avoid | {e.agent_id})
         cmds: list[Command] = [QueueReopened(w.call_id, w.queue, e.agent_id, now), *ended]
-        if e.call_id not in self.waiting and w.queue in self.rules:
+        if e.call_id not in self._waiting and w.queue in self.rules:
             cmds += self._place(w, now)   # its place in line and its wait in this queue, kept
         return cmds + self._dispatch(now)
 
     def _end_talk(self, agent_id: str, now: float) -> None:
         talk = self._talks.pop(agent_id, None)
         if talk is not None:
-            self._stat(talk.queue).handled(now - talk.answered_at)
+            self._stats[talk.queue] = self._stat(talk.queue).handled(now - talk.answered_at)
 
     # -- calls -----------------------------------------------------------------------------------
     def _enqueue(self, e: Enqueue, now: float) -> list[Command]:
         if e.queue not in self.rules or e.queue in self.retired_queues:
             raise Refused(f"unknown queue {e.queue!r}")
-        if e.call_id in self.waiting:
+        if e.call_id in self._waiting:
             raise Refused(f"call {e.call_id} is already queued")
         entered = e.entered_at if e.entered_at is not None else now
         queued = min(e.queued_at, now) if e.queued_at is not None else now
-        w = _Waiting(e.call_id, e.queue, e.priority, entered, queued, next(self._seq),
-                     MappingProxyType(dict(e.skills)) if e.skills is not None else None)
-        w.callback = e.callback
-        w.avoid = e.avoid
-        self._stat(e.queue).arrival(now)
+        seq = self._seq
+        self._seq = seq + 1
+        w = _Waiting(e.call_id, e.queue, e.priority, entered, queued, seq,
+                     MappingProxyType(dict(e.skills)) if e.skills is not None else None,
+                     callback=e.callback, avoid=e.avoid)
+        self._stats[e.queue] = self._stat(e.queue).arrival(now)
         return self._place(w, now) + self._dispatch(now)
 
     def _place(self, w: _Waiting, now: float) -> list[Command]:
@@ -298,8 +314,8 @@ class Acd:
         cmds: list[Command] = [QueueEntered(w.call_id, w.queue, now, w.priority, w.entered_at)]
         if not self._staffed(w.queue):
             return cmds + self._give_up(w, now, "no-agents", queued=False)
-        self.waiting[w.call_id] = w
-        bisect.insort(self._lines.setdefault(w.queue, []), (w.key, w.call_id))
+        self._waiting[w.call_id] = w
+        bisect.insort(self._lines.setdefault(w.queue, TList()), (w.key, w.call_id))
         if r.max_wait is not None:
             cmds.append(StartTimer(f"maxwait:{w.call_id}", w.queued_at + r.max_wait))
         cmds += self._arm_expansion(w)
@@ -314,7 +330,7 @@ class Acd:
         return []
 
     def _remove(self, w: _Waiting) -> list[Command]:
-        del self.waiting[w.call_id]
+        del self._waiting[w.call_id]
         line = self._lines[w.queue]
         del line[bisect.bisect_left(line, (w.key, w.call_id))]
         return [CancelTimer(f"{k}:{w.call_id}") for k in ("maxwait", "expand", "announce", "ring")]
@@ -324,7 +340,7 @@ class Acd:
         cmds: list[Command] = []
         if w.offer is not None:  # an agent's phone is ringing for it: stop that first
             cmds += self._end_offer(w, now, "withdrawn", ag.OfferWithdrawn())
-            if queued and w.call_id not in self.waiting:
+            if queued and w.call_id not in self._waiting:
                 # that agent was the last one staffing the queue and logged out as the offer
                 # ended: the call was sent on (overflow or unroutable) already
                 return cmds
@@ -345,7 +361,7 @@ class Acd:
         return cmds + [Unroutable(w.call_id, w.queue, reason)]
 
     def _dequeue(self, e: Dequeue, now: float) -> list[Command]:
-        w = self.waiting.get(e.call_id)
+        w = self._waiting.get(e.call_id)
         if w is None:
             raise Refused(f"call {e.call_id} is not waiting")
         if w.callback is not None and e.outcome == "abandoned":
@@ -357,15 +373,15 @@ class Acd:
         return cmds + self._dispatch(now)
 
     def _to_callback(self, e: ToCallback, now: float) -> list[Command]:
-        w = self.waiting.get(e.call_id)
+        w = self._waiting.get(e.call_id)
         if w is None:
             raise Refused(f"call {e.call_id} is not waiting")
-        w.callback = e.number
+        self._waiting[w.call_id] = w = w._replace(callback=e.number)
         return [CancelTimer(f"announce:{w.call_id}"), CallbackRequested(w.call_id, w.queue, e.number, now)]
 
     # -- offers ----------------------------------------------------------------------------------
     def _offer_answered(self, e: OfferAnswered, now: float) -> list[Command]:
-        w = self.waiting.get(e.call_id)
+        w = self._waiting.get(e.call_id)
         if w is None or w.offer is None or w.offer[1] != e.agent_id:
             # The call left (or was withdrawn from this agent) as the phone was answered.
             if self._offers.get(e.agent_id) == e.call_id:
@@ -384,7 +400,7 @@ class Acd:
         return cmds + self._dispatch(now)
 
     def _offer_failed(self, e: OfferFailed, now: float) -> list[Command]:
-        w = self.waiting.get(e.call_id)
+        w = self._waiting.get(e.call_id)
         if w is None or w.offer is None or w.offer[1] != e.agent_id:
             return []  # already settled (withdrawn, timed out)
         cmds = self._end_offer(w, now, e.reason, ag.NoAnswer(e.reason))
@@ -393,7 +409,8 @@ class Acd:
     def _end_offer(self, w: _Waiting, now: float, result: str, agent_event: ag.Event) -> list[Command]:
         assert w.offer is not None
         offer_id, agent_id = w.offer
-        w.offer = None
+        if w.call_id in self._waiting:   # (a caller who left is no longer there)
+            self._waiting[w.call_id] = self._waiting[w.call_id].offered(None)
         self._offers.pop(agent_id, None)
         cmds: list[Command] = [CancelTimer(f"ring:{w.call_id}"), OfferEnded(offer_id, now, result)]
         if result in ("withdrawn", "timeout"):
@@ -408,12 +425,12 @@ class Acd:
             self._refresh_phone(ref)
             return self._dispatch(now)
         if kind == "wrapup":
-            if ref in self.agents and self.agents[ref].phase is ag.AgentPhase.WRAP_UP:
+            if ref in self._agents and self._agents[ref].phase is ag.AgentPhase.WRAP_UP:
                 cmds = self._agent(ref, ag.EndWrapup(), now)
                 self._end_talk(ref, now)
                 return cmds + self._dispatch(now)
             return []
-        w = self.waiting.get(ref)
+        w = self._waiting.get(ref)
         if w is None:
             return []  # a timer of a call that has left
         if kind == "ring":
@@ -423,7 +440,7 @@ class Acd:
         if kind == "maxwait":
             return self._give_up(w, now, "max-wait") + self._dispatch(now)
         if kind == "expand":
-            w.step += 1
+            self._waiting[ref] = w = w._replace(step=w.step + 1)
             return self._arm_expansion(w) + self._dispatch(now)
         if kind == "announce":
             r = self.rules[w.queue]
@@ -453,7 +470,7 @@ class Acd:
         for _, call_id in heapq.merge(*active):
             if not self._free:
                 break
-            w = self.waiting[call_id]
+            w = self._waiting[call_id]
             free = self._free_in.get(w.queue)
             if w.offer is not None or not free:
                 continue
@@ -463,64 +480,52 @@ class Acd:
                 candidates = [a for a in candidates if a not in w.avoid] or candidates
             if not candidates:
                 continue
-            decision = self._rank(w.queue, need, w.step, candidates, now)
+            decision = rank(self.rules[w.queue].strategy, need, w.step, candidates, now, self._agents,
+                            self.profiles, self._rr.get(w.queue, ""))
             cmds += self._offer(w, decision, now)
         return cmds
-
-    def _rank(self, queue: str, need: Mapping[str, int], step: int, candidates: list[str],
-              now: float) -> RoutingDecision:
-        strategy = self.rules[queue].strategy
-        agents = self.agents
-        if strategy == "longest_idle":
-            ordered = sorted(candidates, key=lambda a: (agents[a].idle_since, a))
-            ranked = [(a, round(now - agents[a].idle_since, 1)) for a in ordered]
-            return RoutingDecision(strategy, need, step, tuple(ranked), "idle s")
-        if strategy == "least_calls":
-            ranked = sorted(((a, float(agents[a].calls_taken)) for a in candidates),
-                            key=lambda x: (x[1], agents[x[0]].idle_since, x[0]))
-            return RoutingDecision(strategy, need, step, tuple(ranked), "calls")
-        if strategy == "most_skilled":
-            def total(a: str) -> float:
-                skills = self.profiles[a].skills
-                return float(sum(skills.get(s, 0) for s in need) if need else sum(skills.values()))
-            ranked = sorted(((a, total(a)) for a in candidates), key=lambda x: (-x[1], agents[x[0]].idle_since, x[0]))
-            return RoutingDecision(strategy, need, step, tuple(ranked), "level")
-        # round_robin: the next id after the last chosen, wrapping
-        last = self._rr.get(queue, "")
-        ordered = sorted(candidates)
-        i = bisect.bisect_right(ordered, last)
-        ranked = ordered[i:] + ordered[:i]
-        return RoutingDecision(strategy, need, step, tuple((a, float(n)) for n, a in enumerate(ranked)), "turn")
 
     def _offer(self, w: _Waiting, decision: RoutingDecision, now: float) -> list[Command]:
         agent_id = decision.chosen
         r = self.rules[w.queue]
-        offer_id = f"{w.call_id}:{next(self._offer_seq)}"
-        w.offer = (offer_id, agent_id)
+        n = self._offer_seq
+        self._offer_seq = n + 1
+        offer_id = f"{w.call_id}:{n}"
+        self._waiting[w.call_id] = w = w.offered((offer_id, agent_id))
         self._offers[agent_id] = w.call_id
         self._rr[w.queue] = agent_id
         cmds = self._agent(agent_id, ag.Reserve(w.call_id), now)
         return cmds + [
             OfferMade(offer_id, w.call_id, w.queue, agent_id, now, decision),
-            Offer(offer_id, w.call_id, agent_id, self.agents[agent_id].endpoint, w.queue, r.ring_timeout,
+            Offer(offer_id, w.call_id, agent_id, self._agents[agent_id].endpoint, w.queue, r.ring_timeout,
                   decision, w.callback),
             StartTimer(f"ring:{w.call_id}", now + r.ring_timeout + RING_GRACE_SECONDS),
         ]
 
     # -- helpers ---------------------------------------------------------------------------------
     def _staffed(self, queue: str) -> bool:
-        return any(queue in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT for a in self.agents.values())
+        return any(queue in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT for a in self._agents.values())
 
     def _overflow_unstaffed(self, queues: Iterable[str], now: float) -> list[Command]:
         cmds: list[Command] = []
         for q in queues:
             if q in self.rules and not self._staffed(q):
-                for w in [self.waiting[c] for _, c in self._lines.get(q, [])]:
-                    cmds += self._give_up(w, now, "no-agents")
+                for c in [c for _, c in self._lines.get(q, [])]:
+                    w = self._waiting.get(c)   # as it is now (giving up one may move another)
+                    if w is not None and w.queue == q:
+                        cmds += self._give_up(w, now, "no-agents")
         return cmds
 
     def _stat(self, queue: str) -> _QueueStats:
-        return self._stats.setdefault(queue, _QueueStats())
+        """A queue's figures (none yet: the priors, not stored: reading changes nothing)."""
+        s = self._stats.get(queue)
+        return s if s is not None else _QueueStats()
+
+
+def step(acd: Acd, event: Event, now: float) -> tuple[Acd, list[Command]]:
+    """``(acd, event, now) -> (acd, commands)``, the shape of every machine of the core: the same
+    ACD, changed by ``event`` (or, if it raises, not at all)."""
+    return acd, acd.handle(event, now)
 
 
 _HANDLERS = {

@@ -1,17 +1,21 @@
-"""What the ACD keeps about each waiting caller, queue and talk (engine/core/acd.py's own state)."""
+"""What the ACD keeps about each waiting caller, queue and talk (engine/core/acd.py's own state).
+
+Immutable records: the ACD changes one by storing its successor (``_replace``) in a tracked
+container (engine/core/txn.py), which logs the record it replaced. The caller and the queue figures
+are named tuples, the cheapest immutable records to make (one per arrival, offer and call handled)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["_QueueStats", "_Talk", "_Waiting"]
 
 
 # -- internal records ----------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Waiting:
+class _Waiting(NamedTuple):
     call_id: str
     queue: str
     priority: int
@@ -28,21 +32,28 @@ class _Waiting:
     def key(self) -> tuple[int, float, int]:
         return (-self.priority, self.entered_at, self.seq)
 
+    def offered(self, offer: tuple[str, str] | None) -> _Waiting:
+        """This caller with another offer (or none): ``_replace(offer=offer)``, at a third of its cost
+        (routing makes one per offer)."""
+        return _Waiting(self.call_id, self.queue, self.priority, self.entered_at, self.queued_at, self.seq,
+                        self.skills, self.step, offer, self.callback, self.avoid)
 
-@dataclass(slots=True)
-class _QueueStats:
+
+class _QueueStats(NamedTuple):
     """Recent arrivals and handle times, for expected waits and agents needed (EWMA)."""
 
     handle_time: float = 180.0
     rate: float = 0.0          # arrivals per second
     last_arrival: float | None = None
 
-    def arrival(self, now: float, horizon: float = 900.0) -> None:
+    def arrival(self, now: float, horizon: float = 900.0) -> _QueueStats:
+        """These figures after an arrival at ``now``."""
+        rate = self.rate
         if self.last_arrival is not None:
             gap = max(now - self.last_arrival, 1e-3)
             weight = 1 - math.exp(-gap / horizon)
-            self.rate = (1 - weight) * self.rate + weight / gap
-        self.last_arrival = now
+            rate = (1 - weight) * rate + weight / gap
+        return _QueueStats(self.handle_time, rate, now)
 
     def rate_at(self, now: float, horizon: float = 900.0) -> float:
         """The arrival rate as of ``now``: a queue that has been quiet since its last arrival
@@ -52,11 +63,12 @@ class _QueueStats:
         rate = self.rate * math.exp(-max(0.0, now - self.last_arrival) / horizon)
         return rate if rate * horizon >= 0.5 else 0.0   # under half a call expected: quiet
 
-    def handled(self, seconds: float, alpha: float = 0.1) -> None:
-        self.handle_time = (1 - alpha) * self.handle_time + alpha * seconds
+    def handled(self, seconds: float, alpha: float = 0.1) -> _QueueStats:
+        """These figures after a call handled in ``seconds``."""
+        return _QueueStats((1 - alpha) * self.handle_time + alpha * seconds, self.rate, self.last_arrival)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Talk:
     call_id: str
     queue: str

@@ -62,6 +62,14 @@ How the shell calls it (one pacer per campaign)
     n = pacer.dials_wanted(Snapshot(...), now)                # >= once a second, and when an agent
                                                               # frees or a line comes back
 
+or, in the shape of every machine of the core (the same calls, see engine/core/pacing_model.py)::
+
+    pacer, commands = step(pacer, Dialed(), now)                # commands: [] (an observation)
+    pacer, commands = step(pacer, Decide(Snapshot(...)), now)   # [Dial(n)], or [] for none
+
+Each step is one transaction (engine/core/txn.py): an event that raises changes nothing, and
+nothing changes a pacer but a step.
+
 The pacer keeps its estimates in memory; after a restart they are re-learnt within minutes (the
 priors are cautious), while the abandon window itself comes from the shell's counters in each
 snapshot, so a restart never forgets abandons already spent.
@@ -70,16 +78,17 @@ snapshot, so a restart never forgets abandons already spent.
 from __future__ import annotations
 
 import math
-from collections import deque
 
 from .common import Event
-from .pacing_model import (Abandoned, Connected, Dialed, DialResult, Handled, Pacer, PacingSettings, Snapshot,
-                           _round)
+from .pacing_model import (OBSERVATIONS, Abandoned, Connected, Decide, Dial, Dialed, DialResult, Handled, Pacer,
+                           PacingSettings, Snapshot, _round, step)
 from .pacing_predictive import Predictive
+from .txn import TDeque, TDict
 
 __all__ = [
-    "Abandoned", "Connected", "DialResult", "Dialed", "Handled", "Pacer", "PacingSettings", "Predictive",
-    "Progressive", "Ratio", "Snapshot", "VicidialAdapt", "ALGORITHMS", "make_pacer",
+    "Abandoned", "Connected", "Decide", "Dial", "DialResult", "Dialed", "Handled", "OBSERVATIONS", "Pacer",
+    "PacingSettings", "Predictive", "Progressive", "Ratio", "Snapshot", "VicidialAdapt", "ALGORITHMS", "make_pacer",
+    "step",
 ]
 
 ALGORITHMS = ("progressive", "ratio:X", "vicidial-adapt", "predictive")
@@ -89,7 +98,7 @@ ALGORITHMS = ("progressive", "ratio:X", "vicidial-adapt", "predictive")
 class Progressive(Pacer):
     name = "progressive"
 
-    def dials_wanted(self, snap: Snapshot, now: float) -> int:
+    def decide(self, snap: Snapshot, now: float) -> int:
         return self._cap(snap, snap.available - snap.in_flight)
 
 
@@ -101,7 +110,7 @@ class Ratio(Pacer):
         self.ratio = ratio
         self.name = f"ratio:{ratio:g}"
 
-    def dials_wanted(self, snap: Snapshot, now: float) -> int:
+    def decide(self, snap: Snapshot, now: float) -> int:
         return self._cap(snap, _round(self.ratio * snap.available) - snap.in_flight)
 
 
@@ -119,28 +128,25 @@ class VicidialAdapt(Pacer):
         super().__init__(settings)
         self.level = 1.0
         self.over_limit = False
-        self._next: dict[str, float] | None = None
-        self._samples = [0.0, 0.0, 0.0, 0]  # sum ready, sum waiting, sum logged in, count
-        self._minute: deque[tuple[float, bool]] = deque()  # (time, dropped) of recent live answers
+        self._next: TDict[str, float] | None = None
+        self._samples = (0.0, 0.0, 0.0, 0)  # sum ready, sum waiting, sum logged in, count
+        self._minute: TDeque[tuple[float, bool]] = TDeque()  # (time, dropped) of recent live answers
 
-    def observe(self, event: Event, now: float) -> None:
-        super().observe(event, now)
+    def learn(self, event: Event, now: float) -> None:
+        super().learn(event, now)
         if isinstance(event, Connected):
             self._minute.append((now, False))
         elif isinstance(event, Abandoned):
             self._minute.append((now, True))
 
-    def dials_wanted(self, snap: Snapshot, now: float) -> int:
+    def decide(self, snap: Snapshot, now: float) -> int:
         nxt = self._next
         if nxt is None:
-            nxt = self._next = {"sample": now, "adapt": now + self.ADAPT_EVERY,
-                                "check": now + self.DROP_CHECK_EVERY, "dial": now}
+            nxt = self._next = TDict(sample=now, adapt=now + self.ADAPT_EVERY, check=now + self.DROP_CHECK_EVERY,
+                                     dial=now)
         while nxt["sample"] <= now:
-            s = self._samples
-            s[0] += snap.available
-            s[1] += snap.waiting
-            s[2] += snap.logged_in
-            s[3] += 1
+            ready, waiting, logged, n = self._samples   # (one tracked change a sample, not four)
+            self._samples = (ready + snap.available, waiting + snap.waiting, logged + snap.logged_in, n + 1)
             nxt["sample"] += self.SAMPLE_EVERY
         while nxt["check"] <= now:
             self._drop_check(snap, nxt["check"])
@@ -167,7 +173,7 @@ class VicidialAdapt(Pacer):
 
     def _adapt(self) -> None:
         ready, waiting, logged, n = self._samples
-        self._samples = [0.0, 0.0, 0.0, 0]
+        self._samples = (0.0, 0.0, 0.0, 0)
         if n and logged > 0:
             self.level *= 1.0 + (ready / n - waiting / n) / (logged / n)
             self.level = min(self.MAX_LEVEL, max(1.0, self.level))

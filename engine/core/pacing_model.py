@@ -1,6 +1,16 @@
 """What the dialer shell tells a pacer and asks it (engine/core/pacing.py says how it is used):
 the events it observes, the campaign's snapshot, the settings, and the base every algorithm
-shares. Pure: no I/O, no clock."""
+shares. Pure: no I/O, no clock.
+
+A pacer is a mutable machine (engine/core/txn.py) with the shape of the others:
+``step(pacer, event, now) -> (pacer, commands)``. Its events are the observations and
+:class:`Decide` (how many dials now, for a :class:`Snapshot`), whose command is :class:`Dial`.
+Deciding is an event, not a query, because it moves the pacer: VICIdial's clocks and samples, the
+predictive controller's integral and its cached curves. Each step is one transaction: an event
+that raises (an unknown event, a NaN duration half-way through an estimator) leaves the pacer as
+it was, and nothing changes a pacer outside a step. An algorithm overrides :meth:`Pacer.learn`
+and :meth:`Pacer.decide`, which run inside the step; :meth:`Pacer.observe` and
+:meth:`Pacer.dials_wanted` are the step for the shell's two questions."""
 
 from __future__ import annotations
 
@@ -8,9 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from .common import Event
+from .common import Command, Event
+from .txn import Machine, atomic
 
-__all__ = ["Abandoned", "Connected", "DialResult", "Dialed", "Handled", "Pacer", "PacingSettings", "Snapshot"]
+__all__ = ["Abandoned", "Connected", "Decide", "Dial", "DialResult", "Dialed", "Handled", "OBSERVATIONS", "Pacer",
+           "PacingSettings", "Snapshot", "step"]
 
 
 # -- what the shell tells the pacer ----------------------------------------------------------------
@@ -85,6 +97,23 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Decide(Event):
+    """How many numbers to dial now, the campaign being as ``snapshot`` says."""
+
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Dial(Command):
+    """Place ``count`` new dials (through the compliance gate); no command: none."""
+
+    count: int
+
+
+OBSERVATIONS = (Dialed, DialResult, Connected, Abandoned, Handled)
+
+
+@dataclass(frozen=True, slots=True)
 class PacingSettings:
     """The campaign's own settings (the dialer knows them; they are not traffic estimates)."""
 
@@ -94,8 +123,8 @@ class PacingSettings:
     max_lines_per_agent: float = 12.0     # a hard cap on lines in flight, whatever the algorithm says
 
 
-class Pacer:
-    """The interface the dialer shell calls. Subclasses override :meth:`dials_wanted`."""
+class Pacer(Machine):
+    """The interface the dialer shell calls. Subclasses override :meth:`decide` (and :meth:`learn`)."""
 
     name = "pacer"
 
@@ -104,15 +133,38 @@ class Pacer:
         self.dials = 0
 
     def observe(self, event: Event, now: float) -> None:
+        """Tell the pacer what happened (one of :data:`OBSERVATIONS`): ``step`` without commands."""
+        step(self, event, now)
+
+    def dials_wanted(self, snap: Snapshot, now: float) -> int:
+        """How many numbers to dial now: what ``step`` with :class:`Decide` does, its :class:`Dial`
+        counted (0 without one), less the two objects (the shell asks at least once a second)."""
+        return max(0, atomic(self, self.decide, snap, now))
+
+    # -- what an algorithm overrides (called inside the step's transaction) -----------------------
+    def learn(self, event: Event, now: float) -> None:
         if isinstance(event, Dialed):
             self.dials += 1
 
-    def dials_wanted(self, snap: Snapshot, now: float) -> int:
+    def decide(self, snap: Snapshot, now: float) -> int:
         raise NotImplementedError
 
     def _cap(self, snap: Snapshot, make: int) -> int:
         room = int(self.settings.max_lines_per_agent * snap.logged_in) - snap.in_flight
         return max(0, min(make, room))
+
+
+def step(pacer: Pacer, event: Event, now: float) -> tuple[Pacer, list[Command]]:
+    """``(pacer, event, now) -> (pacer, commands)``: the same pacer, changed by ``event`` (or, if it
+    raises, not at all). An observation has no command; :class:`Decide` has :class:`Dial`, or none
+    for no dial."""
+    if type(event) is Decide:
+        n = atomic(pacer, pacer.decide, event.snapshot, now)
+        return pacer, [Dial(n)] if n > 0 else []
+    if type(event) not in OBSERVATIONS:
+        raise TypeError(f"a pacer has no handler for {type(event).__name__}")
+    atomic(pacer, pacer.learn, event, now)
+    return pacer, []
 
 
 def _round(x: float) -> int:

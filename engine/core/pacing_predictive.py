@@ -1,6 +1,10 @@
 """The ``predictive`` pacer (engine/core/pacing.py has the theory of operation): estimators of
 how calls end and how long agents are busy, learnt from what the pacer observes, and the dial
-decision that keeps expected offers under expected free agents at every horizon. Pure."""
+decision that keeps expected offers under expected free agents at every horizon. Pure.
+
+The estimators are :class:`~engine.core.txn.Tracked` (their histograms tracked lists): part of a
+pacer, they change only in its steps, and a step that raises takes back what it had learnt. What
+they cache is kept in tuples (nothing to track: replaced whole)."""
 
 from __future__ import annotations
 
@@ -8,16 +12,18 @@ import bisect
 import math
 from collections import Counter
 from operator import add, mul
+from types import MappingProxyType
 
 from .common import Event
 from .pacing_model import DialResult, Handled, Pacer, PacingSettings, Snapshot
+from .txn import TDict, TList, Tracked, atomic
 
 __all__ = ["Predictive"]
 
 
 # -- predictive: estimators ----------------------------------------------------------------------
 MEMORY = 4000.0  # observations an estimate remembers (counts halve past it): a drifting list is followed
-class _Outcomes:
+class _Outcomes(Tracked):
     """Durations of things that end one of two ways ("hit" or not), binned, for conditional
     questions: *given it has lasted ``age`` s and not ended, how likely is it to end as a hit within
     ``x`` more seconds?* = (hits ending in (age, age+x]) / (all ending after age). Counts decay
@@ -26,12 +32,12 @@ class _Outcomes:
     def __init__(self, bin_width: float, max_seconds: float, memory: float = MEMORY) -> None:
         self.w = bin_width
         self.nbins = int(math.ceil(max_seconds / bin_width)) + 1
-        self.ends = [0.0] * self.nbins
-        self.hits = [0.0] * self.nbins
+        self.ends = TList([0.0] * self.nbins)
+        self.hits = TList([0.0] * self.nbins)
         self.n = 0.0
         self.n_hits = 0.0
         self.memory = memory
-        self._cum: tuple[list[float], list[float]] | None = None
+        self._cum: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def bin(self, seconds: float) -> int:
         return min(self.nbins - 1, max(0, int(seconds / self.w)))
@@ -44,8 +50,8 @@ class _Outcomes:
             self.hits[b] += weight
             self.n_hits += weight
         if self.n > self.memory:
-            self.ends = [c / 2 for c in self.ends]
-            self.hits = [c / 2 for c in self.hits]
+            self.ends = TList([c / 2 for c in self.ends])
+            self.hits = TList([c / 2 for c in self.hits])
             self.n /= 2
             self.n_hits /= 2
 
@@ -59,7 +65,7 @@ class _Outcomes:
             h += b
             ce.append(e)
             ch.append(h)
-        self._cum = (ce, ch)
+        self._cum = (tuple(ce), tuple(ch))
 
     def hit_within(self, age: float, xs: list[float]) -> list[float]:
         """P(ends as a hit within age + x | not ended by age), for each x, from the counts as they
@@ -69,7 +75,7 @@ class _Outcomes:
         ce, ch = self._cum  # type: ignore[misc]
         w, last = self.w, self.nbins - 1
 
-        def before(cum: list[float], counts: list[float], t: float) -> float:
+        def before(cum: tuple[float, ...], counts: list[float], t: float) -> float:
             k = int(t / w)
             if k > last:
                 return cum[-1]
@@ -86,7 +92,7 @@ class _Outcomes:
         return self.n_hits / self.n if self.n else 0.0
 
 
-class _Handling:
+class _Handling(Tracked):
     """Talk then wrap-up, jointly: for an agent on a call for ``e`` s, P(free within y s).
 
     Free = talk end + wrap-up, and the two are not independent (with AMD off, a machine is a short
@@ -103,13 +109,13 @@ class _Handling:
     def __init__(self, horizon: int, memory: float = MEMORY) -> None:
         self.h = horizon
         self.memory = memory
-        self.talk = [0.0] * (self.MAX_E + 2)
+        self.talk = TList([0.0] * (self.MAX_E + 2))
         self.n = 0.0
-        self.rows: dict[int, list[float]] = {}
+        self.rows: TDict[int, TList[float]] = TDict()
         self.version = 0
-        self._alive: list[float] | None = None
+        self._alive: tuple[float, ...] | None = None
         self.cap_e = 0
-        self.cache: dict[int, tuple[list[float], list[float]] | None] = {}
+        self.cache: TDict[int, tuple[tuple[float, ...], tuple[float, ...]] | None] = TDict()
         self._cache_version = -1
         self._built_at = 0.0
 
@@ -125,10 +131,10 @@ class _Handling:
             d = math.ceil(free - e)
             row = self.rows.get(e)
             if row is None:
-                row = self.rows[e] = [0.0] * (self.h + 1)
+                row = self.rows[e] = TList([0.0] * (self.h + 1))
             row[max(0, min(self.h, d))] += weight
         if self.n > self.memory:  # forget half, as _Outcomes does
-            self.talk = [c / 2 for c in self.talk]
+            self.talk = TList([c / 2 for c in self.talk])
             for row in self.rows.values():
                 row[:] = [c / 2 for c in row]
             self.n /= 2
@@ -142,13 +148,13 @@ class _Handling:
             return
         self._cache_version = self.version
         self._built_at = self.n
-        self.cache = {}
+        self.cache = TDict()
         alive = [0.0] * (self.MAX_E + 2)
         s = 0.0
         for e in range(self.MAX_E + 1, -1, -1):  # alive[e] = #(T > e + 0.5): round(T) > e
             alive[e] = s
             s += self.talk[e]
-        self._alive = alive
+        self._alive = tuple(alive)
         cap = 0
         for e in range(self.MAX_E + 1):
             if alive[e] >= self.MIN_ALIVE:
@@ -157,7 +163,7 @@ class _Handling:
                 break
         self.cap_e = cap
 
-    def free_within(self, elapsed: float, ys: list[int]) -> tuple[list[float], list[float]] | None:
+    def free_within(self, elapsed: float, ys: list[int]) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
         """P(free within y) for each y (whole seconds, <= horizon) and its p(1 - p); None when ~0.
         Cached per elapsed second until the data grows (the same ``ys`` every time)."""
         self.prepare()
@@ -176,7 +182,7 @@ class _Handling:
                 acc += row[k]
                 k += 1
             out.append(min(1.0, acc / alive))
-        result = (out, [p * (1.0 - p) for p in out]) if out[-1] > 1e-6 else None
+        result = (tuple(out), tuple(p * (1.0 - p) for p in out)) if out[-1] > 1e-6 else None
         cache[e] = result
         return result
 
@@ -259,13 +265,13 @@ class Predictive(Pacer):
         self.ring = _Outcomes(0.25, self.max_ring)          # hit = answered
         self.screen = _Outcomes(0.1, 15.0)                  # hit = judged live
         top = int(math.ceil(s.ring_timeout_seconds + 2.0))
-        self.taus = [t for t in self.HORIZONS if t < top] + [top]
-        self._ys = [int(t + self.grace) for t in self.taus]
+        self.taus = (*[t for t in self.HORIZONS if t < top], top)
+        self._ys = tuple(int(t + self.grace) for t in self.taus)
         self.handling = _Handling(int(math.ceil(self.taus[-1] + self.grace)) + 1)
         self.z = self.z_integral = self.Z0
         self._last_live = 0
         self._screen_sum = 0.0
-        self._curves: dict[str, tuple[list[list[float]], ...]] = {}
+        self._curves: MappingProxyType[str, tuple[tuple[tuple[float, ...], ...], ...]] = MappingProxyType({})
         self._cache_n = -1.0
         self._priors()
 
@@ -286,8 +292,8 @@ class Predictive(Pacer):
             self.handling.add(math.exp(mu + math.sqrt(sigma2) * _norm_ppf(u)), self.PRIOR_WRAPUP)
 
     # -- learning --------------------------------------------------------------------------------
-    def observe(self, event: Event, now: float) -> None:
-        super().observe(event, now)
+    def learn(self, event: Event, now: float) -> None:
+        super().learn(event, now)
         if isinstance(event, DialResult):
             answered = event.result in ("live", "machine")
             self.ring.add(event.ring_seconds, answered)
@@ -319,11 +325,13 @@ class Predictive(Pacer):
             screen_rows = [scr.hit_within((b + 0.5) * scr.w, [float(t) for t in taus]) for b in range(scr.nbins)]
         else:
             screen_rows = [[live] * len(taus)]  # no AMD: an answer is offered at once
-        self.new_dial = [live * v for v in self.ring.hit_within(0.0, xs)]
-        self._curves = {}
-        for name, rows in (("ring", ring_rows), ("screen", screen_rows)):
-            vrows = [[x * (1.0 - x) for x in r] for r in rows]
-            self._curves[name] = (rows, vrows, list(map(list, zip(*rows))), list(map(list, zip(*vrows))))
+        self.new_dial = tuple(live * v for v in self.ring.hit_within(0.0, xs))
+        curves = {}
+        for name, lists in (("ring", ring_rows), ("screen", screen_rows)):
+            rows = tuple(map(tuple, lists))
+            vrows = tuple(tuple(x * (1.0 - x) for x in r) for r in rows)
+            curves[name] = (rows, vrows, tuple(zip(*rows)), tuple(zip(*vrows)))
+        self._curves = MappingProxyType(curves)
 
     def _controller(self, snap: Snapshot) -> float:
         """The margin z from the campaign's abandon counters (a PI controller on the budget)."""
@@ -341,7 +349,10 @@ class Predictive(Pacer):
     def forecast(self, snap: Snapshot) -> tuple[list[float], list[float], list[float]]:
         """(supply, demand, variance) at each horizon, before any new dial; also sets ``worst``
         (offers if every call in flight answered) and ``sure`` (agents free by tau + grace for
-        certain: available, wrap-ups ending)."""
+        certain: available, wrap-ups ending). It refreshes the cached curves: a transaction."""
+        return atomic(self, self._forecast, snap)
+
+    def _forecast(self, snap: Snapshot) -> tuple[list[float], list[float], list[float]]:
         self._refresh()
         taus, m = self.taus, len(self.taus)
         grace = self.grace
@@ -389,13 +400,13 @@ class Predictive(Pacer):
                 ending = bisect.bisect_right(left, taus[j] + grace)
                 supply[j] += ending
                 sure[j] += ending
-        self.worst, self.sure = worst, sure
+        self.worst, self.sure = worst, tuple(sure)
         return supply, demand, var
 
-    def dials_wanted(self, snap: Snapshot, now: float) -> int:
+    def decide(self, snap: Snapshot, now: float) -> int:
         if snap.logged_in - snap.paused <= 0:
             return 0
-        supply, demand, var = self.forecast(snap)
+        supply, demand, var = self._forecast(snap)
         z = self.z = self._controller(snap)
         f = self.new_dial
         q = max(1e-3, self.ring.hit_rate * self.p_live)

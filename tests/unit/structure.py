@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections import deque
 from collections.abc import Mapping
 from enum import Enum
 
@@ -26,7 +27,7 @@ def dump(x: object) -> object:
         return ("count", repr(x))  # its next value, read without taking it
     if isinstance(x, Mapping):
         return (type(x).__name__, tuple(sorted(((dump(k), dump(v)) for k, v in x.items()), key=repr)))
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple, deque)):
         return (type(x).__name__, tuple(dump(v) for v in x))
     if isinstance(x, (set, frozenset)):
         return (type(x).__name__, tuple(sorted((dump(v) for v in x), key=repr)))

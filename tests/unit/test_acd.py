@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType as M
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from engine.core import acd as A
 from engine.core import agent as ag
 from engine.core.common import CancelTimer, IllegalTransition, StartTimer, TimerFired
+from engine.core.txn import OutsideTransaction, transaction
 
 from .structure import dump
 
@@ -288,6 +290,56 @@ def test_illegal_and_refused_requests_change_nothing():
     assert dump(acd) == before and not acd.waiting
 
 
+def test_an_enqueue_that_fails_half_way_changes_nothing():
+    # _enqueue takes the caller's place number and counts the arrival, _place puts the caller in the
+    # ACD, and only then does the line's sort key (-priority) raise on a priority that is not a
+    # number: before each event ran in a transaction, the caller stayed half queued (in
+    # acd.waiting, in no line: "already queued" for good), its number and the arrival rate spent
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.AgentRequest("1001", ag.Pause("x")), T0)
+    before = dump(acd)
+    with pytest.raises(TypeError, match="unary -"):
+        acd.handle(A.Enqueue("c1", "billing", priority="high"), T0 + 1)  # type: ignore[arg-type]
+    assert dump(acd) == before and "c1" not in acd.waiting
+    cmds = acd.handle(A.Enqueue("c1", "billing"), T0 + 2)
+    assert of(cmds, A.QueueEntered) and acd.position("c1") == 1
+
+
+def test_a_reload_that_fails_half_way_changes_nothing():
+    # _configure puts the new rules in place, then reads the agents: a malformed reload used to
+    # leave the new queues with the old agents
+    acd = make()
+    login(acd, "1001")
+    before = dump(acd)
+    with pytest.raises(TypeError):
+        acd.handle(A.Reconfigure({"sales": A.QueueRules("sales")}, None), T0)  # type: ignore[arg-type]
+    assert dump(acd) == before and set(acd.rules) == {"billing"}
+
+
+def test_nothing_changes_the_acd_but_an_event():
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.AgentRequest("1001", ag.Pause("x")), T0)
+    acd.handle(A.Enqueue("c1", "billing"), T0)
+    before = dump(acd)
+    for change in (lambda: acd._free.add("1002"), lambda: acd._lines["billing"].pop(),
+                   lambda: acd._stats.clear(), lambda: setattr(acd, "_seq", 0),
+                   lambda: setattr(acd, "rules", M({}))):
+        with pytest.raises(OutsideTransaction, match="the Acd changes only inside a transaction"):
+            change()
+    with pytest.raises(TypeError):
+        acd.agents["1001"] = ag.Agent("1001")   # type: ignore[index]   # the reads are read-only views
+    with pytest.raises(AttributeError):
+        acd.waiting.pop("c1")                    # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):          # and what they hold is frozen
+        acd.waiting["c1"].offer = None           # type: ignore[misc]
+    assert acd.agents_needed("billing") >= 0 and acd.expected_wait("c1") > 0   # reading changes nothing
+    assert dump(acd) == before
+    same, cmds = A.step(acd, A.Dequeue("c1"), T0 + 1)   # an event does
+    assert same is acd and "c1" not in acd.waiting and of(cmds, A.QueueLeft)
+
+
 @pytest.mark.parametrize("strategy,expected", [
     ("least_calls", "1002"), ("most_skilled", "1001"), ("round_robin", "1002"), ("longest_idle", "1002")])
 def test_strategies(strategy, expected):
@@ -341,7 +393,8 @@ def test_agents_needed_follows_erlang_c():
         t += 18
         acd.handle(A.Enqueue(f"c{i}", "billing"), t)
         acd.handle(A.Dequeue(f"c{i}"), t)
-    acd._stat("billing").handle_time = 180.0
+    with transaction(acd):   # the ACD changes only in a transaction: this one sets the handle time
+        acd._stats["billing"] = acd._stat("billing")._replace(handle_time=180.0)
     assert acd.agents_needed("billing") == 14  # A = 10 Erlangs, 80/20: the domain table's answer
 
 
@@ -360,6 +413,11 @@ ACTIONS = st.one_of(
               st.sampled_from(CALLS + AGENTS)),
     st.tuples(st.just("connect_failed"), st.sampled_from(CALLS), st.sampled_from(AGENTS)),
     st.tuples(st.just("callback"), st.sampled_from(CALLS)),
+    st.tuples(st.just("reconfigure"), st.sampled_from(["same", "reskill", "unknown-strategy", "lose-overflow"])),
+    # malformed events, which raise (TypeError, ValueError) half-way through their handler: after
+    # the caller's place number is taken, or with the caller in the ACD but not yet in its line, or
+    # with the new rules in place but not the agents
+    st.tuples(st.just("malformed"), st.sampled_from(["priority", "skills", "agents", "timer"]), st.sampled_from(CALLS)),
 )
 
 
@@ -368,9 +426,24 @@ ACTIONS = st.one_of(
 def test_no_agent_gets_two_calls_and_no_call_rings_two_agents(actions):
     rules = A.QueueRules("billing", M({"billing": 5}), max_wait=100, overflow="general",
                          expand=(A.Expand(10, M({"billing": 1})),), announce_every=30)
-    acd = make({"billing": rules, "general": A.QueueRules("general", max_wait=50)})
+    queues = {"billing": rules, "general": A.QueueRules("general", max_wait=50)}
+    acd = make(queues)
+    profiles = dict(acd.profiles)
     requests = {"login": ag.LogIn(frozenset({"billing", "general"}), ""), "logout": ag.LogOut(),
                 "pause": ag.Pause("x"), "unpause": ag.Unpause(), "endwrap": ag.EndWrapup()}
+    reconfigure = {
+        "same": A.Reconfigure(queues, profiles),
+        "reskill": A.Reconfigure(queues, {a: replace(p, skills=M({"billing": 9 - 3 * i}))
+                                          for i, (a, p) in enumerate(profiles.items())}),
+        "unknown-strategy": A.Reconfigure({**queues, "general": A.QueueRules("general", strategy="random")}, profiles),
+        "lose-overflow": A.Reconfigure({"billing": rules}, profiles),
+    }
+    malformed = {
+        "priority": lambda c: A.Enqueue(c, "billing", priority="high"),   # type: ignore[arg-type]
+        "skills": lambda c: A.Enqueue(c, "billing", skills=["billing"]),  # type: ignore[arg-type]
+        "agents": lambda c: A.Reconfigure(queues, None),                   # type: ignore[arg-type]
+        "timer": lambda c: TimerFired(f"bogus:{c}"),
+    }
     now = T0
     for action in actions:
         now += 1
@@ -385,11 +458,14 @@ def test_no_agent_gets_two_calls_and_no_call_rings_two_agents(actions):
             "timer": lambda: TimerFired(f"{action[1]}:{action[2]}"),
             "connect_failed": lambda: A.ConnectFailed(action[1], action[2]),
             "callback": lambda: A.ToCallback(action[1], "5551234"),
+            "reconfigure": lambda: reconfigure[action[1]],
+            "malformed": lambda: malformed[action[1]](action[2]),
         }[kind]()
         before = dump(acd)   # all of it: agents, callers, offers, talks, indexes, counters, rules...
+        refusals = (A.Refused, IllegalTransition) + ((TypeError, ValueError) if kind == "malformed" else ())
         try:
             acd.handle(event, now)
-        except (A.Refused, IllegalTransition):
+        except refusals:
             assert dump(acd) == before, f"a refused {event} changed the ACD"
             continue
         ringing = [w.offer[1] for w in acd.waiting.values() if w.offer]

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from engine.cli import main as cli
 from engine.core import pacing as P
 from engine.core import pacing_predictive as PP
-from engine.sim.dialer import DialerSimulation, run, sweep_scenario
+from engine.core.txn import TDict, transaction
+from engine.sim.dialer import DialerSimulation, run, settings_for, sweep_scenario
 from engine.sim.dialer_scenario import Delay, load_dialer_scenario, load_dialer_scenario_text
 from engine.sim.scenario import Distribution
 from engine.yamlconf import ConfigError
@@ -99,7 +100,8 @@ def test_vicidial_dials_every_2_5_s_with_its_level():
     made = drive_vicidial(p, 5, available=4, on_call=(10.0, 20.0), ringing=(1.0,))
     # at L = 1: round(1 x (4 ready + 2 talking)) - (1 ringing + 2 talking) = 3, at t = 0 and t = 3 (2.5 passed)
     assert made == [3, 0, 0, 3, 0]
-    p.level = 2.0
+    with transaction(p):   # a pacer changes only in a transaction: this one sets its level
+        p.level = 2.0
     assert p.dials_wanted(snap(available=4, on_call=(10.0, 20.0), ringing=(1.0,)), 5.0) == 12 - 3
 
 
@@ -133,7 +135,8 @@ def test_vicidial_hard_limit_resets_the_level_once_over_after_50_calls():
 
 def test_vicidial_halves_the_level_when_most_of_the_last_minute_dropped():
     p = P.VicidialAdapt()
-    p.level = 3.0
+    with transaction(p):
+        p.level = 3.0
     for t in range(25):
         p.observe(P.Abandoned() if t % 3 else P.Connected(0.5), 30.0 + t)  # 16 of 25 dropped
     p.dials_wanted(snap(available=0, on_call=(1.0,) * 5), 1.0)
@@ -262,9 +265,9 @@ class Script(P.Pacer):
 
     def __init__(self, plan: dict[float, int]) -> None:
         super().__init__()
-        self.plan = dict(plan)
+        self.plan = TDict(plan)
 
-    def dials_wanted(self, snap: P.Snapshot, now: float) -> int:
+    def decide(self, snap: P.Snapshot, now: float) -> int:
         return self.plan.pop(now, 0)
 
 
@@ -406,16 +409,15 @@ def test_predictive_beats_progressive_and_vicidial_without_passing_the_target(ag
 
 def test_vicidial_adapt_bursts_early_then_lands_near_progressive():
     s = replace(STANDARD, agents=20)
-    sim = DialerSimulation(s, "vicidial-adapt")
     levels: list[tuple[float, float]] = []
-    decide = sim.pacer.dials_wanted
 
-    def watch(snapshot, now):
-        n = decide(snapshot, now)
-        levels.append((now, sim.pacer.level))
-        return n
+    class Watched(P.VicidialAdapt):   # (a pacer changes only in its steps: no patching it from outside)
+        def decide(self, snap: P.Snapshot, now: float) -> int:
+            n = super().decide(snap, now)
+            levels.append((now, self.level))
+            return n
 
-    sim.pacer.dials_wanted = watch  # type: ignore[method-assign]
+    sim = DialerSimulation(s, "vicidial-adapt", pacer=Watched(settings_for(s)))
     r = sim.run()
     prog = run(s, "progressive")
     assert max(level for t, level in levels if t < 60) > 2.0             # everyone idle at the start: L climbs
