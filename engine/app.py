@@ -22,21 +22,21 @@ from typing import Any
 
 from aiohttp import web
 
-from .acdservice import AcdService
-from .ami import Ami
-from .ari import AriClient, AriError
-from .calls import CallManager
-from .dialer import Dialer
-from .http import build_app
-from .phones import Phones
-from .router import Router
-from .systemd import notify
-from .webhooks import Webhooks
-from .recordings import Recordings
-from .config import Config
-from .reloader import Reloader
-from .store.db import Database, Writer
-from .logsetup import get_logger
+from engine.runtime.acdservice import AcdService
+from engine.adapters.ami import Ami
+from engine.adapters.ari import AriClient, AriError
+from engine.runtime.calls import CallManager
+from engine.runtime.dialer import Dialer
+from engine.http.server import build_app
+from engine.runtime.phones import Phones
+from engine.runtime.router import Router
+from engine.adapters.systemd import notify
+from engine.adapters.webhooks import Webhooks
+from engine.runtime.recordings import Recordings
+from engine.config.model import Config
+from engine.runtime.reloader import Reloader
+from engine.store.db import Database, Writer
+from engine.shared.logsetup import get_logger
 
 __all__ = ["Engine"]
 
@@ -69,7 +69,7 @@ class Engine:
     # -- reload -----------------------------------------------------------------------------------
     def reload(self) -> asyncio.Task[bool] | None:
         """SIGHUP: read the config file in a worker thread while calls go on with the old one, then
-        swap it in; keep the old one (and say why) if the new one is invalid (engine/reloader.py).
+        swap it in; keep the old one (and say why) if the new one is invalid (engine/runtime/reloader.py).
         The task says whether a new configuration was applied; None without a file."""
         if self.config_path is None:
             return None

@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine.app import Engine  # noqa: E402
-from engine.campaignconf import Amd  # noqa: E402
-from engine.logsetup import configure  # noqa: E402
+from engine.config.campaign import Amd  # noqa: E402
+from engine.shared.logsetup import configure  # noqa: E402
 from tests.integration.harness import fresh_database, running, stack_env  # noqa: E402
 from tests.integration.test_acd import agent_phone, log_in, rows  # noqa: E402
 from tests.integration.test_dialer import add_leads, campaign, customers, dialer_config  # noqa: E402

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 import asyncpg  # noqa: E402
 
 from engine.app import Engine  # noqa: E402
-from engine.logsetup import configure  # noqa: E402
+from engine.shared.logsetup import configure  # noqa: E402
 from tests.integration.harness import engine_config, fresh_database, running, sipp, stack_env  # noqa: E402
 
 

@@ -9,7 +9,7 @@ menu, key 1 into the support queue), logs in agents 9001..900N (``--agents``, at
 sipp phone each that answers after ``--answer-ms`` and hangs up ``--talk-ms`` later, and places
 ``--calls`` sipp calls at ``--rate`` per second that key 1 in the menu. Every ``--sample-every``
 calls ended it samples the process's resident memory (RSS) and the size of the engine's per-call
-containers (:mod:`engine.footprint`); one last sample is taken once every call is over.
+containers (:mod:`engine.cli.footprint`); one last sample is taken once every call is over.
 
 The verdict: the curve has *levelled* when the last sample is within ``--tolerance`` (10%) of the
 level, the median RSS of the samples between a quarter and half of the calls (start-up and
@@ -44,8 +44,8 @@ sys.path.insert(0, str(REPO))
 import asyncpg  # noqa: E402
 
 from engine.app import Engine  # noqa: E402
-from engine.footprint import PER_CALL, footprint, rss_bytes  # noqa: E402
-from engine.logsetup import configure  # noqa: E402
+from engine.cli.footprint import PER_CALL, footprint, rss_bytes  # noqa: E402
+from engine.shared.logsetup import configure  # noqa: E402
 from tests.integration import load  # noqa: E402
 from tests.integration.harness import fresh_database, running, stack_env  # noqa: E402
 

@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO / "tools"))
 
 import make_rtp_pcap  # noqa: E402
 
-from engine.acdconf import AgentConfig  # noqa: E402
+from engine.config.acd import AgentConfig  # noqa: E402
 from engine.app import Engine  # noqa: E402
-from engine.ari import AriError, path  # noqa: E402
+from engine.adapters.ari import AriError, path  # noqa: E402
 from engine.core import acd as A  # noqa: E402
 from engine.core import agent as ag  # noqa: E402
 from tests.integration import browser  # noqa: E402

@@ -46,16 +46,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
-from . import agent as ag
-from . import erlang
-from .acd_messages import (AgentProfile, AgentRequest, Announce, CallbackRequested, CallFinished, Connect,
+from engine.core import agent as ag
+from engine.core import erlang
+from engine.core.acd_messages import (AgentProfile, AgentRequest, Announce, CallbackRequested, CallFinished, Connect,
                            ConnectFailed, Dequeue, Enqueue, Expand, Offer, OfferAnswered, OfferEnded, OfferFailed,
                            OfferMade, PhoneInUse, QueueEntered, QueueLeft, QueueReopened, QueueRules, Reconfigure,
                            RoutingDecision, ToCallback, Unroutable, Withdraw)
-from .acd_state import _QueueStats, _Talk, _Waiting
-from .acd_strategies import STRATEGIES, rank
-from .common import CancelTimer, Command, Event, Rejected, StartTimer, TimerFired
-from .txn import Machine, TDict, TList, TSet, atomic
+from engine.core.acd_state import _QueueStats, _Talk, _Waiting
+from engine.core.acd_strategies import STRATEGIES, rank
+from engine.core.common import CancelTimer, Command, Event, Rejected, StartTimer, TimerFired
+from engine.core.txn import Machine, TDict, TList, TSet, atomic
 
 __all__ = [
     "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "ConnectFailed", "Dequeue",

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from . import agent as ag
-from .common import Command, Event
+from engine.core import agent as ag
+from engine.core.common import Command, Event
 
 __all__ = ["AgentProfile", "AgentRequest", "Announce", "CallFinished", "CallbackRequested", "Connect",
            "ConnectFailed", "Dequeue", "Enqueue", "Expand", "Offer", "OfferAnswered", "OfferEnded", "OfferFailed",

@@ -7,8 +7,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 
-from . import agent as ag
-from .acd_messages import AgentProfile, RoutingDecision
+from engine.core import agent as ag
+from engine.core.acd_messages import AgentProfile, RoutingDecision
 
 __all__ = ["STRATEGIES", "rank"]
 

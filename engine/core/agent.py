@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from .common import CancelTimer, Command, Event, Row, StartTimer, Transitions, stay
+from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, Transitions, stay
 
 __all__ = [
     "Agent", "AgentChanged", "AgentPhase", "Answer", "CallEnded", "EndWrapup", "LogIn", "LogOut",

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The dialer (engine/dialer.py) and the simulator (engine/sim/dialer.py) both run this machine; they
+The dialer (engine/runtime/dialer.py) and the simulator (engine/sim/dialer.py) both run this machine; they
 differ only in what carries out its commands (Asterisk there, a virtual clock here)::
 
     DIALLED --Rang--> RINGING --Answered--> SCREENING --AmdVerdict--> MACHINE --Hungup--> ENDED
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
 
-from . import pacing_model as PM
-from .causes import dial_result
-from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions
+from engine.core import pacing_model as PM
+from engine.core.causes import dial_result
+from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions
 
 __all__ = [
     "AgentFree", "AgentKnown", "AgentWrapup", "AmdUnavailable", "AmdVerdict", "Answered", "Attempt",
@@ -271,7 +271,7 @@ def preview(attempt_id: str, plan: Plan, now: float) -> Attempt:
 
 def adopt(attempt_id: str, plan: Plan, *, placed_at: float, answered_at: float | None, connected_at: float,
           agent_id: str | None, call_over: bool, now: float) -> Attempt:
-    """An attempt an earlier run left with an agent (engine/dialrecover.py)."""
+    """An attempt an earlier run left with an agent (engine/runtime/dialrecover.py)."""
     return Attempt(attempt_id, plan, Stage.WRAPUP if call_over else Stage.CONNECTED, placed_at, rang=True,
                    answered_at=answered_at, verdict_at=answered_at, connected_at=connected_at, agent_id=agent_id,
                    ended_at=now if call_over else None)

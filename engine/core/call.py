@@ -35,22 +35,22 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from .call_messages import (AgentCallOver, AgentGone, Announcement, Arrival, BridgeWith, CALLBACK_CONFIRMED,
+from engine.core.call_messages import (AgentCallOver, AgentGone, Announcement, Arrival, BridgeWith, CALLBACK_CONFIRMED,
                             Connected, DialOut, Finish, GaveUp, HangupAgent, JoinQueue, LeaveBridge, LeaveQueue,
                             Limits, Phase, RecordAnswered, RecordEnded, RecordEvent, RecordIvr, RecordStarted,
                             RecordVariables, RequestCallback, Route, SORRY, StartMusic, StartRecording, StopMusic,
                             TransferAnswered, TransferFailed)
-from .causes import REASON_CAUSES
-from .causes import text as describe_cause
-from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
+from engine.core.causes import REASON_CAUSES
+from engine.core.causes import text as describe_cause
+from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 
-from . import ivr as ivr_core
-from .channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
+from engine.core import ivr as ivr_core
+from engine.core.channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
                       RequestFailed, StopPlayback)
-from .ivr import Ivr
+from engine.core.ivr import Ivr
 
 if TYPE_CHECKING:
-    from .ivrtree import IvrTree
+    from engine.core.ivrtree import IvrTree
 
 __all__ = [
     "AgentCallOver", "AgentGone", "Announcement", "Answer", "Answered", "Arrival", "BridgeWith",

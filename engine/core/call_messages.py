@@ -9,10 +9,10 @@ from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from .common import Command, Event
+from engine.core.common import Command, Event
 
 if TYPE_CHECKING:
-    from .ivrtree import IvrTree
+    from engine.core.ivrtree import IvrTree
 
 __all__ = ['AgentCallOver', 'AgentGone', 'Announcement', 'Arrival', 'BridgeWith', 'CALLBACK_CONFIRMED', 'Connected',
            'DialOut', 'Finish', 'GaveUp', 'HangupAgent', 'JoinQueue', 'LeaveBridge', 'LeaveQueue', 'Limits', 'Phase',

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from .call import AgentCallOver, AgentGone, HangupAgent
-from .channel import ChannelGone, HangupRequested, RequestFailed
-from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
+from engine.core.call import AgentCallOver, AgentGone, HangupAgent
+from engine.core.channel import ChannelGone, HangupRequested, RequestFailed
+from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 
 __all__ = ["Callback", "CustomerAnswered", "CustomerFailed", "DialCustomer", "Phase", "RecordOutcome",
            "BridgeCustomer", "HangupCustomer", "handle", "start"]

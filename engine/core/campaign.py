@@ -1,7 +1,7 @@
 """What a campaign knows beyond its single attempts: its counts and the pacer's view of its agents.
 
 Pure functions of the ACD's agents and the campaign's attempts, run by the dialer
-(engine/dialer.py) and the simulator (engine/sim/dialer.py) alike:
+(engine/runtime/dialer.py) and the simulator (engine/sim/dialer.py) alike:
 
 - :class:`Tally`: live answers, abandons and AMD "machine" verdicts over the abandon window, and
   :meth:`Tally.counted` as the campaign's rule counts them (rule ``uk`` adds the estimated AMD false
@@ -19,12 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from . import agent as ag
-from .attempt import LINES, Attempt, Stage
-from .pacing_model import Pacer, Snapshot
+from engine.core import agent as ag
+from engine.core.attempt import LINES, Attempt, Stage
+from engine.core.pacing_model import Pacer, Snapshot
 
 if TYPE_CHECKING:
-    from .acd import Acd
+    from engine.core.acd import Acd
 
 __all__ = ["Tally", "held_agents", "inbound_hold", "snapshot", "wanted"]
 

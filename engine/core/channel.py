@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .common import Command, Event
+from engine.core.common import Command, Event
 
 __all__ = ["Answer", "Answered", "ChannelGone", "Dtmf", "Hangup", "HangupRequested", "Play", "PlaybackDone",
            "RequestFailed", "StopPlayback"]

@@ -48,7 +48,7 @@ from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .hours import DAYS, Week, open_at, openings
+from engine.core.hours import DAYS, Week, open_at, openings
 
 __all__ = [
     "AUTODIAL_MODES", "CampaignRules", "Decision", "Facts", "LIVE_AGENT_MODES", "MODES", "Mode", "REASONS",
@@ -77,7 +77,7 @@ class Scope(Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CampaignRules:
-    """What the gate needs of a campaign (built from the YAML by ``engine.campaignconf.to_rules``)."""
+    """What the gate needs of a campaign (built from the YAML by ``engine.config.campaign.to_rules``)."""
 
     campaign: str
     rule: Literal["us", "uk"] = "us"

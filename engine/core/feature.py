@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from .channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
+from engine.core.channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
                       RequestFailed, StopPlayback)
-from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
+from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 
 __all__ = ["ActionResult", "AgentAction", "FeatureCall", "Phase", "Request", "handle", "match", "start"]
 

@@ -24,12 +24,12 @@ from enum import Enum
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
-from .ivrtree import (Branch, Callback, Gather, Goto, Hangup, Hours, Http, IvrTree, Language, Menu, Play, QueueTo,
+from engine.core.ivrtree import (Branch, Callback, Gather, Goto, Hangup, Hours, Http, IvrTree, Language, Menu, Play, QueueTo,
                       SetVars, Survey, Transfer, Voicemail)
-from .channel import Dtmf, PlaybackDone, StopPlayback
-from .channel import Play as PlayMedia
-from .common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
-from .hours import open_at
+from engine.core.channel import Dtmf, PlaybackDone, StopPlayback
+from engine.core.channel import Play as PlayMedia
+from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
+from engine.core.hours import open_at
 
 __all__ = [
     "CallbackWanted", "HttpCall", "HttpDone", "Ivr", "IvrHangup", "RecordMessage", "RecordingDone", "SetLanguage",

@@ -1,6 +1,6 @@
 """IVR trees as the core reads them: one frozen type per verb, a node, opening hours, a tree.
 
-The YAML loader (:mod:`engine.ivrconf`) builds these from the files and checks them; each field's
+The YAML loader (:mod:`engine.config.ivr`) builds these from the files and checks them; each field's
 ``metadata`` (``check``, ``range``, ``max_items``) is what the loader enforces. Nothing here
 reads a file.
 """
@@ -15,9 +15,9 @@ from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .hours import DAYS as _DAYS
-from .hours import Week
-from .schema import Mark, Range
+from engine.core.hours import DAYS as _DAYS
+from engine.core.hours import Week
+from engine.core.schema import Mark, Range
 
 __all__ = ["MAX_NODES", "MAX_TREES", "VERBS", "Branch", "Callback", "Condition", "Gather", "Goto", "Hangup",
            "Hours", "Http", "IvrTree", "Language", "Menu", "Node", "Play", "Question", "QueueTo", "SetVars",

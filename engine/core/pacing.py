@@ -79,11 +79,11 @@ from __future__ import annotations
 
 import math
 
-from .common import Event
-from .pacing_model import (OBSERVATIONS, Abandoned, Connected, Decide, Dial, Dialed, DialResult, Handled, Pacer,
+from engine.core.common import Event
+from engine.core.pacing_model import (OBSERVATIONS, Abandoned, Connected, Decide, Dial, Dialed, DialResult, Handled, Pacer,
                            PacingSettings, Snapshot, _round, step)
-from .pacing_predictive import Predictive
-from .txn import TDeque, TDict
+from engine.core.pacing_predictive import Predictive
+from engine.core.txn import TDeque, TDict
 
 __all__ = [
     "Abandoned", "Connected", "Decide", "Dial", "DialResult", "Dialed", "Handled", "OBSERVATIONS", "Pacer",

@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from .common import Command, Event
-from .txn import Machine, atomic
+from engine.core.common import Command, Event
+from engine.core.txn import Machine, atomic
 
 __all__ = ["Abandoned", "Connected", "Decide", "Dial", "DialResult", "Dialed", "Handled", "OBSERVATIONS", "Pacer",
            "PacingSettings", "Snapshot", "step"]

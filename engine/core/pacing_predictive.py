@@ -14,9 +14,9 @@ from collections import Counter
 from operator import add, mul
 from types import MappingProxyType
 
-from .common import Event
-from .pacing_model import DialResult, Handled, Pacer, PacingSettings, Snapshot
-from .txn import TDict, TList, Tracked, atomic
+from engine.core.common import Event
+from engine.core.pacing_model import DialResult, Handled, Pacer, PacingSettings, Snapshot
+from engine.core.txn import TDict, TList, Tracked, atomic
 
 __all__ = ["Predictive"]
 

@@ -1,5 +1,5 @@
 """What a configuration value is checked against, and where it was written: plain data that the
-core's types carry in their field metadata (the YAML loader, engine/yamlconf.py, enforces it)."""
+core's types carry in their field metadata (the YAML loader, engine/config/yamlconf.py, enforces it)."""
 
 from __future__ import annotations
 

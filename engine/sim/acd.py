@@ -45,12 +45,12 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from ..acdconf import to_rules
-from ..core import acd as core
-from ..core.agent import AgentChanged, AgentPhase, LogIn
-from ..core.common import CancelTimer, Command, Event, StartTimer, TimerFired
-from .clock import Scheduler
-from .scenario import Distribution, Scenario
+from engine.config.acd import to_rules
+from engine.core import acd as core
+from engine.core.agent import AgentChanged, AgentPhase, LogIn
+from engine.core.common import CancelTimer, Command, Event, StartTimer, TimerFired
+from engine.sim.clock import Scheduler
+from engine.sim.scenario import Distribution, Scenario
 
 __all__ = ["AcdSimulation", "SimulationError", "acd_step", "batch_interval", "run", "sampler"]
 

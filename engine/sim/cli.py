@@ -45,9 +45,9 @@ def _positive_float(text: str) -> float:
 
 
 def cmd_sim_acd(args: argparse.Namespace) -> int:
-    from ..yamlconf import ConfigError
-    from .acd import run
-    from .scenario import load_scenario
+    from engine.config.yamlconf import ConfigError
+    from engine.sim.acd import run
+    from engine.sim.scenario import load_scenario
 
     try:
         scenario = load_scenario(args.scenario, seed=args.seed, hours=args.hours)
@@ -63,10 +63,10 @@ def cmd_sim_acd(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_dialer(args: argparse.Namespace) -> int:
-    from ..core.pacing import make_pacer
-    from ..yamlconf import ConfigError
-    from .dialer import run
-    from .dialer_scenario import load_dialer_scenario
+    from engine.core.pacing import make_pacer
+    from engine.config.yamlconf import ConfigError
+    from engine.sim.dialer import run
+    from engine.sim.dialer_scenario import load_dialer_scenario
 
     try:
         make_pacer(args.algorithm)

@@ -42,24 +42,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..core import acd as A
-from ..core import attempt as AT
-from ..core import call as C
-from ..core import campaign as CP
-from ..core.agent import AgentChanged, AgentPhase, EndWrapup, LogIn
-from ..core.common import CancelTimer, Command, Event, StartTimer, TimerFired
-from ..core.pacing import Pacer, PacingSettings, make_pacer
-from .acd import SimulationError, acd_step, sampler
-from .clock import Scheduler
-from .dialer_report import DEFINITIONS, SWEEP_AGENTS, SWEEP_LIVE, Measures, report, sweep_scenario
-from .dialer_scenario import Delay, DialerScenario
+from engine.core import acd as A
+from engine.core import attempt as AT
+from engine.core import call as C
+from engine.core import campaign as CP
+from engine.core.agent import AgentChanged, AgentPhase, EndWrapup, LogIn
+from engine.core.common import CancelTimer, Command, Event, StartTimer, TimerFired
+from engine.core.pacing import Pacer, PacingSettings, make_pacer
+from engine.sim.acd import SimulationError, acd_step, sampler
+from engine.sim.clock import Scheduler
+from engine.sim.dialer_report import DEFINITIONS, SWEEP_AGENTS, SWEEP_LIVE, Measures, report, sweep_scenario
+from engine.sim.dialer_scenario import Delay, DialerScenario
 
 __all__ = ["DEFINITIONS", "DialerSimulation", "SWEEP_AGENTS", "SWEEP_LIVE", "SimulationError", "run",
            "settings_for", "sweep_scenario"]
 
 LINE_QUANTUM = 0.5  # a line coming back asks for a decision at the next half second (they come in bursts)
 CAMPAIGN, INBOUND = "campaign", "inbound"
-OUTBOUND_PRIORITY = 1000   # as engine/campaignrun.py: answered calls go ahead of inbound callers
+OUTBOUND_PRIORITY = 1000   # as engine/runtime/campaignrun.py: answered calls go ahead of inbound callers
 LIMITS = C.Limits(answer_seconds=10.0, playback_seconds=120.0, hangup_seconds=10.0, max_call_seconds=4 * 3600.0)
 
 

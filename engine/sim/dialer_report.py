@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..core.agent import AgentPhase
-from .dialer_scenario import DialerScenario
+from engine.core.agent import AgentPhase
+from engine.sim.dialer_scenario import DialerScenario
 
 if TYPE_CHECKING:
-    from .dialer import DialerSimulation
+    from engine.sim.dialer import DialerSimulation
 
 __all__ = ["DEFINITIONS", "Measures", "SWEEP_AGENTS", "SWEEP_LIVE", "report", "sweep_scenario"]
 

@@ -43,8 +43,8 @@ from typing import Literal
 
 import yaml
 
-from ..yamlconf import ConfigError, Mark, Problem, load_text
-from .scenario import Distribution, _non_negative, _positive
+from engine.config.yamlconf import ConfigError, Mark, Problem, load_text
+from engine.sim.scenario import Distribution, _non_negative, _positive
 
 __all__ = ["Amd", "Delay", "DialerScenario", "Inbound", "load_dialer_scenario", "load_dialer_scenario_text"]
 

@@ -41,8 +41,8 @@ from typing import Literal
 
 import yaml
 
-from ..acdconf import QueueConfig, check_skills
-from ..yamlconf import ConfigError, Mark, Problem, load_text
+from engine.config.acd import QueueConfig, check_skills
+from engine.config.yamlconf import ConfigError, Mark, Problem, load_text
 
 __all__ = ["AgentSpec", "Distribution", "Scenario", "SimAgent", "load_scenario", "load_scenario_text"]
 

@@ -1,4 +1,4 @@
-"""The ACD's reads: the agents to restore after a restart (:mod:`engine.acdservice`)."""
+"""The ACD's reads: the agents to restore after a restart (:mod:`engine.runtime.acdservice`)."""
 
 from __future__ import annotations
 

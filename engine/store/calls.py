@@ -1,5 +1,5 @@
 """Calls after a restart: what PostgreSQL says of the channels Asterisk still has, and of those it
-no longer has (:mod:`engine.reconcile`)."""
+no longer has (:mod:`engine.runtime.reconcile`)."""
 
 from __future__ import annotations
 

@@ -28,11 +28,11 @@ from typing import Any
 
 import asyncpg
 
-from ..config import DatabaseConfig
-from ..events import Hub
-from ..logsetup import get_logger
-from .journal import Entry, Journal
-from .migrate import default_dir, migrate
+from engine.config.model import DatabaseConfig
+from engine.shared.events import Hub
+from engine.shared.logsetup import get_logger
+from engine.store.journal import Entry, Journal
+from engine.store.migrate import default_dir, migrate
 
 __all__ = ["Database", "OPERATIONS", "Write", "Writer", "apply", "ping"]
 
@@ -150,7 +150,7 @@ OPERATIONS: dict[str, str] = {
     "callback_requested_ivr": """
         INSERT INTO callbacks (call_id, queue, number, requested_at, source) VALUES ($1, $2, $3, to_timestamp($4), 'ivr')
         ON CONFLICT (call_id) DO NOTHING""",
-    # (number E.164, scope, source, at, reason): an agent keyed DNC; see engine/dnc.py add_write
+    # (number E.164, scope, source, at, reason): an agent keyed DNC; see engine/services/dnc.py add_write
     "dnc_add": """
         INSERT INTO dnc_numbers (number, scope, source, added_at, reason) VALUES ($1, $2, $3, to_timestamp($4), $5)
         ON CONFLICT (number, scope) DO NOTHING""",
@@ -222,7 +222,7 @@ class Database:
 
 
 async def ping(pool: asyncpg.Pool) -> None:
-    """One round trip (the health probe of :mod:`engine.metrics`)."""
+    """One round trip (the health probe of :mod:`engine.http.metrics`)."""
     await pool.fetchval("SELECT 1")
 
 

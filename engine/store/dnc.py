@@ -1,5 +1,5 @@
 """The do-not-call lists (``dnc_numbers``, ``dnc_imports``): a list file loaded with COPY, one
-number added, the lists a number is on (:mod:`engine.dnc`)."""
+number added, the lists a number is on (:mod:`engine.services.dnc`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Recording retention and one phone number's rows: what :mod:`engine.gdpr` purges, exports and
+"""Recording retention and one phone number's rows: what :mod:`engine.services.gdpr` purges, exports and
 erases. Numbers are matched by their digits (``regexp_replace(column, '\\D', '', 'g')``) against
 every digit string the number may be stored as."""
 

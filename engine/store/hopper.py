@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..campaignconf import CampaignConfig
-from ..core.compliance import UK_REPEAT_AFTER_ABANDON, Decision, Scope
-from ..yamlconf import parse_duration
+from engine.config.campaign import CampaignConfig
+from engine.core.compliance import UK_REPEAT_AFTER_ABANDON, Decision, Scope
+from engine.config.yamlconf import parse_duration
 
 __all__ = [
     "DNC_DISPOSITIONS", "Lead", "LeadNumber", "OUTCOMES", "Step", "WAIT_UNKNOWN", "finish", "plan", "release",

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..logsetup import get_logger
+from engine.shared.logsetup import get_logger
 
 __all__ = ["Entry", "Journal", "SEGMENT_BYTES"]
 

@@ -1,4 +1,4 @@
-"""Leads into the database: a CSV import in one transaction (:mod:`engine.leadimport`: COPY, and
+"""Leads into the database: a CSV import in one transaction (:mod:`engine.services.leadimport`: COPY, and
 the merge into leads already there) and one lead from the API (``POST /campaigns/{name}/leads``)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The reports' aggregates (:mod:`engine.reports`: ``callcenter report inbound|outbound|agents``)
-and today's service level per queue (:mod:`engine.status`), each one SQL statement over what the
+"""The reports' aggregates (:mod:`engine.services.reports`: ``callcenter report inbound|outbound|agents``)
+and today's service level per queue (:mod:`engine.runtime.status`), each one SQL statement over what the
 engine stored. Bins: ``date_bin`` / ``generate_series`` from the period's start, ``step`` wide
 (the whole period when the report has no interval)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .db import OPERATIONS
+from engine.store.db import OPERATIONS
 
 __all__ = ["owed"]
 

@@ -5,8 +5,8 @@ import contextlib
 import asyncpg
 import pytest
 
-from engine.ari import AriClient, AriError, path
-from engine.config import AriConfig
+from engine.adapters.ari import AriClient, AriError, path
+from engine.config.model import AriConfig
 from engine.store.migrate import default_dir, migrate
 
 from .harness import fresh_database, stack_env

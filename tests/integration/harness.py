@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from engine.app import Engine
-from engine.config import Config, load_config
+from engine.config.model import Config, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 SIPP_DIR = REPO / "tests" / "sipp"

@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
-from engine.acdconf import AgentConfig
+from engine.config.acd import AgentConfig
 from engine.app import Engine
-from engine.config import Config
+from engine.config.model import Config
 from engine.core import acd as A
 from engine.core import agent as ag
 

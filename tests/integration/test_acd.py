@@ -10,7 +10,7 @@ from pathlib import Path
 from engine.app import Engine
 from engine.core import acd as A
 from engine.core import agent as ag
-from engine.recordings import wav_duration
+from engine.runtime.recordings import wav_duration
 
 from .harness import REPO, SIPP_DIR, engine_config, rows, running, running_without_database, sipp, sipp_listening, wait_until_quiet
 
@@ -353,7 +353,7 @@ async def test_a_caller_who_asks_for_a_callback_keeps_the_place_and_is_called_ba
 
 async def test_a_callback_whose_customer_is_busy_is_recorded_busy_and_frees_the_agent(stack, dsn, tmp_path):
     """The callback's customer leg failing before an answer was never run by a test: its cause
-    mapping was not even imported (engine/callbacks.py, a NameError in the event router)."""
+    mapping was not even imported (engine/runtime/callbacks.py, a NameError in the event router)."""
     cb = await called_back(stack, dsn, tmp_path, "5557003", "agent_busy.xml")
     assert (cb["number"], cb["agent_id"], cb["outcome"]) == ("5557003", "9001", "busy")
 

@@ -21,10 +21,10 @@ import aiohttp
 import jsonschema
 from aiohttp import web
 
-from engine import api
+from engine.http import api
 from engine.app import Engine
-from engine.campaignconf import Amd
-from engine.config import WebhookConfig
+from engine.config.campaign import Amd
+from engine.config.model import WebhookConfig
 from engine.core import agent as ag
 
 from .harness import engine_config, journalled, running, running_without_database, sipp, wait_until_quiet

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from engine import api
+from engine.http import api
 from engine.app import Engine
-from engine.campaignconf import NationalDnc
+from engine.config.campaign import NationalDnc
 
 from .harness import Proxy, running
 from .test_acd import acd_config, rows

@@ -27,7 +27,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 
-from engine import api
+from engine.http import api
 from engine.app import Engine
 
 from .harness import running

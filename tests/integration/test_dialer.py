@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from engine.app import Engine
-from engine.campaignconf import Agentless, Amd, CallingHours, CampaignConfig, NationalDnc, Retry
+from engine.config.campaign import Agentless, Amd, CallingHours, CampaignConfig, NationalDnc, Retry
 from engine.core import agent as ag
 from engine.core.attempt import Stage
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import asyncpg
 
 from engine.app import Engine
-from engine.calls import call_id_for
+from engine.runtime.calls import call_id_for
 from engine.core.call import Phase
 
 from .harness import Proxy, engine_config, journalled, running, sipp, wait_until_quiet

@@ -13,10 +13,10 @@ from types import MappingProxyType
 from aiohttp import web
 
 from engine.app import Engine
-from engine.config import InboundRoute
+from engine.config.model import InboundRoute
 from engine.core import acd as A
 from engine.core import agent as ag
-from engine.ivrconf import load_trees
+from engine.config.ivr import load_trees
 
 from .harness import running, sipp, wait_until_quiet
 from .test_acd import acd_config, agent_phone, rows

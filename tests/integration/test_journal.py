@@ -9,7 +9,7 @@ import pytest
 
 from engine.app import Engine
 from engine.core import agent as ag
-from engine.config import DatabaseConfig
+from engine.config.model import DatabaseConfig
 from engine.store.db import Database, Write, Writer
 
 from .harness import Daemon, engine_config, journalled, logged, rows, running, sipp

@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from engine import dnc
+from engine.services import dnc
 from engine.store import hopper
-from engine.campaignconf import CampaignConfig, CampaignsFile
+from engine.config.campaign import CampaignConfig, CampaignsFile
 from engine.store.db import OPERATIONS
-from engine.gate import Gate
-from engine.leadimport import import_leads
-from engine.yamlconf import load_text
+from engine.runtime.gate import Gate
+from engine.services.leadimport import import_leads
+from engine.config.yamlconf import load_text
 
 from .harness import REPO
 

@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from engine.ari import path
+from engine.adapters.ari import path
 from engine.app import Engine
 from engine.core import agent as ag
 from engine.store.migrate import default_dir, migrate

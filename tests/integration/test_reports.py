@@ -17,8 +17,8 @@ import asyncpg
 from engine.app import Engine
 from engine.core import acd as A
 from engine.core import agent as ag
-from engine.gdpr import erase_number, export_number, number_forms, purge_recordings
-from engine.reports import agents_report, format_report, inbound_report, outbound_report
+from engine.services.gdpr import erase_number, export_number, number_forms, purge_recordings
+from engine.services.reports import agents_report, format_report, inbound_report, outbound_report
 
 from .harness import REPO, running, sipp, wait_until_quiet
 from .test_acd import acd_config, agent_phone, log_in

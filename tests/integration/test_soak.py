@@ -1,7 +1,7 @@
 """Memory per call, with real calls: once the calls are over, the engine holds nothing for them.
 
 A short soak (``tools/soak.py`` runs the long one): callers through an IVR menu into a queue, agents
-answering and hanging up. After a warm-up, every per-call container (:mod:`engine.footprint`) must be
+answering and hanging up. After a warm-up, every per-call container (:mod:`engine.cli.footprint`) must be
 back to its size before the calls, every agent free again, and a second round of calls must leave
 no more memory held than the first (tracemalloc, at rest after each): the first round still fills
 connection pools and statement caches, the second must not grow by what a leaked call costs (a call
@@ -16,7 +16,7 @@ import tracemalloc
 
 from engine.app import Engine
 from engine.core import agent as ag
-from engine.footprint import PER_CALL, footprint
+from engine.cli.footprint import PER_CALL, footprint
 
 from . import load
 from .harness import running

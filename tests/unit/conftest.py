@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.ivrconf import load_trees, sound_names
+from engine.config.ivr import load_trees, sound_names
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,13 +13,13 @@ from types import SimpleNamespace
 import jsonschema
 import pytest
 
-from engine import api
-from engine.api import edge
-from engine.config import Config, DatabaseConfig, WebhookConfig
+from engine.http import api
+from engine.http.api import edge
+from engine.config.model import Config, DatabaseConfig, WebhookConfig
 from engine.store.db import Database, Writer
-from engine.http import build_app
-from engine.webhooks import Webhooks, backoff, sign
-from engine.yamlconf import ConfigError, load_text
+from engine.http.server import build_app
+from engine.adapters.webhooks import Webhooks, backoff, sign
+from engine.config.yamlconf import ConfigError, load_text
 
 from .test_config import MINIMAL
 

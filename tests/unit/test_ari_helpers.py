@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from engine.ari import AriClient, AriError, AriUnavailable, _params, path
-from engine.config import AriConfig
+from engine.adapters.ari import AriClient, AriError, AriUnavailable, _params, path
+from engine.config.model import AriConfig
 
 
 def test_booleans_are_lowercased_and_none_dropped():

@@ -8,8 +8,8 @@ import json
 import pytest
 from aiohttp import web
 
-from engine.ari import AriClient, AriError, AriUnavailable
-from engine.config import AriConfig
+from engine.adapters.ari import AriClient, AriError, AriUnavailable
+from engine.config.model import AriConfig
 
 
 class FakeAri:

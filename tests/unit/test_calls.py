@@ -1,4 +1,4 @@
-"""The calls shell (engine/calls.py) around the real call machine, with Asterisk and the ACD played by
+"""The calls shell (engine/runtime/calls.py) around the real call machine, with Asterisk and the ACD played by
 fakes: an agent who answers just as the caller hangs up is released, and nothing of the call stays."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from engine.acdservice import Leg
-from engine.calls import CallManager, call_id_for
-from engine.config import load_config
+from engine.runtime.acdservice import Leg
+from engine.runtime.calls import CallManager, call_id_for
+from engine.config.model import load_config
 from engine.core import acd as A
 from engine.core import call as core
 

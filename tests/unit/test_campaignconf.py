@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.campaignconf import CampaignsFile, find, to_rules
-from engine.config import Config, load_config
-from engine.yamlconf import ConfigError, load_text
+from engine.config.campaign import CampaignsFile, find, to_rules
+from engine.config.model import Config, load_config
+from engine.config.yamlconf import ConfigError, load_text
 
 GOOD = """\
 campaigns:

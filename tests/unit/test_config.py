@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main as cli
-from engine.config import Config, load_config
-from engine.yamlconf import ConfigError, load_text, parse_duration
+from engine.cli.main import main as cli
+from engine.config.model import Config, load_config
+from engine.config.yamlconf import ConfigError, load_text, parse_duration
 
 
 MINIMAL = """\

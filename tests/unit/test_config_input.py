@@ -19,14 +19,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import config as config_module
-from engine.acdconf import AgentsFile, QueuesFile
-from engine.campaignconf import CampaignsFile
-from engine.cli import main as cli
-from engine.config import MAX_INBOUND, Config, load_config
-from engine.ivrconf import Tree
-from engine.yamlconf import MAX_ITEMS, ConfigError, Mark, load_text, parse_duration
-from engine.yamlread import MAX_DEPTH, MAX_FILE_BYTES, _GuardedLoader, compose
+from engine.config import model as config_module
+from engine.config.acd import AgentsFile, QueuesFile
+from engine.config.campaign import CampaignsFile
+from engine.cli.main import main as cli
+from engine.config.model import MAX_INBOUND, Config, load_config
+from engine.config.ivr import Tree
+from engine.config.yamlconf import MAX_ITEMS, ConfigError, Mark, load_text, parse_duration
+from engine.config.yamlread import MAX_DEPTH, MAX_FILE_BYTES, _GuardedLoader, compose
 from tests.unit.test_config import MINIMAL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -202,7 +202,7 @@ def test_an_ivr_file_that_is_not_text_is_an_error_at_its_name(tmp_path):
 def test_a_long_chain_of_silent_nodes_is_checked_without_recursion():
     nodes = "".join(f"  n{i}: {{goto: {{node: n{i + 1}}}}}\n" for i in range(3000)) + "  n3000: {hangup: {}}\n"
     tree = load_text("start: n0\nnodes:\n" + nodes, Tree, file="t.yaml")
-    from engine.ivrconf import _silent_loops
+    from engine.config.ivr import _silent_loops
     assert _silent_loops(tree) == []
 
 

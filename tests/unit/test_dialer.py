@@ -6,14 +6,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.acdconf import to_profile, to_rules
-from engine.config import load_config
+from engine.config.acd import to_profile, to_rules
+from engine.config.model import load_config
 from engine.core import acd as A
 from engine.core import agent as ag
 from engine.core.causes import dial_result as classify
-from engine.campaignrun import Campaign
+from engine.runtime.campaignrun import Campaign
 from engine.core.campaign import Tally
-from engine.dialer import Dialer
+from engine.runtime.dialer import Dialer
 
 from .conftest import REPO
 
@@ -92,7 +92,7 @@ def test_inbound_hold_keeps_what_the_service_level_needs(world):
 def test_rule_uk_counts_estimated_amd_false_positives_as_abandons(world):
     from dataclasses import replace
 
-    from engine.campaignconf import Abandon, Amd
+    from engine.config.campaign import Abandon, Amd
 
     c = world.campaign
     c.tally = Tally(live_answers=200, abandoned=2, machines=50)

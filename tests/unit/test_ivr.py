@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from engine.cli import main as cli
+from engine.cli.main import main as cli
 from engine.core import ivr as I
 from engine.core.call import Dtmf, PlaybackDone
 from engine.core.common import TimerFired
-from engine.ivrconf import IvrTree, Tree, check_trees
-from engine.ivrtry import dry_run, parse_at
-from engine.yamlconf import ConfigError, load_text
+from engine.config.ivr import IvrTree, Tree, check_trees
+from engine.cli.ivrtry import dry_run, parse_at
+from engine.config.yamlconf import ConfigError, load_text
 
 TUESDAY_10_LONDON = parse_at("2026-11-24T10:00:00+00:00")
 CHRISTMAS = parse_at("2026-12-25T10:00:00+00:00")

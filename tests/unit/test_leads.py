@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import dnc
-from engine.campaignconf import CampaignsFile
-from engine.gate import Gate
+from engine.services import dnc
+from engine.config.campaign import CampaignsFile
+from engine.runtime.gate import Gate
 from engine.store.hopper import Step, plan
-from engine.leads import (
+from engine.services.leads import (
     ImportFileError, Normalized, detect_columns, merge, normalize_number, parse_file, parse_row, pick_timezone,
 )
-from engine.yamlconf import load_text
+from engine.config.yamlconf import load_text
 
 HEADER = ["External ID", "First Name", "last_name", "Phone", "phone2", "Mobile", "TZ", "consent", "priority", "plan"]
 

@@ -24,14 +24,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.cli import main as cli
+from engine.cli.main import main as cli
 from engine.core import pacing as P
 from engine.core import pacing_predictive as PP
 from engine.core.txn import TDict, transaction
 from engine.sim.dialer import DialerSimulation, run, settings_for, sweep_scenario
 from engine.sim.dialer_scenario import Delay, load_dialer_scenario, load_dialer_scenario_text
 from engine.sim.scenario import Distribution
-from engine.yamlconf import ConfigError
+from engine.config.yamlconf import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 STANDARD_FILE = REPO / "examples" / "sim" / "dialer-standard.yaml"

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from engine import reloader, yamlconf
+from engine.runtime import reloader
+
+from engine.config import yamlconf
 from engine.app import Engine
-from engine.config import MAX_INBOUND, load_config
-from engine.yamlconf import ConfigError
+from engine.config.model import MAX_INBOUND, load_config
+from engine.config.yamlconf import ConfigError
 from tests.unit.test_config import MINIMAL
 
 

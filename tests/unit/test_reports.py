@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.config import Config
-from engine.gdpr import number_forms
-from engine.reports import (INBOUND_COLUMNS, Report, format_report, parse_interval, parse_period, parse_when,
+from engine.config.model import Config
+from engine.services.gdpr import number_forms
+from engine.services.reports import (INBOUND_COLUMNS, Report, format_report, parse_interval, parse_period, parse_when,
                             parse_zone)
-from engine.yamlconf import ConfigError, load_text
+from engine.config.yamlconf import ConfigError, load_text
 
 from .test_config import MINIMAL
 

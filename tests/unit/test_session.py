@@ -10,8 +10,8 @@ import structlog
 
 from engine.core import call as c
 from engine.core.common import Command
-from engine.logsetup import configure, get_logger
-from engine.session import Session
+from engine.shared.logsetup import configure, get_logger
+from engine.runtime.session import Session
 
 LIMITS = c.Limits(answer_seconds=10, playback_seconds=60, hangup_seconds=5, max_call_seconds=3600)
 

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.acdconf import QueueConfig
-from engine.cli import main as cli
+from engine.config.acd import QueueConfig
+from engine.cli.main import main as cli
 from engine.sim.acd import AcdSimulation, batch_interval, run
 from engine.sim.clock import Scheduler
 from engine.sim.scenario import Distribution, Scenario, load_scenario, load_scenario_text, uniform_agents
-from engine.yamlconf import ConfigError
+from engine.config.yamlconf import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "sim"

@@ -1,4 +1,4 @@
-"""The live picture (engine/status.py) the wallboard and the API show: an agent's call, agents counted
+"""The live picture (engine/runtime/status.py) the wallboard and the API show: an agent's call, agents counted
 per queue, offered today. The ACD is the real pure core; the database answers as PostgreSQL would."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from engine.core import acd as A
 from engine.core import agent as ag
-from engine.status import LiveStatus
+from engine.runtime.status import LiveStatus
 
 T0 = 1_000_000_000.0   # 2001-09-09 01:46:40 UTC
 

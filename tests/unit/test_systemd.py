@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.systemd import notify
+from engine.adapters.systemd import notify
 
 
 def test_notify_sends_the_state_to_the_socket_systemd_names(tmp_path, monkeypatch):

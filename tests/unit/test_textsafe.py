@@ -11,11 +11,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import structlog
 
-from engine import cli, dnc, outboundcli
-from engine.leads import Note, write_report
-from engine.logsetup import configure, get_logger
-from engine.reports import INBOUND_COLUMNS, Report, format_report
-from engine.textsafe import printable
+from engine.cli import main as cli
+
+from engine.services import dnc
+
+from engine.cli import outbound as outboundcli
+from engine.services.leads import Note, write_report
+from engine.shared.logsetup import configure, get_logger
+from engine.services.reports import INBOUND_COLUMNS, Report, format_report
+from engine.shared.textsafe import printable
 
 EVIL = "Bob\x07\x1b[2J\x1b]0;pwned\x07\u202eevil\nline2\tx"
 SHOWN = "Bob\\x07\\x1b[2J\\x1b]0;pwned\\x07\\u202eevil\\nline2\\tx"

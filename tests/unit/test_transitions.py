@@ -27,8 +27,8 @@ from engine.core import feature as F
 from engine.core import ivr as I
 from engine.core.channel import Answered, ChannelGone, Dtmf, HangupRequested, PlaybackDone, RequestFailed
 from engine.core.common import Event, IllegalTransition, Row, TimerFired, Transitions, UndeclaredTarget, stay
-from engine.ivrconf import IvrTree, Tree, load_trees
-from engine.yamlconf import load_text
+from engine.config.ivr import IvrTree, Tree, load_trees
+from engine.config.yamlconf import load_text
 
 from .structure import dump
 

@@ -6,8 +6,8 @@ import asyncio
 import json
 from types import SimpleNamespace
 
-from engine import wallboard
-from engine.wallboard import Broadcaster
+from engine.http import wallboard
+from engine.http.wallboard import Broadcaster
 
 
 class GatedStatus:

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from engine.store import journal as J
-from engine.config import DatabaseConfig
+from engine.config.model import DatabaseConfig
 from engine.store.db import Database, Write, Writer
 
 

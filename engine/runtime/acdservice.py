@@ -1,0 +1,288 @@
+"""The ACD in the shell: one session around the pure :class:`~engine.core.acd.Acd`, and the agent legs.
+
+The ACD runs as a single :class:`~engine.runtime.session.Session` (its events are handled one at a time, in
+order, so no two offers can race). This module carries out what it decides:
+
+- ``Offer``: originate a leg to the agent's phone (``POST /channels``, our app, a ring timeout);
+  the leg's StasisStart means the agent answered (``OfferAnswered``); its ChannelDestroyed before
+  that, with the Q.850 cause, means busy / no answer / rejected / unreachable (``OfferFailed``);
+- ``Connect`` / ``Unroutable`` / ``Announce``: hand the news to the caller's call session;
+- ``Withdraw``: hang up the agent's leg;
+- ``Record*`` and ``AgentChanged``: ordered database writes.
+
+It also restores agents after a restart (from ``agents_current``) before it handles anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.config.acd import to_profile, to_rules
+from engine.adapters.ari import AriClient, AriError, AriUnavailable
+from engine.config.model import Config
+from engine.core import acd as A
+from engine.core.causes import offer_result
+from engine.core import agent as ag
+from engine.core import call as C
+from engine.core.common import Command, StartTimer
+from engine.store import acd as acd_store
+from engine.store.db import Database, Write, Writer
+from engine.shared.logsetup import get_logger
+from engine.runtime.router import Router
+from engine.runtime.session import Session
+
+if TYPE_CHECKING:
+    from engine.runtime.calls import CallManager
+
+__all__ = ["AcdService"]
+
+log = get_logger("acd")
+
+# The best candidates stored with each offer (the reason line also says how many there were).
+STORED_CANDIDATES = 25
+AUTO_ANSWER = {"PJSIP_HEADER(add,Call-Info)": "<sip:callcenter>;answer-after=0",
+               "PJSIP_HEADER(add,Alert-Info)": "<http://callcenter>;info=alert-autoanswer;delay=0"}
+# Offer ids are made by the core per run; database ids must be unique across runs.
+_RUN = uuid.uuid4()
+
+
+@dataclass(slots=True)
+class Leg:
+    """An agent leg: a channel ringing (then talking to) an agent for a call."""
+
+    channel_id: str
+    call_id: str
+    agent_id: str
+    offer_id: str
+    answered: bool = False
+    rang: bool = False
+    callback_number: str | None = None
+
+
+class AcdService:
+    def __init__(self, *, ari: AriClient, db: Database, writer: Writer, config: Callable[[], Config],
+                 router: Router) -> None:
+        self.ari = ari
+        self.db = db
+        self.writer = writer
+        self.config = config
+        cfg = config()
+        self.acd = A.Acd({q.name: to_rules(q) for q in cfg.queues}, {a.id: to_profile(a) for a in cfg.agents})
+        self.session: Session[A.Acd] = Session(state=self.acd, handle=A.step, execute=self._execute,
+                                               log=log, on_transition=self._notify)
+        self.router = router                     # the agent legs' events come here through it
+        self.legs: dict[str, Leg] = {}          # agent leg channel id -> leg
+        self.calls: CallManager | None = None    # wired by app.py
+        self.ready = asyncio.Event()             # agents restored; events flow
+        self.listeners: list[Callable[[ag.AgentChanged], None]] = []   # told of every agent state change
+        self._changed = asyncio.Event()
+
+    # -- running -------------------------------------------------------------------------------
+    async def run(self) -> None:
+        await self._restore()
+        self.ready.set()
+        await self.session.run()
+
+    def post(self, event: A.Event) -> None:
+        self.session.post(event)
+
+    async def request(self, event: A.Event) -> None:
+        """Hand an event to the ACD and wait; raises Refused / IllegalTransition if turned down."""
+        await self.session.request(event)
+
+    def _notify(self) -> None:
+        self._changed.set()
+
+    async def wait_until(self, condition: Callable[[A.Acd], bool]) -> None:
+        """Until ``condition(acd)`` holds, checked after every event the ACD handles."""
+        while not condition(self.acd):
+            self._changed.clear()
+            await self._changed.wait()
+
+    def reconfigure(self, cfg: Config) -> None:
+        self.post(A.Reconfigure({q.name: to_rules(q) for q in cfg.queues}, {a.id: to_profile(a) for a in cfg.agents}))
+
+    # -- restart -------------------------------------------------------------------------------
+    async def _restore(self) -> None:
+        """Agents stay logged in across a restart, in the state they were in."""
+        try:
+            async with asyncio.timeout(10):   # the database, with what the run before journalled
+                await self.writer.caught_up()
+        except TimeoutError:
+            log.error("acd.restore_skipped", reason="database not ready; agents must log in again",
+                      database_up=self.db.ready.is_set(), journal_replayed=self.writer.replayed.is_set())
+            return
+        assert self.db.pool is not None
+        rows = await acd_store.logged_in_agents(self.db.pool)
+        now = time.time()
+        restored = 0
+        for row in rows:
+            agent_id = row["agent_id"]
+            if agent_id not in self.acd.profiles:
+                continue
+            queues = frozenset(q for q in row["queues"] if q in self.acd.rules)
+            phase = ag.AgentPhase(row["state"])
+            if phase is ag.AgentPhase.RESERVED:
+                phase = ag.AgentPhase.AVAILABLE  # the ringing leg did not survive us
+            agent = ag.Agent(
+                id=agent_id, phase=phase, queues=queues, endpoint=row["endpoint"], pause_reason=row["reason"],
+                call_id=str(row["call_id"]) if row["call_id"] and phase is not ag.AgentPhase.AVAILABLE else None,
+                since=row["since"].timestamp(),
+                idle_since=row["idle_since"].timestamp() if row["idle_since"] else row["since"].timestamp(),
+                calls_taken=row["calls_taken"], pending=row["pending"])
+            queue = None
+            if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id is not None:
+                queue = await acd_store.agent_call_queue(self.db.pool, agent.call_id, agent_id)
+            commands = self.acd.restore_agent(agent, now, queue=queue)
+            for c in commands:
+                if isinstance(c, StartTimer):
+                    self.session.timers.start(c.key, c.at)
+            restored += 1
+        log.info("acd.restored", agents=restored)
+
+    def after_reconcile(self, connected_calls: set[str]) -> None:
+        """Agents on a call that did not survive the restart go to wrap-up."""
+        for agent in list(self.acd.agents.values()):
+            if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id not in connected_calls:
+                self.post(A.CallFinished(agent.id))
+
+    # -- agent legs (events routed here by the CallManager) ------------------------------------
+    def on_leg_event(self, leg: Leg, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "ChannelStateChange" and (event.get("channel") or {}).get("state") == "Ringing":
+            leg.rang = True
+        elif kind == "StasisStart" and not leg.answered:
+            leg.answered = True
+            self.post(A.OfferAnswered(leg.call_id, leg.agent_id))
+        elif kind == "ChannelDestroyed" and not leg.answered:
+            self.drop_leg(leg.channel_id)
+            cause = event.get("cause")
+            self.post(A.OfferFailed(leg.call_id, leg.agent_id, offer_result(cause, leg.rang)))
+        elif kind in ("StasisEnd", "ChannelDestroyed") and leg.answered:
+            self.drop_leg(leg.channel_id)
+
+    def drop_leg(self, channel_id: str) -> bool:
+        """Stop following an agent leg; whether it was still followed."""
+        self.router.forget(channel_id)
+        return self.legs.pop(channel_id, None) is not None
+
+    def leg_of(self, call_id: str, agent_id: str) -> Leg | None:
+        for leg in self.legs.values():
+            if leg.call_id == call_id and leg.agent_id == agent_id:
+                return leg
+        return None
+
+    # -- commands --------------------------------------------------------------------------------
+    async def _execute(self, session: Session[A.Acd], command: Command) -> None:
+        submit, publish = self.writer.submit, self.writer.hub.publish
+        if isinstance(command, A.Offer):
+            await self._offer(command)
+        elif isinstance(command, A.Withdraw):
+            leg = self.leg_of(command.call_id, command.agent_id)
+            if leg is not None:
+                self.drop_leg(leg.channel_id)
+                assert self.calls is not None
+                await self.calls.hang_up(leg.channel_id, "offer withdrawn")
+        elif isinstance(command, A.Connect):
+            leg = self.leg_of(command.call_id, command.agent_id)
+            assert self.calls is not None
+            if leg is None:
+                # The agent's leg went between its answer and now: the caller goes back in line.
+                log.warning("acd.connect_without_leg", call_id=command.call_id, agent_id=command.agent_id)
+                self.post(A.ConnectFailed(command.call_id, command.agent_id))
+            else:
+                self.calls.connect(leg, command.queue, alive=self.drop_leg(leg.channel_id))
+        elif isinstance(command, A.Unroutable):
+            assert self.calls is not None
+            self.calls.post(command.call_id, C.GaveUp(command.reason))
+        elif isinstance(command, A.Announce):
+            assert self.calls is not None
+            self.calls.post(command.call_id, C.Announcement(command.position, command.expected_wait))
+        elif isinstance(command, ag.AgentChanged):
+            a = self.acd.agents.get(command.agent_id) or ag.Agent(command.agent_id)
+            log.info("agent.state", agent_id=command.agent_id, state=command.phase.value, reason=command.reason,
+                     call_id=command.call_id)
+            for listener in self.listeners:
+                listener(command)
+            submit(Write("agent_state", (str(uuid.uuid4()), command.agent_id, command.phase.value, command.reason,
+                                         command.call_id, command.at, sorted(a.queues), a.endpoint, a.idle_since,
+                                         a.calls_taken, a.pending)))
+            publish("agent.state", agent_id=command.agent_id, state=command.phase.value, reason=command.reason,
+                    call_id=command.call_id, at=command.at)
+        elif isinstance(command, A.QueueEntered):
+            log.info("queue.entered", call_id=command.call_id, queue=command.queue, priority=command.priority)
+            submit(Write("queue_entered", (str(uuid.uuid4()), command.call_id, command.queue, command.priority,
+                                           command.at, command.entered_at)))
+            publish("queue.entered", call_id=command.call_id, queue=command.queue, priority=command.priority,
+                    at=command.at)
+        elif isinstance(command, A.QueueLeft):
+            log.info("queue.left", call_id=command.call_id, queue=command.queue, outcome=command.outcome,
+                     wait=round(command.wait, 2), agent_id=command.agent_id)
+            submit(Write("queue_left", (command.call_id, command.queue, command.at, command.outcome,
+                                        command.wait, command.agent_id)))
+            publish("queue.left", call_id=command.call_id, queue=command.queue, outcome=command.outcome,
+                    wait_seconds=command.wait, agent_id=command.agent_id, at=command.at)
+            if command.outcome == "answered":
+                publish("call.answered", call_id=command.call_id, agent_id=command.agent_id, queue=command.queue,
+                        at=command.at)
+        elif isinstance(command, A.OfferMade):
+            d = command.decision
+            log.info("queue.offer", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
+                     reason=d.explain())
+            submit(Write("offer_made", (self.offer_uuid(command.offer_id), command.call_id, command.queue,
+                                        command.agent_id, command.at, d.strategy, json.dumps(dict(d.requirement)),
+                                        d.step, json.dumps([list(c) for c in d.candidates[:STORED_CANDIDATES]]), d.explain())))
+            publish("call.offered", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
+                    offer_id=self.offer_uuid(command.offer_id), reason=d.explain(), at=command.at)
+        elif isinstance(command, A.OfferEnded):
+            submit(Write("offer_ended", (self.offer_uuid(command.offer_id), command.at, command.result)))
+            publish("call.offer_ended", offer_id=self.offer_uuid(command.offer_id), result=command.result,
+                    at=command.at)
+        elif isinstance(command, A.QueueReopened):
+            log.info("queue.reopened", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id)
+            submit(Write("queue_reopened", (command.call_id, command.queue, command.agent_id)))
+            publish("queue.reopened", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
+                    at=command.at)
+        elif isinstance(command, A.CallbackRequested):
+            submit(Write("callback_requested", (command.call_id, command.queue, command.number, command.at)))
+        else:
+            raise TypeError(f"no executor for {command!r}")
+
+    @staticmethod
+    def offer_uuid(offer_id: str) -> str:
+        return str(uuid.uuid5(_RUN, offer_id))
+
+    async def _offer(self, offer: A.Offer) -> None:
+        channel_id = f"agentleg-{self.offer_uuid(offer.offer_id)}"
+        leg = Leg(channel_id, offer.call_id, offer.agent_id, offer.offer_id, callback_number=offer.callback_number)
+        self.legs[channel_id] = leg
+        self.router.follow(channel_id, lambda event: self.on_leg_event(leg, event))
+        assert self.calls is not None
+        caller = self.calls.caller_of(offer.call_id)
+        app = self.config().asterisk.ari.app
+        # An answered outbound call has seconds to reach an agent: ask the phone to answer by itself
+        # (Call-Info answer-after: Yealink, Snom, Grandstream, Cisco; Alert-Info: Polycom and others).
+        body = {"variables": AUTO_ANSWER} if self.calls.is_outbound(offer.call_id) else None
+        try:
+            await self.ari.request("POST", "/channels", params=dict(
+                endpoint=offer.endpoint, app=app, channelId=channel_id, appArgs=f"agentleg,{offer.call_id},{offer.agent_id}",
+                timeout=int(offer.ring_timeout), callerId=caller or None), body=body)
+        except AriUnavailable as exc:
+            # No answer in time (or the connection dropped): Asterisk may well have made the channel
+            # and be ringing the phone. Keep following the leg (we chose its id): its StasisStart
+            # still answers the offer, its ChannelDestroyed fails it, and the ring timer withdraws
+            # it (hanging it up) if neither comes.
+            log.warning("acd.offer_unconfirmed", call_id=offer.call_id, agent_id=offer.agent_id,
+                        channel_id=channel_id, error=str(exc))
+        except AriError as exc:
+            # 500 "Allocation failed": no reachable contact for the phone; 4xx: a bad endpoint.
+            self.drop_leg(channel_id)
+            log.warning("acd.offer_failed", call_id=offer.call_id, agent_id=offer.agent_id, error=str(exc))
+            self.post(A.OfferFailed(offer.call_id, offer.agent_id, "unreachable"))
+
