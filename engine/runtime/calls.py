@@ -25,12 +25,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import structlog
 
 from engine.runtime.acdservice import AcdService, Leg
 from engine.core.causes import offer_result
 from engine.adapters.ari import AriClient, AriError, path
+from engine.adapters.crm import Crm
 from engine.runtime.callbacks import Callbacks
 from engine.config.model import Config
 from engine.core import acd as A
@@ -110,7 +110,7 @@ class CallManager:
         for kind in ("RecordingFinished", "RecordingFailed"):
             self.router.on_kind(kind, lambda event: self.recordings.on_event(event))
         self._followed: dict[str, set[str]] = {}  # call id -> the other legs its session follows
-        self._http: aiohttp.ClientSession | None = None
+        self.crm = Crm()   # the IVR's http verb (engine/adapters/crm.py)
         self._adopted_unbridged: set[str] = set()  # adopted callers whose first queueing may resume a stay
         self._ivr_steps: dict[str, int] = {}  # call id -> steps written (their order in the path)
         self.handled = 0  # calls whose session ended (finished, or crashed and logged)
@@ -418,30 +418,14 @@ class CallManager:
             return False
         return True
 
-    def http(self) -> aiohttp.ClientSession:
-        """The client for the IVR's CRM lookups (made on first use, closed by :meth:`close`)."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession(headers={"User-Agent": "callcenter"})
-        return self._http
-
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self.crm.close()
 
     async def _http_call(self, session: Session[core.CallState], call: ivr.HttpCall) -> None:
-        try:
-            async with asyncio.timeout(call.timeout):
-                body = dict(call.body) if call.method == "POST" else None
-                async with self.http().request(call.method, call.url, json=body) as resp:
-                    if resp.status >= 400:
-                        raise ValueError(f"HTTP {resp.status}")
-                    data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            session.log.info("ivr.http_failed", url=call.url, error=f"{type(exc).__name__}: {exc}")
-            session.post(ivr.HttpDone(False, detail=str(exc) or type(exc).__name__))
-            return
-        session.post(ivr.HttpDone(True, data if isinstance(data, dict) else {"value": data}))
+        done = await self.crm.ask(call)
+        if not done.ok:
+            session.log.info("ivr.http_failed", url=call.url, error=done.detail)
+        session.post(done)
 
     async def _dial_out(self, session: Session[core.CallState], dial: core.DialOut) -> None:
         """A transfer: originate the target; its answer (or failure) comes back to the call."""
