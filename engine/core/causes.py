@@ -2,7 +2,8 @@
 
 Asterisk reports why a channel ended with an ITU-T Q.850 cause code. Each code here has its text
 and what it says about a leg that ended *before it was answered* (:class:`Unanswered`). Every
-originated leg reads this one table, each in its own words:
+originated leg reads this one table (the leg machine, engine/core/leg.py, hands each owner the cause
+and whether it rang), each in its own words:
 
 - an agent's offer (:func:`offer_result`): ``busy``, ``codec``, ``rejected``, ``no-answer`` (only
   if it rang: Asterisk gives a phone that never answered the INVITE the same 19 as one that rang

@@ -31,9 +31,11 @@ from engine.core.causes import offer_result
 from engine.core import agent as ag
 from engine.core import call as C
 from engine.core.common import Command, StartTimer
+from engine.core import leg as L
 from engine.store import acd as acd_store
 from engine.store.db import Database, Write, Writer
 from engine.shared.logsetup import get_logger
+from engine.runtime.legs import LegWatch
 from engine.runtime.router import Router
 from engine.runtime.session import Session
 
@@ -60,8 +62,6 @@ class Leg:
     call_id: str
     agent_id: str
     offer_id: str
-    answered: bool = False
-    rang: bool = False
     callback_number: str | None = None
 
 
@@ -153,19 +153,15 @@ class AcdService:
                 self.post(A.CallFinished(agent.id))
 
     # -- agent legs (events routed here by the CallManager) ------------------------------------
-    def on_leg_event(self, leg: Leg, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "ChannelStateChange" and (event.get("channel") or {}).get("state") == "Ringing":
-            leg.rang = True
-        elif kind == "StasisStart" and not leg.answered:
-            leg.answered = True
+    def on_leg(self, leg: Leg, command: Command) -> None:
+        """What the leg machine says of an agent leg (engine/runtime/legs.py)."""
+        if isinstance(command, L.LegAnswered):
             self.post(A.OfferAnswered(leg.call_id, leg.agent_id))
-        elif kind == "ChannelDestroyed" and not leg.answered:
-            self.drop_leg(leg.channel_id)
-            cause = event.get("cause")
-            self.post(A.OfferFailed(leg.call_id, leg.agent_id, offer_result(cause, leg.rang)))
-        elif kind in ("StasisEnd", "ChannelDestroyed") and leg.answered:
-            self.drop_leg(leg.channel_id)
+        elif isinstance(command, L.LegFailed):
+            self.legs.pop(leg.channel_id, None)
+            self.post(A.OfferFailed(leg.call_id, leg.agent_id, offer_result(command.cause, command.rang)))
+        elif isinstance(command, L.LegEnded):
+            self.legs.pop(leg.channel_id, None)
 
     def drop_leg(self, channel_id: str) -> bool:
         """Stop following an agent leg; whether it was still followed."""
@@ -262,7 +258,7 @@ class AcdService:
         channel_id = f"agentleg-{self.offer_uuid(offer.offer_id)}"
         leg = Leg(channel_id, offer.call_id, offer.agent_id, offer.offer_id, callback_number=offer.callback_number)
         self.legs[channel_id] = leg
-        self.router.follow(channel_id, lambda event: self.on_leg_event(leg, event))
+        watch = LegWatch(self.router, channel_id, lambda command: self.on_leg(leg, command))
         assert self.calls is not None
         caller = self.calls.caller_of(offer.call_id)
         app = self.config().asterisk.ari.app
@@ -282,7 +278,6 @@ class AcdService:
                         channel_id=channel_id, error=str(exc))
         except AriError as exc:
             # 500 "Allocation failed": no reachable contact for the phone; 4xx: a bad endpoint.
-            self.drop_leg(channel_id)
             log.warning("acd.offer_failed", call_id=offer.call_id, agent_id=offer.agent_id, error=str(exc))
-            self.post(A.OfferFailed(offer.call_id, offer.agent_id, "unreachable"))
+            watch.not_placed(str(exc))
 

@@ -19,9 +19,11 @@ from engine.core import acd as A
 from engine.core import call as C
 from engine.core import callback as K
 from engine.core.causes import callback_result
-from engine.core.common import Command, Event
+from engine.core import leg as L
+from engine.core.common import Command
 from engine.store.db import Write
 from engine.shared.logsetup import get_logger
+from engine.runtime.legs import LegWatch
 from engine.runtime.session import Session
 
 if TYPE_CHECKING:
@@ -55,27 +57,20 @@ class Callbacks:
         session: Session[K.Callback] = Session(
             state=state, handle=K.handle, phase_of=lambda s: s.phase, is_finished=lambda s: s.phase is K.Phase.ENDED,
             log=bound, execute=lambda s, c: self._execute(s, c, customer, template, caller_id))
-        answered = False
 
-        def on_customer(event: dict[str, Any]) -> None:
-            nonlocal answered
-            kind = event.get("type")
-            translated: Event | None = None
-            if kind == "StasisStart" and not answered:
-                answered = True
-                translated = K.CustomerAnswered()
-            elif kind == "ChannelDestroyed" and not answered:
-                translated = K.CustomerFailed(callback_result(event.get("cause")))
-            elif kind in ("StasisEnd", "ChannelDestroyed") and answered:
-                translated = C.ChannelGone()
-            if translated is not None:
-                session.post(translated)
+        def on_customer(command: Command) -> None:
+            if isinstance(command, L.LegAnswered):
+                session.post(K.CustomerAnswered())
+            elif isinstance(command, L.LegFailed):
+                session.post(K.CustomerFailed(callback_result(command.cause)))
+            elif isinstance(command, L.LegEnded):
+                session.post(C.ChannelGone())
 
         def on_agent(event: dict[str, Any]) -> None:
             if event.get("type") in ("StasisEnd", "ChannelDestroyed"):
                 session.post(C.AgentGone())
 
-        self.calls.router.follow(customer, on_customer)
+        LegWatch(self.calls.router, customer, on_customer)
         self.calls.router.follow(leg.channel_id, on_agent)
         bound.info("callback.placing")
         self.calls.spawn(self._run(session, first, customer, leg.channel_id))

@@ -37,9 +37,11 @@ from engine.core import acd as A
 from engine.core import call as core
 from engine.core import ivr
 from engine.core.common import Command, Event, Rejected
+from engine.core.leg import LegAnswered, LegFailed
 from engine.store.db import Database, Write, Writer
 from engine.shared.logsetup import get_logger
 from engine.runtime.reconcile import BRIDGE_PREFIX, Reconciler, bridge_name, call_id_for
+from engine.runtime.legs import LegWatch
 from engine.runtime.recordings import Recordings
 from engine.runtime.router import Router
 from engine.runtime.session import Session
@@ -195,6 +197,9 @@ class CallManager:
         """Route ``channel``'s events to ``route`` until the channel is gone or the session ends,
         whichever comes first (then :meth:`_let_go` drops what its session still follows)."""
         self.router.follow(channel, route)
+        self._track(session, channel)
+
+    def _track(self, session: Session[core.CallState], channel: str) -> None:
         self._followed.setdefault(session.state.call_id, set()).add(channel)
 
     def _other_leg(self, session: Session[core.CallState], channel: str) -> Callable[[dict[str, Any]], None]:
@@ -439,29 +444,21 @@ class CallManager:
             session.post(core.TransferFailed(f"cannot dial {dial.target!r}"))
             return
         channel = f"xfer-{uuid.uuid4()}"
-        answered = False
-        talking = self._other_leg(session, channel)
 
-        def route(event: dict[str, Any]) -> None:
-            nonlocal answered
-            kind = event.get("type")
-            if kind == "StasisStart" and not answered:
-                answered = True
+        def tell(command: Command) -> None:
+            if isinstance(command, LegAnswered):
                 session.post(core.TransferAnswered(channel))
-            elif kind == "ChannelDestroyed" and not answered:
-                self.router.forget(channel)
-                session.post(core.TransferFailed(offer_result(event.get("cause"), True)))
-            elif answered:
-                talking(event)
+            elif isinstance(command, LegFailed):
+                session.post(core.TransferFailed(command.detail or offer_result(command.cause, True)))
 
-        self._follow(session, channel, route)
+        watch = LegWatch(self.router, channel, tell, after_answer=self._other_leg(session, channel))
+        self._track(session, channel)
         try:
             await self.ari.post("/channels", endpoint=endpoint, app=cfg.asterisk.ari.app, channelId=channel,
                                 appArgs=f"transfer,{s.call_id}", timeout=int(dial.timeout),
                                 callerId=cfg.outbound.caller_id or s.caller_number or None)
         except AriError as exc:
-            self.router.forget(channel)
-            session.post(core.TransferFailed(str(exc)))
+            watch.not_placed(str(exc))
 
     async def rest(self, session: Session[Any], what: str, method: str, url_path: str, **params: Any) -> bool:
         """One REST request for a session; a failure comes back to it as RequestFailed."""

@@ -28,10 +28,12 @@ from engine.core import attempt as AT
 from engine.core import call as C
 from engine.core import callback as K
 from engine.core import campaign as CP
+from engine.core import leg as L
 from engine.core import pacing as P
 from engine.core.common import CancelTimer, Command, Event, IllegalTransition, Rejected, StartTimer, TimerFired
 from engine.core.compliance import Decision, Scope
 from engine.store.db import Write
+from engine.runtime.legs import LegWatch
 
 if TYPE_CHECKING:
     from engine.runtime.dialer import Dialer
@@ -70,6 +72,7 @@ class Attempt:
     channel: dict[str, Any] = field(default_factory=dict)    # as the last StasisStart showed it
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     log: Any = field(default=None, repr=False)
+    watch: LegWatch | None = field(default=None, repr=False)   # the customer's channel until the hand-over
 
     @property
     def stage(self) -> AT.Stage:
@@ -211,7 +214,8 @@ class Campaign:
         a = Attempt(attempt_id, lead, result.number, f"dial-{attempt_id}", state,
                     log=bound.bind(attempt_id=str(attempt_id), number=result.number))
         self.attempts[a.channel_id] = a
-        self.dialer.calls.router.follow(a.channel_id, lambda event: self.on_event(a, event))
+        a.watch = LegWatch(self.dialer.calls.router, a.channel_id, lambda command: self.on_leg(a, command),
+                           other=lambda event: self.on_event(a, event), leaves=False)
         a.log.info("dialer.dialing", mode=mode, caller_id=caller_id)
         self.run_commands(a, commands, now)
         return 1
@@ -288,17 +292,24 @@ class Campaign:
         a.state = state
         self.run_commands(a, commands, now)
 
-    def on_event(self, a: Attempt, event: dict[str, Any]) -> None:
-        """The ARI events of the attempt's channel, before the hand-over (synchronous)."""
-        kind = event.get("type")
-        args = event.get("args") or []
-        if kind == "ChannelStateChange" and (event.get("channel") or {}).get("state") == "Ringing":
+    def on_leg(self, a: Attempt, command: Command) -> None:
+        """What the leg machine says of the customer's channel before the hand-over (synchronous)."""
+        if isinstance(command, L.LegRinging):
             self.feed(a, AT.Rang())
             self.dialer.progressed()
-        elif kind == "StasisStart" and args[:1] == ["dial"]:
-            a.channel = event.get("channel") or {}
+        elif isinstance(command, L.LegAnswered):
+            a.channel = a.watch.channel if a.watch is not None else {}
             self.feed(a, AT.Answered())
-        elif kind == "StasisStart" and args[:1] == ["amd"]:
+        elif isinstance(command, L.LegFailed) and command.cause is None and command.detail:
+            self.feed(a, AT.OriginateFailed(command.permanent))
+        elif isinstance(command, (L.LegFailed, L.LegEnded)):
+            self.feed(a, AT.Hungup(command.cause))
+
+    def on_event(self, a: Attempt, event: dict[str, Any]) -> None:
+        """The channel's other ARI events: AMD's verdict, a playback's end, a key."""
+        kind = event.get("type")
+        args = event.get("args") or []
+        if kind == "StasisStart" and args[:1] == ["amd"]:
             a.channel = event.get("channel") or {}
             a.log.info("dialer.amd", status=args[1] if len(args) > 1 else "NOTSURE",
                        cause=args[2] if len(args) > 2 else "")
@@ -307,8 +318,6 @@ class Campaign:
             self.feed(a, AT.PlaybackFinished(str((event.get("playback") or {}).get("id"))))
         elif kind == "ChannelDtmfReceived":
             self.feed(a, AT.Key(str(event.get("digit", ""))))
-        elif kind == "ChannelDestroyed":
-            self.feed(a, AT.Hungup(event.get("cause")))
 
     def on_call(self, a: Attempt, command: Command) -> None:
         """The answered call's session at work: connected, abandoned, its cause, its end."""
@@ -345,7 +354,12 @@ class Campaign:
         self.dialer.spawn(self._request(a, lambda: self.dialer.calls.ari.post(
             "/channels", endpoint=cfg.dial.format(number=a.number), app=self.dialer.app(), appArgs="dial",
             channelId=a.channel_id, timeout=int(cfg.ring_timeout_seconds), callerId=cfg.caller_id_for(a.number)),
-            lambda exc: AT.OriginateFailed(exc.status in (400, 404)), "dialer.originate_failed"))
+            lambda exc: self._not_placed(a, exc), "dialer.originate_failed"))
+
+    @staticmethod
+    def _not_placed(a: Attempt, exc: AriError) -> None:
+        if a.watch is not None:   # the leg fails; its LegFailed comes back to on_leg
+            a.watch.not_placed(exc.message or str(exc), exc.status in (400, 404))
 
     async def _request(self, a: Attempt, call: Callable[[], Any], failed: Callable[[AriError], Event | None],
                        event: str) -> None:

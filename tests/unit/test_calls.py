@@ -69,7 +69,7 @@ async def test_an_agent_who_answers_as_the_caller_hangs_up_is_released_and_nothi
         await calls.wait_until(lambda m: m.by_call[call_id].state.phase is core.Phase.QUEUED)
 
     # The caller hangs up (their StasisEnd is queued first) as the ACD connects agent 9001's answer.
-    leg = Leg("agentleg-1", call_id, "9001", "offer-1", answered=True)
+    leg = Leg("agentleg-1", call_id, "9001", "offer-1")
     acd.legs[leg.channel_id] = leg
     calls.on_event({"type": "StasisEnd", "channel": {"id": "caller-1"}})
     calls.connect(leg, "support", alive=True)
