@@ -38,7 +38,7 @@ def footprint(engine: Engine) -> dict[str, int]:
             "calls.sessions": len(calls.sessions), "calls.by_call": len(calls.by_call),
             "calls.routes": len(calls.router), "calls.followed": len(calls._followed),
             "calls.observers": len(calls.observers),
-            "calls.ivr_steps": len(calls._ivr_steps), "recordings.active": len(calls.recordings.active),
+            "calls.ivr_steps": len(calls.effects.ivr_steps), "recordings.active": len(calls.recordings.active),
         })
     if acd is not None:
         core = acd.acd

@@ -7,8 +7,8 @@ This module holds no rules. Every channel in our Stasis application belongs to o
   answers and the ACD connects it, then to the caller's session;
 - an agent's feature-code call (role ``agent``) to :mod:`engine.runtime.phones` (app.py registers it with the router).
 
-The manager translates ARI's JSON into core events, carries out the commands the core returns
-(REST requests, database writes, events for the ACD) and, after every ARI (re)connect, reconciles
+The manager translates ARI's JSON into core events, has the commands the core returns carried
+out (engine/runtime/calleffects.py: REST requests, database writes, events for the ACD) and, after every ARI (re)connect, reconciles
 with what Asterisk has: channels still in our application that no session knows are adopted (a
 waiting caller takes their place in line back, a connected call stays connected); left-over
 agent legs and bridges are cleaned up; calls the database thinks are open but whose channel is
@@ -18,9 +18,7 @@ gone are closed.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,20 +26,17 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from engine.runtime.acdservice import AcdService, Leg
-from engine.core.causes import offer_result
 from engine.adapters.ari import AriClient, AriError, path
-from engine.adapters.crm import Crm
 from engine.runtime.callbacks import Callbacks
 from engine.config.model import Config
 from engine.core import acd as A
 from engine.core import call as core
 from engine.core import ivr
-from engine.core.common import Command, Event, Rejected
-from engine.core.leg import LegAnswered, LegFailed
+from engine.core.common import Command, Event
 from engine.store.db import Database, Write, Writer
 from engine.shared.logsetup import get_logger
-from engine.runtime.reconcile import BRIDGE_PREFIX, Reconciler, bridge_name, call_id_for
-from engine.runtime.legs import LegWatch
+from engine.runtime.calleffects import CallEffects, bridge_id
+from engine.runtime.reconcile import BRIDGE_PREFIX, Reconciler, call_id_for
 from engine.runtime.recordings import Recordings
 from engine.runtime.router import Router
 from engine.runtime.session import Session
@@ -112,9 +107,7 @@ class CallManager:
         for kind in ("RecordingFinished", "RecordingFailed"):
             self.router.on_kind(kind, lambda event: self.recordings.on_event(event))
         self._followed: dict[str, set[str]] = {}  # call id -> the other legs its session follows
-        self.crm = Crm()   # the IVR's http verb (engine/adapters/crm.py)
-        self._adopted_unbridged: set[str] = set()  # adopted callers whose first queueing may resume a stay
-        self._ivr_steps: dict[str, int] = {}  # call id -> steps written (their order in the path)
+        self.effects = CallEffects(self)   # every command a call's machine returns, carried out
         self.handled = 0  # calls whose session ended (finished, or crashed and logged)
         self._changed = asyncio.Event()
         self.reconciler = Reconciler(self)
@@ -191,18 +184,18 @@ class CallManager:
         self.spawn(self._run(session, first))
 
     def _follow_agent(self, session: Session[core.CallState], agent_channel: str) -> None:
-        self._follow(session, agent_channel, self._other_leg(session, agent_channel))
+        self._follow(session, agent_channel, self.other_leg(session, agent_channel))
 
     def _follow(self, session: Session[core.CallState], channel: str, route: Callable[[dict[str, Any]], None]) -> None:
         """Route ``channel``'s events to ``route`` until the channel is gone or the session ends,
         whichever comes first (then :meth:`_let_go` drops what its session still follows)."""
         self.router.follow(channel, route)
-        self._track(session, channel)
+        self.track(session, channel)
 
-    def _track(self, session: Session[core.CallState], channel: str) -> None:
+    def track(self, session: Session[core.CallState], channel: str) -> None:
         self._followed.setdefault(session.state.call_id, set()).add(channel)
 
-    def _other_leg(self, session: Session[core.CallState], channel: str) -> Callable[[dict[str, Any]], None]:
+    def other_leg(self, session: Session[core.CallState], channel: str) -> Callable[[dict[str, Any]], None]:
         """The events of a call's other leg (an agent's, a transfer's) as call events. Its end is
         its last word: after it nothing is followed, so nothing keeps the session alive."""
         def route(event: dict[str, Any]) -> None:
@@ -234,8 +227,7 @@ class CallManager:
             self.sessions.pop(s.channel_id, None)
             self.router.forget(s.channel_id)
             self.by_call.pop(s.call_id, None)
-            self._ivr_steps.pop(s.call_id, None)
-            self._adopted_unbridged.discard(s.call_id)
+            self.effects.forget(s.call_id)
             self.observers.pop(s.call_id, None)
             self._let_go(session, release=not adopting)
             if session.finished:
@@ -313,152 +305,13 @@ class CallManager:
 
     # -- commands ---------------------------------------------------------------------------------
     async def _execute(self, session: Session[core.CallState], command: Command) -> None:
-        s = session.state
-        submit = self.writer.submit
-        observer = self.observers.get(s.call_id)
+        observer = self.observers.get(session.state.call_id)
         if observer is not None:
             observer(command)
-        if isinstance(command, core.RecordStarted):
-            submit(Write("call_started", (command.call_id, command.channel_id, command.direction,
-                                          command.caller_number, command.caller_name, command.dialed_number,
-                                          command.started_at)))
-            self.writer.hub.publish("call.started", call_id=command.call_id, direction=command.direction,
-                                    caller_number=command.caller_number, dialed_number=command.dialed_number,
-                                    at=command.started_at)
-        elif isinstance(command, core.RecordAnswered):
-            submit(Write("call_answered", (command.call_id, command.at)))
-        elif isinstance(command, core.RecordEnded):
-            self.record_end(command.call_id, command.at, command.cause, command.cause_text, command.ended_by)
-        elif isinstance(command, core.RecordEvent):
-            submit(Write("call_event", (str(uuid.uuid4()), command.call_id, command.at, command.kind,
-                                        command.detail)))
-        elif isinstance(command, core.Answer):
-            if await self.rest(session, "answer", "POST", path("channels", s.channel_id, "answer")):
-                session.post(core.Answered())
-        elif isinstance(command, core.Play):
-            await self.rest(session, "play", "POST", path("channels", s.channel_id, "play", command.playback_id),
-                            media=list(command.media))
-        elif isinstance(command, core.StopPlayback):
-            await self.rest(session, "stop_playback", "DELETE", path("playbacks", command.playback_id))
-        elif isinstance(command, core.StartMusic):
-            await self.rest(session, "moh_start", "POST", path("channels", s.channel_id, "moh"),
-                            mohClass=command.music_class)
-        elif isinstance(command, core.StopMusic):
-            await self.rest(session, "moh_stop", "DELETE", path("channels", s.channel_id, "moh"))
-        elif isinstance(command, core.Hangup):
-            await self.rest(session, "hangup", "DELETE", path("channels", s.channel_id), reason=command.reason)
-        elif isinstance(command, core.JoinQueue):
-            if s.call_id in self._adopted_unbridged:
-                self._adopted_unbridged.discard(s.call_id)
-                submit(Write("queue_reopened_unbridged", (s.call_id, command.queue)))
-            try:
-                await self.acd.request(A.Enqueue(command.call_id, command.queue, command.priority,
-                                                 skills=command.skills, entered_at=command.entered_at,
-                                                 queued_at=command.queued_at, avoid=command.avoid))
-            except Rejected as exc:
-                session.log.error("call.queue_refused", queue=command.queue, error=str(exc))
-                session.post(core.GaveUp(str(exc)))
-        elif isinstance(command, core.LeaveQueue):
-            await self._tell_acd(A.Dequeue(command.call_id))
-        elif isinstance(command, core.RequestCallback):
-            await self._tell_acd(A.ToCallback(command.call_id, command.number))
-        elif isinstance(command, core.BridgeWith):
-            await self._bridge(session, command.agent_channel)
-        elif isinstance(command, core.StartRecording):
-            try:
-                await self.recordings.start(_bridge_id(s.call_id), s.call_id, command.agent_id, command.queue)
-            except AriError as exc:
-                session.log.warning("call.request_failed", request="record", error=str(exc))
-                session.post(core.RequestFailed("record", exc.gone, str(exc)))
-        elif isinstance(command, core.HangupAgent):
-            self.router.forget(command.agent_channel)
-            await self.hang_up(command.agent_channel, "call over")
-        elif isinstance(command, core.AgentCallOver):
-            await self._tell_acd(A.CallFinished(command.agent_id))
-        elif isinstance(command, core.Finish):
-            await self.recordings.stop_for(s.call_id)
-            if s.route.queue is not None or s.route.ivr is not None:  # it may have had a bridge
-                await self.remove_bridge(_bridge_id(s.call_id))
-            session.log.info("call.finished", handled=self.handled + 1)
-        elif not await self._execute_ivr(session, command):
-            raise TypeError(f"no executor for {command!r}")
-
-    async def _execute_ivr(self, session: Session[core.CallState], command: Command) -> bool:
-        """The IVR's commands (and the transfer it may start); False if ``command`` is none of them."""
-        s = session.state
-        submit = self.writer.submit
-        if isinstance(command, ivr.Step):
-            session.log.info("ivr.step", tree=command.tree, node=command.node, verb=command.verb,
-                             input=command.input, result=command.result)
-            seq = self._ivr_steps.get(s.call_id, 0) + 1
-            self._ivr_steps[s.call_id] = seq
-            submit(Write("ivr_step", (str(uuid.uuid4()), s.call_id, seq, command.at, command.tree, command.version,
-                                      command.node, command.verb, command.input, command.result)))
-        elif isinstance(command, core.RecordIvr):
-            submit(Write("call_ivr", (command.call_id, command.tree, command.version)))
-        elif isinstance(command, core.RecordVariables):
-            names = sorted(command.variables)
-            submit(Write("call_variables", (command.call_id, names, [command.variables[n] for n in names])))
-        elif isinstance(command, ivr.SurveyAnswer):
-            submit(Write("survey_answer", (s.call_id, command.question, command.answer, command.at)))
-        elif isinstance(command, ivr.CallbackWanted):
-            submit(Write("callback_requested_ivr", (s.call_id, command.queue, command.number, command.at)))
-        elif isinstance(command, ivr.SetLanguage):
-            await self.rest(session, "language", "POST", path("channels", s.channel_id, "variable"),
-                            variable="CHANNEL(language)", value=command.code)
-        elif isinstance(command, ivr.HttpCall):
-            self.spawn(self._http_call(session, command))
-        elif isinstance(command, ivr.RecordMessage):
-            try:
-                await self.recordings.voicemail(s.channel_id, s.call_id, command.max_seconds, command.beep,
-                                                lambda ok, secs: session.post(ivr.RecordingDone(ok, secs)))
-            except AriError as exc:
-                session.post(core.RequestFailed("record", exc.gone, str(exc)))
-        elif isinstance(command, core.DialOut):
-            await self._dial_out(session, command)
-        elif isinstance(command, core.LeaveBridge):
-            await self.rest(session, "leave_bridge", "POST", path("bridges", _bridge_id(s.call_id), "removeChannel"),
-                            channel=s.channel_id)
-        else:
-            return False
-        return True
+        await self.effects.run(session, command)
 
     async def close(self) -> None:
-        await self.crm.close()
-
-    async def _http_call(self, session: Session[core.CallState], call: ivr.HttpCall) -> None:
-        done = await self.crm.ask(call)
-        if not done.ok:
-            session.log.info("ivr.http_failed", url=call.url, error=done.detail)
-        session.post(done)
-
-    async def _dial_out(self, session: Session[core.CallState], dial: core.DialOut) -> None:
-        """A transfer: originate the target; its answer (or failure) comes back to the call."""
-        cfg = self.config()
-        s = session.state
-        if "/" in dial.target:
-            endpoint = dial.target
-        elif re.fullmatch(r"\+?[0-9*#]{1,32}", dial.target):
-            endpoint = cfg.outbound.dial.format(number=dial.target)
-        else:
-            session.post(core.TransferFailed(f"cannot dial {dial.target!r}"))
-            return
-        channel = f"xfer-{uuid.uuid4()}"
-
-        def tell(command: Command) -> None:
-            if isinstance(command, LegAnswered):
-                session.post(core.TransferAnswered(channel))
-            elif isinstance(command, LegFailed):
-                session.post(core.TransferFailed(command.detail or offer_result(command.cause, True)))
-
-        watch = LegWatch(self.router, channel, tell, after_answer=self._other_leg(session, channel))
-        self._track(session, channel)
-        try:
-            await self.ari.post("/channels", endpoint=endpoint, app=cfg.asterisk.ari.app, channelId=channel,
-                                appArgs=f"transfer,{s.call_id}", timeout=int(dial.timeout),
-                                callerId=cfg.outbound.caller_id or s.caller_number or None)
-        except AriError as exc:
-            watch.not_placed(str(exc))
+        await self.effects.close()
 
     async def rest(self, session: Session[Any], what: str, method: str, url_path: str, **params: Any) -> bool:
         """One REST request for a session; a failure comes back to it as RequestFailed."""
@@ -469,22 +322,6 @@ class CallManager:
             session.log.warning("call.request_failed", request=what, status=exc.status, error=exc.message)
             session.post(core.RequestFailed(command=what, gone=exc.gone, detail=str(exc)))
             return False
-
-    async def _tell_acd(self, event: A.Event) -> None:
-        try:
-            await self.acd.request(event)
-        except Rejected as exc:  # crossed with the ACD's own decision (the call already left): fine
-            log.info("calls.acd_declined", acd_event=type(event).__name__, reason=str(exc))
-
-    async def _bridge(self, session: Session[core.CallState], agent_channel: str) -> None:
-        s = session.state
-        bridge = _bridge_id(s.call_id)
-        # The name says who is connected, so that a restarted engine learns it from Asterisk
-        # itself, even if the database never heard of this call (see reconcile).
-        name = bridge_name(s.call_id, agent=s.agent_id, leg=agent_channel, queue=s.route.queue, after=s.post_call)
-        if await self.rest(session, "bridge", "POST", "/bridges", type="mixing", bridgeId=bridge, name=name):
-            await self.rest(session, "bridge", "POST", path("bridges", bridge, "addChannel"),
-                            channel=[s.channel_id, agent_channel])
 
     async def remove_bridge(self, bridge_id: str) -> None:
         """Remove one of our bridges; one already gone (or never made) is fine."""
@@ -523,21 +360,19 @@ class CallManager:
         waiting (``queued``: queue, place in line, entered the queue), connected (``agent``), or
         connected with an agent who hung up meanwhile (``agent_left``)."""
         call_id = call_id_for(channel["id"])
-        self._ivr_steps[call_id] = ivr_steps  # the path goes on where it was, not at step 1
         route = _queue_route(self.config(), queue, 0) if queue is not None else None
-        if agent is None and queued is None:
-            # Not bridged and not known waiting: if its last stay was answered, the engine stopped
-            # before the bridge (or the database does not know yet); the stay goes on when it queues.
-            self._adopted_unbridged.add(call_id)
+        # Not bridged and not known waiting: if its last stay was answered, the engine stopped
+        # before the bridge (or the database does not know yet); the stay goes on when it queues.
+        self.effects.adopted(call_id, ivr_steps=ivr_steps, unbridged=agent is None and queued is None)
         self._begin(channel, adopted=True, queued=queued, agent=agent, route=route, post_call=post_call)
         if agent is not None:
             session = self.by_call[call_id]
             queue = session.state.route.queue or ""
-            running = await self.recordings.adopt(_bridge_id(call_id), call_id, agent[0], queue)
+            running = await self.recordings.adopt(bridge_id(call_id), call_id, agent[0], queue)
             if not running and not agent_left and session.state.route.recording == "all":
                 # the run before stopped between the bridge and the recording: record the rest
                 try:
-                    await self.recordings.start(_bridge_id(call_id), call_id, agent[0], queue)
+                    await self.recordings.start(bridge_id(call_id), call_id, agent[0], queue)
                 except AriError as exc:
                     session.log.warning("call.request_failed", request="record", error=str(exc))
             if agent_left:
@@ -568,6 +403,3 @@ def _queue_route(cfg: Config, name: str, priority: int) -> core.Route:
                       callback_key=q.callback.key if q.callback else None, recording=q.recording,
                       record_code=cfg.agent_codes.record)
 
-
-def _bridge_id(call_id: str) -> str:
-    return f"{BRIDGE_PREFIX}{call_id}"
