@@ -128,8 +128,9 @@ class Engine:
                 self.phones = Phones(calls=self.calls, acd=self.acd, config=config)
                 router.start_role("agent", self.phones.on_start)
                 self.dialer = Dialer(calls=self.calls, acd=self.acd, config=config, spawn=self._spawn)
-                # the one place that wires: who each of them calls on (no module sets another's attributes)
-                self.acd.calls, self.calls.dialer = self.calls, self.dialer
+                # the one place that wires: who each of them calls on, through engine/runtime/ports.py
+                self.acd.attach(self.calls)
+                self.calls.attach(self.dialer)
                 writer_task = tg.create_task(self.writer.run(), name="db-writer")
                 background = [
                     tg.create_task(self._connect_db(), name="db-connect"),

@@ -20,8 +20,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from engine.config.acd import to_profile, to_rules
 from engine.adapters.ari import AriClient, AriError, AriUnavailable
@@ -36,11 +34,9 @@ from engine.store import acd as acd_store
 from engine.store.db import Database, Write, Writer
 from engine.shared.logsetup import get_logger
 from engine.runtime.legs import LegWatch
+from engine.runtime.ports import AgentLeg, CallDesk
 from engine.runtime.router import Router
 from engine.runtime.session import Session
-
-if TYPE_CHECKING:
-    from engine.runtime.calls import CallManager
 
 __all__ = ["AcdService"]
 
@@ -52,17 +48,6 @@ AUTO_ANSWER = {"PJSIP_HEADER(add,Call-Info)": "<sip:callcenter>;answer-after=0",
                "PJSIP_HEADER(add,Alert-Info)": "<http://callcenter>;info=alert-autoanswer;delay=0"}
 # Offer ids are made by the core per run; database ids must be unique across runs.
 _RUN = uuid.uuid4()
-
-
-@dataclass(slots=True)
-class Leg:
-    """An agent leg: a channel ringing (then talking to) an agent for a call."""
-
-    channel_id: str
-    call_id: str
-    agent_id: str
-    offer_id: str
-    callback_number: str | None = None
 
 
 class AcdService:
@@ -77,11 +62,21 @@ class AcdService:
         self.session: Session[A.Acd] = Session(state=self.acd, handle=A.step, execute=self._execute,
                                                log=log, on_transition=self._notify)
         self.router = router                     # the agent legs' events come here through it
-        self.legs: dict[str, Leg] = {}          # agent leg channel id -> leg
-        self.calls: CallManager | None = None    # wired by app.py
+        self.legs: dict[str, AgentLeg] = {}          # agent leg channel id -> leg
+        self._desk: CallDesk | None = None        # the calls (attach(), by app.py)
         self.ready = asyncio.Event()             # agents restored; events flow
         self.listeners: list[Callable[[ag.AgentChanged], None]] = []   # told of every agent state change
         self._changed = asyncio.Event()
+
+    def attach(self, desk: CallDesk) -> None:
+        """The calls that answered agent legs and the ACD's news go to (engine/app.py wires it)."""
+        self._desk = desk
+
+    @property
+    def desk(self) -> CallDesk:
+        if self._desk is None:
+            raise RuntimeError("the ACD service is not attached to the calls (engine/app.py wires it)")
+        return self._desk
 
     # -- running -------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -153,7 +148,7 @@ class AcdService:
                 self.post(A.CallFinished(agent.id))
 
     # -- agent legs (events routed here by the CallManager) ------------------------------------
-    def on_leg(self, leg: Leg, command: Command) -> None:
+    def on_leg(self, leg: AgentLeg, command: Command) -> None:
         """What the leg machine says of an agent leg (engine/runtime/legs.py)."""
         if isinstance(command, L.LegAnswered):
             self.post(A.OfferAnswered(leg.call_id, leg.agent_id))
@@ -168,7 +163,7 @@ class AcdService:
         self.router.forget(channel_id)
         return self.legs.pop(channel_id, None) is not None
 
-    def leg_of(self, call_id: str, agent_id: str) -> Leg | None:
+    def leg_of(self, call_id: str, agent_id: str) -> AgentLeg | None:
         for leg in self.legs.values():
             if leg.call_id == call_id and leg.agent_id == agent_id:
                 return leg
@@ -183,23 +178,19 @@ class AcdService:
             leg = self.leg_of(command.call_id, command.agent_id)
             if leg is not None:
                 self.drop_leg(leg.channel_id)
-                assert self.calls is not None
-                await self.calls.hang_up(leg.channel_id, "offer withdrawn")
+                await self.desk.hang_up(leg.channel_id, "offer withdrawn")
         elif isinstance(command, A.Connect):
             leg = self.leg_of(command.call_id, command.agent_id)
-            assert self.calls is not None
             if leg is None:
                 # The agent's leg went between its answer and now: the caller goes back in line.
                 log.warning("acd.connect_without_leg", call_id=command.call_id, agent_id=command.agent_id)
                 self.post(A.ConnectFailed(command.call_id, command.agent_id))
             else:
-                self.calls.connect(leg, command.queue, alive=self.drop_leg(leg.channel_id))
+                self.desk.connect(leg, command.queue, alive=self.drop_leg(leg.channel_id))
         elif isinstance(command, A.Unroutable):
-            assert self.calls is not None
-            self.calls.post(command.call_id, C.GaveUp(command.reason))
+            self.desk.post(command.call_id, C.GaveUp(command.reason))
         elif isinstance(command, A.Announce):
-            assert self.calls is not None
-            self.calls.post(command.call_id, C.Announcement(command.position, command.expected_wait))
+            self.desk.post(command.call_id, C.Announcement(command.position, command.expected_wait))
         elif isinstance(command, ag.AgentChanged):
             a = self.acd.agents.get(command.agent_id) or ag.Agent(command.agent_id)
             log.info("agent.state", agent_id=command.agent_id, state=command.phase.value, reason=command.reason,
@@ -256,15 +247,14 @@ class AcdService:
 
     async def _offer(self, offer: A.Offer) -> None:
         channel_id = f"agentleg-{self.offer_uuid(offer.offer_id)}"
-        leg = Leg(channel_id, offer.call_id, offer.agent_id, offer.offer_id, callback_number=offer.callback_number)
+        leg = AgentLeg(channel_id, offer.call_id, offer.agent_id, offer.offer_id, callback_number=offer.callback_number)
         self.legs[channel_id] = leg
         watch = LegWatch(self.router, channel_id, lambda command: self.on_leg(leg, command))
-        assert self.calls is not None
-        caller = self.calls.caller_of(offer.call_id)
+        caller = self.desk.caller_of(offer.call_id)
         app = self.config().asterisk.ari.app
         # An answered outbound call has seconds to reach an agent: ask the phone to answer by itself
         # (Call-Info answer-after: Yealink, Snom, Grandstream, Cisco; Alert-Info: Polycom and others).
-        body = {"variables": AUTO_ANSWER} if self.calls.is_outbound(offer.call_id) else None
+        body = {"variables": AUTO_ANSWER} if self.desk.is_outbound(offer.call_id) else None
         try:
             await self.ari.request("POST", "/channels", params=dict(
                 endpoint=offer.endpoint, app=app, channelId=channel_id, appArgs=f"agentleg,{offer.call_id},{offer.agent_id}",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from engine.runtime.acdservice import AcdService, Leg
+from engine.runtime.acdservice import AcdService
 from engine.adapters.ari import AriError, path
 from engine.core import acd as A
 from engine.core import call as C
@@ -24,6 +24,7 @@ from engine.core.common import Command
 from engine.store.db import Write
 from engine.shared.logsetup import get_logger
 from engine.runtime.legs import LegWatch
+from engine.runtime.ports import AgentLeg
 from engine.runtime.session import Session
 
 if TYPE_CHECKING:
@@ -41,14 +42,13 @@ class Callbacks:
         self.calls = calls
         self.acd = acd
 
-    def begin(self, leg: Leg, queue: str) -> None:
+    def begin(self, leg: AgentLeg, queue: str) -> None:
         assert leg.callback_number is not None
         cfg = self.calls.config()
         q = next((q for q in cfg.queues if q.name == queue), None)
         template = q.callback.dial if q is not None and q.callback is not None else None
         caller_id, ring = None, RING_SECONDS
-        dialer = self.calls.dialer
-        preview = dialer.preview_dial(leg.call_id) if dialer is not None else None
+        preview = self.calls.outbound.preview_dial(leg.call_id)
         if preview is not None:   # a campaign's preview: its dial string, caller id and ring time
             template, caller_id, ring = preview
         state, first = K.start(leg.call_id, leg.agent_id, leg.channel_id, leg.callback_number, ring, time.time())
@@ -90,11 +90,9 @@ class Callbacks:
     async def _execute(self, session: Session[K.Callback], command: Command, customer: str,
                        template: str | None, caller_id: str | None) -> None:
         cb = session.state
-        if self.calls.dialer is not None:
-            self.calls.dialer.preview_observe(cb.call_id, command)
+        self.calls.outbound.preview_observe(cb.call_id, command)
         if isinstance(command, K.DialCustomer):
-            dialer = self.calls.dialer
-            refusal = await dialer.preview_recheck(cb.call_id) if dialer is not None else None
+            refusal = await self.calls.outbound.preview_recheck(cb.call_id)
             if refusal is not None:   # a preview the gate no longer allows (DNC since, hours over)
                 session.log.info("callback.refused", reason=refusal)
                 session.post(C.RequestFailed("dial", False, f"refused by the compliance gate: {refusal}"))

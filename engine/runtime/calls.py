@@ -21,28 +21,25 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from engine.runtime.acdservice import AcdService, Leg
+from engine.runtime.acdservice import AcdService
 from engine.adapters.ari import AriClient, AriError, path
 from engine.runtime.callbacks import Callbacks
 from engine.config.model import Config
 from engine.core import acd as A
 from engine.core import call as core
-from engine.core import ivr
 from engine.core.common import Command, Event
 from engine.store.db import Database, Write, Writer
 from engine.shared.logsetup import get_logger
 from engine.runtime.calleffects import CallEffects, bridge_id
 from engine.runtime.reconcile import BRIDGE_PREFIX, Reconciler, call_id_for
 from engine.runtime.recordings import Recordings
+from engine.runtime.ports import AgentLeg, NoOutbound, Outbound
 from engine.runtime.router import Router
 from engine.runtime.session import Session
-
-if TYPE_CHECKING:
-    from engine.runtime.dialer import Dialer
 
 __all__ = ["BRIDGE_PREFIX", "CallManager", "call_id_for", "translate"]
 
@@ -94,7 +91,7 @@ class CallManager:
         self.acd = acd
         self.recordings = recordings
         self.callbacks = Callbacks(calls=self, acd=acd)
-        self.dialer: Dialer | None = None   # wired by app.py
+        self.outbound: Outbound = NoOutbound()   # the dialer, when one runs (attach(), by app.py)
         # call id -> a function shown every command its session carries out (the dialer follows
         # its answered calls this way: connected, abandoned, ended)
         self.observers: dict[str, Callable[[Command], None]] = {}
@@ -112,6 +109,10 @@ class CallManager:
         self._changed = asyncio.Event()
         self.reconciler = Reconciler(self)
         self.lost_swept = self.reconciler.lost_swept  # set once open rows were checked against Asterisk
+
+    def attach(self, outbound: Outbound) -> None:
+        """The dialer that preview calls and campaign dispositions are asked of (engine/app.py wires it)."""
+        self.outbound = outbound
 
     # -- events from the ARI reader (synchronous: route only) -----------------------------------
     def on_event(self, event: dict[str, Any]) -> None:
@@ -277,12 +278,12 @@ class CallManager:
         return call_id in self.observers
 
     def caller_of(self, call_id: str) -> str:
-        if self.dialer is not None and (preview := self.dialer.preview_caller(call_id)) is not None:
+        if (preview := self.outbound.preview_caller(call_id)) is not None:
             return preview
         session = self.by_call.get(call_id)
         return session.state.caller_number if session is not None else ""
 
-    def connect(self, leg: Leg, queue: str, *, alive: bool) -> None:
+    def connect(self, leg: AgentLeg, queue: str, *, alive: bool) -> None:
         """The ACD connected ``leg``'s agent to its call (``alive``: the agent's leg is still up;
         the ACD service no longer follows it: from here the call does)."""
         if leg.callback_number is not None and alive:

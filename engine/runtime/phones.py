@@ -147,8 +147,7 @@ class Phones:
 
     def disposition_codes(self, call_id: str) -> dict[str, str]:
         """Code -> name for a call: the main file's, overridden by its campaign's for a dialer call."""
-        dialer = self.calls.dialer
-        return {**self.config().dispositions, **(dialer.dispositions(call_id) if dialer is not None else {})}
+        return {**self.config().dispositions, **self.calls.outbound.dispositions(call_id)}
 
     async def disposition(self, agent_id: str, code: str) -> tuple[bool, str]:
         """A disposition for the call in wrap-up; it ends the wrap-up (the agent is done with it).
@@ -156,7 +155,6 @@ class Phones:
         agent = self.acd.acd.agents.get(agent_id)
         if agent is None or agent.phase is not ag.AgentPhase.WRAP_UP or agent.call_id is None:
             return False, "a disposition is keyed during wrap-up"
-        dialer = self.calls.dialer
         name = self.disposition_codes(agent.call_id).get(code)
         if name is None:
             return False, f"unknown disposition code {code!r}"
@@ -165,6 +163,5 @@ class Phones:
         log.info("agent.disposition", agent_id=agent_id, call_id=agent.call_id, code=code, name=name)
         self.calls.writer.hub.publish("call.dispositioned", call_id=agent.call_id, agent_id=agent_id, code=code,
                                       name=name, at=time.time())
-        if dialer is not None:
-            dialer.on_disposition(agent.call_id, agent_id, name)
+        self.calls.outbound.on_disposition(agent.call_id, agent_id, name)
         return await self._request(agent_id, ag.EndWrapup())

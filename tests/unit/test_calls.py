@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from engine.runtime.acdservice import Leg
+from engine.runtime.ports import AgentLeg as Leg
 from engine.runtime.calls import CallManager, call_id_for
 from engine.config.model import load_config
 from engine.core import acd as A
