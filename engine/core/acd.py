@@ -139,6 +139,10 @@ class Acd(Machine):
         rate = s.rate if now is None else s.rate_at(now)
         return erlang.agents_needed(rate, s.handle_time, r.sl_seconds, r.sl_fraction)
 
+    def arrival_rate(self, queue: str, now: float) -> float:
+        """Calls per second this queue has been offered lately (fading while it is quiet)."""
+        return self._stat(queue).rate_at(now)
+
     def inbound_reserve(self) -> dict[str, int]:
         """For blending: per queue, agents needed minus agents logged in and not paused (may be < 0)."""
         out = {}

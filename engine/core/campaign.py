@@ -71,6 +71,11 @@ def inbound_hold(acd: Acd, queue: str, now: float) -> int:
     return min(hold, len(idle))
 
 
+def _inbound_queues(acd: Acd, queue: str) -> set[str]:
+    """The other queues that the agents of ``queue`` also serve."""
+    return {q for a in acd.agents.values() if queue in a.queues for q in a.queues if q != queue and q in acd.rules}
+
+
 def held_agents(acd: Acd, queue: str, count: int) -> frozenset[str]:
     """Which idle agents of ``queue`` are kept for inbound: those serving the most inbound queues
     (the most useful there), longest idle first. Answered calls of the campaign go to them only
@@ -85,6 +90,7 @@ def snapshot(acd: Acd, queue: str | None, attempts: Iterable[Attempt], counted: 
              now: float) -> tuple[Snapshot, frozenset[str]]:
     """The campaign now, for the pacer, and the idle agents kept for inbound."""
     available, on_call, wrapup, paused = 0, [], [], 0
+    inbound_waiting, inbound_rate = 0, 0.0
     kept: frozenset[str] = frozenset()
     if queue is not None:
         rules = acd.rules.get(queue)
@@ -104,6 +110,9 @@ def snapshot(acd: Acd, queue: str | None, attempts: Iterable[Attempt], counted: 
         kept = held_agents(acd, queue, held) if held else frozenset()
         available -= held
         paused += held
+        others = _inbound_queues(acd, queue)
+        inbound_waiting = max(0, sum(1 for w in acd.waiting.values() if w.queue in others) - held)
+        inbound_rate = sum(acd.arrival_rate(q, now) for q in others)
     ringing: list[float] = []
     screening: list[float] = []
     waiting = 0
@@ -117,7 +126,7 @@ def snapshot(acd: Acd, queue: str | None, attempts: Iterable[Attempt], counted: 
     live_answers, abandoned = counted
     return Snapshot(available=available, on_call=tuple(on_call), wrapup=tuple(wrapup), ringing=tuple(ringing),
                     screening=tuple(screening), waiting=waiting, paused=paused, live_answers=live_answers,
-                    abandoned=abandoned), kept
+                    abandoned=abandoned, inbound_waiting=inbound_waiting, inbound_rate=inbound_rate), kept
 
 
 def wanted(mode: str, pacer: Pacer, snap: Snapshot, attempts: Iterable[Attempt], now: float, *,

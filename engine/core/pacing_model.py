@@ -74,7 +74,9 @@ class Snapshot:
     left for each agent in wrap-up. ``ringing``: seconds since each unanswered dial was placed.
     ``screening``: seconds since each answered call AMD is still judging was answered.
     ``waiting``: live answers handed over and not yet connected (inside the grace).
-    ``live_answers``/``abandoned``: the campaign's counters over its abandon window."""
+    ``live_answers``/``abandoned``: the campaign's counters over its abandon window.
+    ``inbound_waiting``/``inbound_rate``: blending: inbound callers waiting for these agents beyond
+    the idle ones kept for them, and inbound arrivals per second expected for them."""
 
     available: int
     on_call: tuple[float, ...] = ()
@@ -85,6 +87,8 @@ class Snapshot:
     paused: int = 0
     live_answers: int = 0
     abandoned: int = 0
+    inbound_waiting: int = 0
+    inbound_rate: float = 0.0
 
     @property
     def in_flight(self) -> int:

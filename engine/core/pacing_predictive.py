@@ -400,6 +400,15 @@ class Predictive(Pacer):
                 ending = bisect.bisect_right(left, taus[j] + grace)
                 supply[j] += ending
                 sure[j] += ending
+        if snap.inbound_waiting or snap.inbound_rate:
+            # Blending: inbound callers waiting now, and those arriving before each horizon (Poisson),
+            # take agents coming free before a dial placed now is answered.
+            for j in range(m):
+                arriving = snap.inbound_rate * taus[j]
+                claims = snap.inbound_waiting + arriving
+                supply[j] -= claims
+                sure[j] -= claims
+                var[j] += arriving
         self.worst, self.sure = worst, tuple(sure)
         return supply, demand, var
 

@@ -454,10 +454,9 @@ def test_blended_agents_serve_inbound_first_and_the_dialer_fills_the_rest_within
     assert r["occupancy"] > alone["occupancy"] - 0.03
 
 
-@pytest.mark.xfail(strict=True, reason="found by the blended simulation (issue 12): with 6 Erlangs of inbound on "
-                                       "10 agents predictive abandons 6.9% of its live answers; inbound callers "
-                                       "take the idle agents its dials were placed for, which the pacer does not "
-                                       "forecast")
 def test_blended_heavy_inbound_keeps_the_abandon_target():
+    # 6 Erlangs of inbound on 10 agents: inbound callers take the agents coming free, so the
+    # pacer counts them (waiting and arriving) against its supply (found by the blended simulation).
     r = run(replace(BLENDED, inbound=replace(BLENDED.inbound, calls_per_hour=120)), "predictive", hours=4)
     assert r["abandon_rate"] <= TARGET
+    assert r["live_answers"] > 0
