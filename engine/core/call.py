@@ -45,6 +45,7 @@ from engine.core.causes import text as describe_cause
 from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 
 from engine.core import ivr as ivr_core
+from engine.core import ivr_messages
 from engine.core.channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
                       RequestFailed, StopPlayback)
 from engine.core.ivr import Ivr
@@ -156,17 +157,17 @@ def _from_ivr(state: CallState, ivr: Ivr, cmds: list[Command], now: float) -> tu
     state = replace(state, ivr=ivr)
     out: list[Command] = []
     for c in cmds:
-        if isinstance(c, ivr_core.ToQueue):
+        if isinstance(c, ivr_messages.ToQueue):
             base = state.queue_routes.get(c.queue, Route(queue=c.queue))
             route = replace(base, priority=c.priority)
             state = replace(state, phase=Phase.QUEUED, route=route, post_call=c.after)
             out += [RecordVariables(state.call_id, _routing_variables(ivr)), StartMusic(route.music),
                     JoinQueue(state.call_id, c.queue, c.priority, None, c.skills)]
-        elif isinstance(c, ivr_core.TransferTo):
+        elif isinstance(c, ivr_messages.TransferTo):
             state = replace(state, phase=Phase.TRANSFERRING, on_failure=c.on_failure)
             out += [RecordVariables(state.call_id, _routing_variables(ivr)), DialOut(c.target, c.timeout),
                     StartTimer("transfer", now + c.timeout + 5.0)]
-        elif isinstance(c, ivr_core.IvrHangup):
+        elif isinstance(c, ivr_messages.IvrHangup):
             state, more = _hang_up(state, now, "engine")
             out += more
         else:
@@ -349,7 +350,7 @@ def _ivr_request_failed(state: CallState, event: RequestFailed, now: float):
     if event.command == "play":  # a missing sound must not stop the tree: go on as if it was said
         state, cmds = _to_ivr(state, PlaybackDone(state.ivr.playback_id, ok=False), now)
     elif event.command == "record":
-        state, cmds = _to_ivr(state, ivr_core.RecordingDone(False), now)
+        state, cmds = _to_ivr(state, ivr_messages.RecordingDone(False), now)
     else:
         cmds = []
     return state, [note, *cmds]
@@ -485,7 +486,7 @@ TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     **{(p, TimerFired): Row((p, P.HANGING_UP), _timer_live) for p in (P.ANSWERING, P.PLAYING)},
     (P.QUEUED, TimerFired): Row((P.QUEUED, P.PLAYING, P.HANGING_UP), _timer_queued),
     **{(P.IVR, e): Row(_FROM_IVR, _to_ivr)
-       for e in (PlaybackDone, Dtmf, TimerFired, ivr_core.HttpDone, ivr_core.RecordingDone)},
+       for e in (PlaybackDone, Dtmf, TimerFired, ivr_messages.HttpDone, ivr_messages.RecordingDone)},
     (P.IVR, RequestFailed): Row(_FROM_IVR, _ivr_request_failed),
     (P.TRANSFERRING, TransferAnswered): Row((P.CONNECTED,), _transfer_answered),
     **{(P.TRANSFERRING, e): Row((P.PLAYING, *_FROM_IVR), _transfer_failed) for e in (TransferFailed, TimerFired)},
@@ -499,7 +500,7 @@ TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     **stay(_ignore, (P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.CONNECTED, P.HANGING_UP), (Answered,)),
     **stay(_late_connect, (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP), (Connected,)),
     **stay(_ignore, (P.ANSWERING, P.PLAYING, P.QUEUED, P.CONNECTED, P.HANGING_UP, P.TRANSFERRING),
-           (ivr_core.HttpDone, ivr_core.RecordingDone)),
+           (ivr_messages.HttpDone, ivr_messages.RecordingDone)),
     **stay(_late_transfer, (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED, P.HANGING_UP), (TransferAnswered,)),
     **stay(_ignore, (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED, P.HANGING_UP), (TransferFailed,)),
 })

@@ -35,7 +35,7 @@ from engine.runtime.callbacks import Callbacks
 from engine.config.model import Config
 from engine.core import acd as A
 from engine.core import call as core
-from engine.core import ivr
+from engine.core import ivr_messages
 from engine.core.common import Command, Event, Rejected
 from engine.store.db import Database, Write, Writer
 from engine.shared.logsetup import get_logger
@@ -382,7 +382,7 @@ class CallManager:
         """The IVR's commands (and the transfer it may start); False if ``command`` is none of them."""
         s = session.state
         submit = self.writer.submit
-        if isinstance(command, ivr.Step):
+        if isinstance(command, ivr_messages.Step):
             session.log.info("ivr.step", tree=command.tree, node=command.node, verb=command.verb,
                              input=command.input, result=command.result)
             seq = self._ivr_steps.get(s.call_id, 0) + 1
@@ -394,19 +394,19 @@ class CallManager:
         elif isinstance(command, core.RecordVariables):
             names = sorted(command.variables)
             submit(Write("call_variables", (command.call_id, names, [command.variables[n] for n in names])))
-        elif isinstance(command, ivr.SurveyAnswer):
+        elif isinstance(command, ivr_messages.SurveyAnswer):
             submit(Write("survey_answer", (s.call_id, command.question, command.answer, command.at)))
-        elif isinstance(command, ivr.CallbackWanted):
+        elif isinstance(command, ivr_messages.CallbackWanted):
             submit(Write("callback_requested_ivr", (s.call_id, command.queue, command.number, command.at)))
-        elif isinstance(command, ivr.SetLanguage):
+        elif isinstance(command, ivr_messages.SetLanguage):
             await self.rest(session, "language", "POST", path("channels", s.channel_id, "variable"),
                             variable="CHANNEL(language)", value=command.code)
-        elif isinstance(command, ivr.HttpCall):
+        elif isinstance(command, ivr_messages.HttpCall):
             self.spawn(self._http_call(session, command))
-        elif isinstance(command, ivr.RecordMessage):
+        elif isinstance(command, ivr_messages.RecordMessage):
             try:
                 await self.recordings.voicemail(s.channel_id, s.call_id, command.max_seconds, command.beep,
-                                                lambda ok, secs: session.post(ivr.RecordingDone(ok, secs)))
+                                                lambda ok, secs: session.post(ivr_messages.RecordingDone(ok, secs)))
             except AriError as exc:
                 session.post(core.RequestFailed("record", exc.gone, str(exc)))
         elif isinstance(command, core.DialOut):
@@ -421,7 +421,7 @@ class CallManager:
     async def close(self) -> None:
         await self.crm.close()
 
-    async def _http_call(self, session: Session[core.CallState], call: ivr.HttpCall) -> None:
+    async def _http_call(self, session: Session[core.CallState], call: ivr_messages.HttpCall) -> None:
         done = await self.crm.ask(call)
         if not done.ok:
             session.log.info("ivr.http_failed", url=call.url, error=done.detail)

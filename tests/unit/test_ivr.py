@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from engine.cli.main import main as cli
 from engine.core import ivr as I
+from engine.core import ivr_messages as IM
 from engine.core.call import Dtmf, PlaybackDone
 from engine.core.common import TimerFired
 from engine.config.ivr import IvrTree, Tree, check_trees
@@ -176,8 +177,8 @@ def test_the_interpreter_refuses_nothing_silently_and_stops_busy_loops():
     """
     t = tree(text)
     state, cmds = I.start({"t": t}, "t", {"caller": "1"}, 0.0)
-    assert state.stage is I.Stage.DONE and isinstance(cmds[-1], I.IvrHangup)
-    assert [c.result for c in cmds if isinstance(c, I.Step)][-1] == "loop"
+    assert state.stage is I.Stage.DONE and isinstance(cmds[-1], IM.IvrHangup)
+    assert [c.result for c in cmds if isinstance(c, IM.Step)][-1] == "loop"
 
 
 def test_stale_events_are_ignored():
