@@ -35,6 +35,7 @@ from engine.runtime.callbacks import Callbacks
 from engine.config.model import Config
 from engine.core import acd as A
 from engine.core import call as core
+from engine.core import call_messages
 from engine.core import ivr_messages
 from engine.core.common import Command, Event, Rejected
 from engine.store.db import Database, Write, Writer
@@ -389,9 +390,9 @@ class CallManager:
             self._ivr_steps[s.call_id] = seq
             submit(Write("ivr_step", (str(uuid.uuid4()), s.call_id, seq, command.at, command.tree, command.version,
                                       command.node, command.verb, command.input, command.result)))
-        elif isinstance(command, core.RecordIvr):
+        elif isinstance(command, call_messages.RecordIvr):
             submit(Write("call_ivr", (command.call_id, command.tree, command.version)))
-        elif isinstance(command, core.RecordVariables):
+        elif isinstance(command, call_messages.RecordVariables):
             names = sorted(command.variables)
             submit(Write("call_variables", (command.call_id, names, [command.variables[n] for n in names])))
         elif isinstance(command, ivr_messages.SurveyAnswer):
@@ -409,7 +410,7 @@ class CallManager:
                                                 lambda ok, secs: session.post(ivr_messages.RecordingDone(ok, secs)))
             except AriError as exc:
                 session.post(core.RequestFailed("record", exc.gone, str(exc)))
-        elif isinstance(command, core.DialOut):
+        elif isinstance(command, call_messages.DialOut):
             await self._dial_out(session, command)
         elif isinstance(command, core.LeaveBridge):
             await self.rest(session, "leave_bridge", "POST", path("bridges", _bridge_id(s.call_id), "removeChannel"),
@@ -427,7 +428,7 @@ class CallManager:
             session.log.info("ivr.http_failed", url=call.url, error=done.detail)
         session.post(done)
 
-    async def _dial_out(self, session: Session[core.CallState], dial: core.DialOut) -> None:
+    async def _dial_out(self, session: Session[core.CallState], dial: call_messages.DialOut) -> None:
         """A transfer: originate the target; its answer (or failure) comes back to the call."""
         cfg = self.config()
         s = session.state
