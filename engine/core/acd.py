@@ -266,13 +266,14 @@ class Acd(AcdState):
                 return cmds
         if queued:
             cmds += self._remove(w)
-        r = self.rules[w.queue]
-        target = r.overflow
+        # An overflow queue a reload dropped (a queue kept only for the calls still waiting in it
+        # may name one) is no overflow: the walk ends there, and the call is unroutable.
+        target = self.rules[w.queue].overflow
         seen = {w.queue}
-        while target is not None and not self._staffed(target) and target not in seen:
+        while target in self.rules and not self._staffed(target) and target not in seen:
             seen.add(target)
             target = self.rules[target].overflow
-        if target is not None and target not in seen:
+        if target in self.rules and target not in seen:
             cmds.append(QueueLeft(w.call_id, w.queue, now, "overflow", now - w.queued_at))
             moved = _Waiting(w.call_id, target, w.priority, w.entered_at, now, w.seq, w.skills,
                              callback=w.callback)
