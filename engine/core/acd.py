@@ -147,7 +147,9 @@ class Acd(AcdState):
 
     # -- agents ----------------------------------------------------------------------------------
     def _agent(self, agent_id: str, event: ag.Event, now: float) -> list[Command]:
-        before = self._agents[agent_id]
+        before = self._agents.get(agent_id)
+        if before is None:   # never configured, or removed by a reload and forgotten
+            raise Refused(f"unknown agent {agent_id!r}")
         after, cmds = ag.handle(before, event, now)
         self._set_agent(after)
         if after.phase is ag.AgentPhase.LOGGED_OUT:
