@@ -1,6 +1,6 @@
 """The CRM over HTTP, as the IVR's ``http`` verb asks it: one request, its JSON answer or why not.
 
-An adapter: it translates (a request into :class:`~engine.core.ivr.HttpDone`) and holds no rules.
+An adapter: it translates (a request into :class:`~engine.core.ivr_messages.HttpDone`) and holds no rules.
 One client session for the engine, made on first use and closed at shutdown.
 """
 
@@ -10,7 +10,7 @@ import asyncio
 
 import aiohttp
 
-from engine.core import ivr
+from engine.core import ivr_messages
 
 __all__ = ["Crm"]
 
@@ -29,7 +29,7 @@ class Crm:
             await self._http.close()
             self._http = None
 
-    async def ask(self, call: ivr.HttpCall) -> ivr.HttpDone:
+    async def ask(self, call: ivr_messages.HttpCall) -> ivr_messages.HttpDone:
         """The answer for the IVR: the JSON object (a scalar as ``{"value": ...}``), or a failure."""
         try:
             async with asyncio.timeout(call.timeout):
@@ -39,5 +39,5 @@ class Crm:
                         raise ValueError(f"HTTP {resp.status}")
                     data = await resp.json(content_type=None)
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            return ivr.HttpDone(False, detail=str(exc) or type(exc).__name__)
-        return ivr.HttpDone(True, data if isinstance(data, dict) else {"value": data})
+            return ivr_messages.HttpDone(False, detail=str(exc) or type(exc).__name__)
+        return ivr_messages.HttpDone(True, data if isinstance(data, dict) else {"value": data})

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from engine.core import ivr as I
+from engine.core import ivr_messages as IM
 from engine.core.channel import Dtmf, Play, PlaybackDone, StopPlayback
 from engine.core.common import CancelTimer, StartTimer, TimerFired
 from engine.config.ivr import IvrTree
@@ -34,7 +35,7 @@ class DryRun:
     outcome: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     keys_left: list[str] = field(default_factory=list)
-    steps: list[I.Step] = field(default_factory=list)
+    steps: list[IM.Step] = field(default_factory=list)
     answers: list[tuple[str, int | None]] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -69,27 +70,27 @@ def dry_run(library: Mapping[str, IvrTree], tree: str, *, caller: str, dialed: s
                 report.lines.append(f"{_clock(now, at)}    says {' '.join(c.media)}")
             elif isinstance(c, StopPlayback):
                 playing = None
-            elif isinstance(c, I.Step):
+            elif isinstance(c, IM.Step):
                 report.steps.append(c)
                 note = " ".join(x for x in (f"key {c.input}" if c.input else "", f"-> {c.result}" if c.result else "") if x)
                 report.lines.append(f"{_clock(now, at)}  {c.tree}/{c.node} ({c.verb}) {note}".rstrip())
-            elif isinstance(c, I.HttpCall):
+            elif isinstance(c, IM.HttpCall):
                 report.lines.append(f"{_clock(now, at)}    {c.method} {c.url}")
-            elif isinstance(c, I.SurveyAnswer):
+            elif isinstance(c, IM.SurveyAnswer):
                 report.answers.append((c.question, c.answer))
                 report.lines.append(f"{_clock(now, at)}    survey {c.question} = {c.answer}")
-            elif isinstance(c, I.CallbackWanted):
+            elif isinstance(c, IM.CallbackWanted):
                 report.lines.append(f"{_clock(now, at)}    callback requested to {c.number}")
-            elif isinstance(c, I.SetLanguage):
+            elif isinstance(c, IM.SetLanguage):
                 report.lines.append(f"{_clock(now, at)}    language {c.code}")
-            elif isinstance(c, I.RecordMessage):
+            elif isinstance(c, IM.RecordMessage):
                 report.lines.append(f"{_clock(now, at)}    records a message (up to {c.max_seconds:g} s)")
-            elif isinstance(c, I.ToQueue):
+            elif isinstance(c, IM.ToQueue):
                 skills = f" skills {dict(c.skills)}" if c.skills else ""
                 report.outcome = f"queue {c.queue} (priority {c.priority}{skills})"
-            elif isinstance(c, I.TransferTo):
+            elif isinstance(c, IM.TransferTo):
                 report.outcome = f"transfer to {c.target}"
-            elif isinstance(c, I.IvrHangup):
+            elif isinstance(c, IM.IvrHangup):
                 report.outcome = "hang up"
         if state.stage is I.Stage.DONE:
             break
@@ -111,10 +112,10 @@ def _next(state: I.Ivr, playing: str | None, keys: list[str], timer: float | Non
     """What happens next to the caller, and when."""
     if state.stage is I.Stage.WAIT:
         if http_response is None:
-            return I.HttpDone(False, detail="no --http-response in a dry run"), now + 0.1
-        return I.HttpDone(True, http_response), now + 0.1
+            return IM.HttpDone(False, detail="no --http-response in a dry run"), now + 0.1
+        return IM.HttpDone(True, http_response), now + 0.1
     if state.stage is I.Stage.RECORD:
-        return I.RecordingDone(True, RECORD_SECONDS), now + RECORD_SECONDS
+        return IM.RecordingDone(True, RECORD_SECONDS), now + RECORD_SECONDS
     if state.stage is I.Stage.COLLECT and keys:
         return Dtmf(keys.pop(0)), now + 0.5
     if playing is not None:

@@ -36,6 +36,10 @@ records frozen, so each change is logged with its undo, replayed backwards if th
 (:class:`Refused`, :class:`~engine.core.common.IllegalTransition`, or a bug); a change outside an
 event raises. The rules still check before they change anything, but nothing depends on it. Reads
 are read-only views (``acd.agents``, ``acd.waiting``, ``acd.rules``, ``acd.profiles``).
+
+This module is the rules: how each event changes the ACD. What it keeps (the containers, the
+free-agent indexes kept in step with the agents, and the reads: a caller's position and expected
+wait, agents needed) is :class:`~engine.core.acd_state.AcdState`, which :class:`Acd` extends.
 """
 
 from __future__ import annotations
@@ -47,15 +51,14 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from engine.core import agent as ag
-from engine.core import erlang
 from engine.core.acd_messages import (AgentProfile, AgentRequest, Announce, CallbackRequested, CallFinished, Connect,
                            ConnectFailed, Dequeue, Enqueue, Expand, Offer, OfferAnswered, OfferEnded, OfferFailed,
                            OfferMade, PhoneInUse, QueueEntered, QueueLeft, QueueReopened, QueueRules, Reconfigure,
                            RoutingDecision, ToCallback, Unroutable, Withdraw)
-from engine.core.acd_state import _QueueStats, _Talk, _Waiting
+from engine.core.acd_state import AcdState, _Talk, _Waiting
 from engine.core.acd_strategies import STRATEGIES, rank
 from engine.core.common import CancelTimer, Command, Event, Rejected, StartTimer, TimerFired
-from engine.core.txn import Machine, TDict, TList, TSet, atomic
+from engine.core.txn import TList, atomic
 
 __all__ = [
     "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "ConnectFailed", "Dequeue",
@@ -78,26 +81,9 @@ class Refused(Rejected):
     """A request the rules turn down (unknown agent, unknown queue...). Nothing was changed."""
 
 
-class Acd(Machine):
+class Acd(AcdState):
     def __init__(self, queues: Mapping[str, QueueRules], agents: Mapping[str, AgentProfile]) -> None:
-        self.rules: Mapping[str, QueueRules] = MappingProxyType({})
-        self.profiles: Mapping[str, AgentProfile] = MappingProxyType({})
-        self._agents: TDict[str, ag.Agent] = TDict()
-        self._waiting: TDict[str, _Waiting] = TDict()
-        self.agents: Mapping[str, ag.Agent] = MappingProxyType(self._agents)      # read-only views
-        self.waiting: Mapping[str, _Waiting] = MappingProxyType(self._waiting)
-        self._lines: TDict[str, TList[tuple[tuple[int, float, int], str]]] = TDict()  # queue -> sorted (key, call)
-        self._phone_calls: TDict[str, int] = TDict()   # endpoint -> its own calls up now (keypad codes)
-        self._phone_settling: TSet[str] = TSet()       # endpoints whose own last call ended just now
-        self._free: TSet[str] = TSet()                  # AVAILABLE agents whose phone is free
-        self._free_in: TDict[str, TSet[str]] = TDict()  # queue -> AVAILABLE agents logged in to it
-        self._offers: TDict[str, str] = TDict()     # agent_id -> call_id while ringing
-        self._talks: TDict[str, _Talk] = TDict()    # agent_id -> the call they are on (for handle times)
-        self._rr: TDict[str, str] = TDict()         # queue -> last agent chosen (round robin)
-        self._stats: TDict[str, _QueueStats] = TDict()
-        self._seq = 0          # the next caller's tie-break in line
-        self._offer_seq = 1    # the next offer's number
-        self.retired_queues: frozenset[str] = frozenset()
+        super().__init__()
         self._configure(queues, agents)
 
     # -- public API ------------------------------------------------------------------------------
@@ -107,50 +93,6 @@ class Acd(Machine):
         if handler is None:
             raise TypeError(f"the ACD has no handler for {type(event).__name__}")
         return atomic(self, handler, self, event, now)
-
-    def queue_of(self, call_id: str) -> str | None:
-        w = self._waiting.get(call_id)
-        return w.queue if w else None
-
-    def call_queue(self, agent_id: str) -> str | None:
-        """The queue of the call this agent is on, wraps up or is being offered; None without one
-        (or after a restart, for a call taken before it)."""
-        talk = self._talks.get(agent_id)
-        if talk is not None:
-            return talk.queue
-        w = self._waiting.get(self._offers.get(agent_id, ""))
-        return w.queue if w is not None else None
-
-    def position(self, call_id: str) -> int:
-        """1-based place among the calls waiting in the same queue."""
-        w = self._waiting[call_id]
-        return 1 + bisect.bisect_left(self._lines[w.queue], (w.key, w.call_id))
-
-    def expected_wait(self, call_id: str) -> float:
-        w = self._waiting[call_id]
-        staff = sum(1 for a in self._agents.values()
-                    if w.queue in a.queues and a.phase not in (ag.AgentPhase.LOGGED_OUT, ag.AgentPhase.PAUSED))
-        return self.position(call_id) * self._stat(w.queue).handle_time / max(1, staff)
-
-    def agents_needed(self, queue: str, now: float | None = None) -> int:
-        """Agents this queue needs now to hold its service level (Erlang C on recent traffic;
-        given ``now``, traffic fades while the queue is quiet)."""
-        r, s = self.rules[queue], self._stat(queue)
-        rate = s.rate if now is None else s.rate_at(now)
-        return erlang.agents_needed(rate, s.handle_time, r.sl_seconds, r.sl_fraction)
-
-    def arrival_rate(self, queue: str, now: float) -> float:
-        """Calls per second this queue has been offered lately (fading while it is quiet)."""
-        return self._stat(queue).rate_at(now)
-
-    def inbound_reserve(self) -> dict[str, int]:
-        """For blending: per queue, agents needed minus agents logged in and not paused (may be < 0)."""
-        out = {}
-        for q in self.rules:
-            staffed = sum(1 for a in self._agents.values()
-                          if q in a.queues and a.phase not in (ag.AgentPhase.LOGGED_OUT, ag.AgentPhase.PAUSED))
-            out[q] = self.agents_needed(q) - staffed
-        return out
 
     def restore_agent(self, agent: ag.Agent, now: float, *, queue: str | None = None) -> list[Command]:
         """After a restart, put an agent back as they were (the database says how). Not an event:
@@ -189,9 +131,6 @@ class Acd(Machine):
         for agent_id in agents:
             self._agents.setdefault(agent_id, ag.Agent(agent_id))
 
-    def _queues_in_use(self) -> set[str]:
-        return {w.queue for w in self._waiting.values()}
-
     def _reconfigure(self, e: Reconfigure, now: float) -> list[Command]:
         self._configure(e.queues, e.agents)
         cmds: list[Command] = []
@@ -208,28 +147,14 @@ class Acd(Machine):
 
     # -- agents ----------------------------------------------------------------------------------
     def _agent(self, agent_id: str, event: ag.Event, now: float) -> list[Command]:
-        before = self._agents[agent_id]
+        before = self._agents.get(agent_id)
+        if before is None:   # never configured, or removed by a reload and forgotten
+            raise Refused(f"unknown agent {agent_id!r}")
         after, cmds = ag.handle(before, event, now)
         self._set_agent(after)
         if after.phase is ag.AgentPhase.LOGGED_OUT:
             cmds += self._overflow_unstaffed(before.queues, now)
         return cmds
-
-    def _set_agent(self, agent: ag.Agent) -> None:
-        """Store an agent's new state, keeping the free-agent indexes in step."""
-        before = self._agents.get(agent.id)
-        if before is not None and before.phase is ag.AgentPhase.AVAILABLE:
-            self._free.discard(agent.id)
-            for q in before.queues:
-                self._free_in.get(q, set()).discard(agent.id)
-        self._agents[agent.id] = agent
-        if agent.phase is ag.AgentPhase.AVAILABLE and not self._phone_busy(agent.endpoint):
-            self._free.add(agent.id)
-            for q in agent.queues:
-                free = self._free_in.get(q)
-                if free is None:
-                    free = self._free_in[q] = TSet()
-                free.add(agent.id)
 
     def _agent_request(self, e: AgentRequest, now: float) -> list[Command]:
         if e.agent_id not in self.profiles:
@@ -258,9 +183,6 @@ class Acd(Machine):
             self._end_talk(e.agent_id, now)
         return cmds + self._dispatch(now)
 
-    def _phone_busy(self, endpoint: str) -> bool:
-        return bool(self._phone_calls.get(endpoint)) or endpoint in self._phone_settling
-
     def _phone_in_use(self, e: PhoneInUse, now: float) -> list[Command]:
         count = self._phone_calls.get(e.endpoint, 0) + (1 if e.in_use else -1)
         if count > 0:
@@ -273,10 +195,6 @@ class Acd(Machine):
             cmds.append(StartTimer(f"phone:{e.endpoint}", now + PHONE_SETTLE_SECONDS))
         self._refresh_phone(e.endpoint)
         return cmds
-
-    def _refresh_phone(self, endpoint: str) -> None:
-        for agent in [a for a in self._agents.values() if a.endpoint == endpoint]:
-            self._set_agent(agent)   # in or out of the free indexes
 
     def _connect_failed(self, e: ConnectFailed, now: float) -> list[Command]:
         talk = self._talks.get(e.agent_id)
@@ -350,13 +268,14 @@ class Acd(Machine):
                 return cmds
         if queued:
             cmds += self._remove(w)
-        r = self.rules[w.queue]
-        target = r.overflow
+        # An overflow queue a reload dropped (a queue kept only for the calls still waiting in it
+        # may name one) is no overflow: the walk ends there, and the call is unroutable.
+        target = self.rules[w.queue].overflow
         seen = {w.queue}
-        while target is not None and not self._staffed(target) and target not in seen:
+        while target in self.rules and not self._staffed(target) and target not in seen:
             seen.add(target)
             target = self.rules[target].overflow
-        if target is not None and target not in seen:
+        if target in self.rules and target not in seen:
             cmds.append(QueueLeft(w.call_id, w.queue, now, "overflow", now - w.queued_at))
             moved = _Waiting(w.call_id, target, w.priority, w.entered_at, now, w.seq, w.skills,
                              callback=w.callback)
@@ -455,15 +374,6 @@ class Acd(Machine):
         raise ValueError(f"unknown ACD timer {e.key!r}")
 
     # -- routing ---------------------------------------------------------------------------------
-    def requirement(self, w: _Waiting) -> Mapping[str, int]:
-        if w.step > 0:
-            return self.rules[w.queue].expand[w.step - 1].skills
-        return w.skills if w.skills is not None else self.rules[w.queue].skills
-
-    def _qualifies(self, agent_id: str, need: Mapping[str, int]) -> bool:
-        skills = self.profiles[agent_id].skills
-        return all(skills.get(s, 0) >= level for s, level in need.items())
-
     def _dispatch(self, now: float) -> list[Command]:
         """Walk the line, best place first, over the queues that have both waiting calls and free
         agents, and offer each call not already ringing to the best qualified free agent."""
@@ -507,9 +417,6 @@ class Acd(Machine):
         ]
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _staffed(self, queue: str) -> bool:
-        return any(queue in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT for a in self._agents.values())
-
     def _overflow_unstaffed(self, queues: Iterable[str], now: float) -> list[Command]:
         cmds: list[Command] = []
         for q in queues:
@@ -519,11 +426,6 @@ class Acd(Machine):
                     if w is not None and w.queue == q:
                         cmds += self._give_up(w, now, "no-agents")
         return cmds
-
-    def _stat(self, queue: str) -> _QueueStats:
-        """A queue's figures (none yet: the priors, not stored: reading changes nothing)."""
-        s = self._stats.get(queue)
-        return s if s is not None else _QueueStats()
 
 
 def step(acd: Acd, event: Event, now: float) -> tuple[Acd, list[Command]]:

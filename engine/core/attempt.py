@@ -123,11 +123,17 @@ def adopt(attempt_id: str, plan: Plan, *, placed_at: float, answered_at: float |
 
 
 # -- handlers ----------------------------------------------------------------------------------------
+def _elapsed(since: float, until: float) -> float:
+    """Seconds from ``since`` to ``until``, two readings of the wall clock: 0 if it was set back
+    between them (the pacer refuses a negative duration)."""
+    return max(0.0, until - since)
+
+
 def _end(a: Attempt, now: float, outcome: str, *, wrapup: float | None = None,
          **changes: object) -> tuple[Attempt, list[Command]]:
     cmds: list[Command] = []
     if a.stage in LINES and outcome in ("busy", "no_answer"):
-        cmds.append(Tell(PM.DialResult(outcome, now - a.placed_at)))  # type: ignore[arg-type]
+        cmds.append(Tell(PM.DialResult(outcome, _elapsed(a.placed_at, now))))  # type: ignore[arg-type]
     a = replace(a, stage=Stage.ENDED, outcome=outcome, ended_at=a.ended_at or now, playback=None, **changes)
     return a, [*cmds, CancelTimer("amd"), CancelTimer("key"), Closed(outcome, wrapup)]
 
@@ -156,8 +162,8 @@ def _live(a: Attempt, now: float) -> tuple[Attempt, list[Command]]:
     """A person (or AMD could not tell): the agentless message, or an agent."""
     if a.plan.agentless_media is not None:
         return _play(a, Stage.MESSAGE, "msg", a.plan.agentless_media)
-    ring = (a.answered_at or now) - a.placed_at
-    return replace(a, stage=Stage.GRACE), [Tell(PM.DialResult("live", ring, now - (a.answered_at or now))),
+    ring = _elapsed(a.placed_at, a.answered_at or now)
+    return replace(a, stage=Stage.GRACE), [Tell(PM.DialResult("live", ring, _elapsed(a.answered_at or now, now))),
                                            HandOver()]
 
 
@@ -171,7 +177,7 @@ def _verdict(a: Attempt, e: AmdVerdict, now: float):
     if e.status != "MACHINE":
         a, more = _live(a, now)
         return a, cmds + more
-    ring, screen = (a.answered_at or now) - a.placed_at, now - (a.answered_at or now)
+    ring, screen = _elapsed(a.placed_at, a.answered_at or now), _elapsed(a.answered_at or now, now)
     cmds += [Count("machine"), Tell(PM.DialResult("machine", ring, screen))]
     if a.plan.machine_media:
         a, more = _play(a, Stage.MACHINE, "vm", a.plan.machine_media)
@@ -245,7 +251,7 @@ def _ignore(a: Attempt, e: Event, now: float):
 
 def _connected(a: Attempt, e: CallConnected, now: float):
     a = replace(a, stage=Stage.CONNECTED, connected_at=now, agent_id=e.agent_id)
-    return a, [Count("live"), Tell(PM.Connected(now - (a.verdict_at or now)))]
+    return a, [Count("live"), Tell(PM.Connected(_elapsed(a.verdict_at or now, now)))]
 
 
 def _abandoned(a: Attempt, e: CallAbandoned, now: float):
@@ -269,8 +275,8 @@ def _done_if_free(a: Attempt, now: float) -> tuple[Attempt, list[Command]]:
     long the agent was busy."""
     if a.stage is not Stage.WRAPUP or a.agent_free_at is None:
         return a, []
-    talk = (a.ended_at or now) - (a.connected_at or now)
-    wrap = max(0.0, a.agent_free_at - (a.wrapup_started or a.agent_free_at))
+    talk = _elapsed(a.connected_at or now, a.ended_at or now)
+    wrap = _elapsed(a.wrapup_started or a.agent_free_at, a.agent_free_at)
     a, cmds = _end(a, now, "answered", wrapup=wrap)
     return a, [Tell(PM.Handled(talk, wrap)), *cmds]
 

@@ -26,31 +26,31 @@ Every live phase has a timer or a real-world way out, so no call can stay in the
 ANSWERING and PLAYING have their own timers, QUEUED ends by the ACD (max wait, overflow) or the
 caller, CONNECTED by either party; a ``max`` timer bounds the whole call. The machine also says what
 must be recorded (``Record*`` commands): the shell writes those to PostgreSQL, in order.
+
+This module is the machine: how a call starts, each event's handler, the table. The state
+(:class:`~engine.core.call_state.CallState`) and the moves the handlers share (route, take the
+IVR's outcome, play, hang up, end) are engine/core/call_state.py's; the events and commands are
+engine/core/call_messages.py's (both re-exported here, the call machine's vocabulary).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING
-
-from engine.core.call_messages import (AgentCallOver, AgentGone, Announcement, Arrival, BridgeWith, CALLBACK_CONFIRMED,
-                            Connected, DialOut, Finish, GaveUp, HangupAgent, JoinQueue, LeaveBridge, LeaveQueue,
-                            Limits, Phase, RecordAnswered, RecordEnded, RecordEvent, RecordIvr, RecordStarted,
-                            RecordVariables, RequestCallback, Route, SORRY, StartMusic, StartRecording, StopMusic,
-                            TransferAnswered, TransferFailed)
-from engine.core.causes import REASON_CAUSES
-from engine.core.causes import text as describe_cause
-from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 
 from engine.core import ivr as ivr_core
+from engine.core import ivr_messages
+from engine.core.call_messages import (AgentCallOver, AgentGone, Announcement, Arrival, BridgeWith, CALLBACK_CONFIRMED,
+                                       Connected, Finish, GaveUp, HangupAgent, JoinQueue, LeaveBridge, LeaveQueue,
+                                       Limits, Phase, RecordAnswered, RecordEnded, RecordEvent, RecordStarted,
+                                       RequestCallback, Route, SORRY, StartMusic, StartRecording, StopMusic,
+                                       TransferAnswered, TransferFailed)
+from engine.core.call_state import CallState, _end, _from_ivr, _hang_up, _play, _release_agent, _route
+from engine.core.causes import text as describe_cause
 from engine.core.channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
-                      RequestFailed, StopPlayback)
+                                 RequestFailed, StopPlayback)
+from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 from engine.core.ivr import Ivr
-
-if TYPE_CHECKING:
-    from engine.core.ivrtree import IvrTree
 
 __all__ = [
     "AgentCallOver", "AgentGone", "Announcement", "Answer", "Answered", "Arrival", "BridgeWith",
@@ -59,35 +59,6 @@ __all__ = [
     "RecordAnswered", "RecordEnded", "RecordEvent", "RecordStarted", "RequestCallback", "RequestFailed",
     "Route", "StartMusic", "StartRecording", "StopMusic", "StopPlayback", "handle", "start",
 ]
-
-
-# -- state -------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class CallState:
-    call_id: str
-    channel_id: str
-    phase: Phase
-    route: Route
-    limits: Limits
-    caller_number: str = ""
-    answered: bool = False
-    hangup_by: str | None = None  # who asked for the hang-up, once someone has
-    cause: int | None = None      # from the hang-up request, until the channel is gone
-    playback_seq: int = 0
-    playing: bool = False          # a playback of ours is on the channel now
-    agent_id: str | None = None
-    agent_channel: str | None = None
-    recording: bool = False
-    agent_keys: str = ""           # the agent's last keys, to spot the record code
-    ivr: Ivr | None = None         # while in the IVR (and after, for the post-call part)
-    library: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}))
-    queue_routes: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))
-    post_call: tuple[str, str] | None = None  # (tree, node) for the caller once the agent hangs up
-    on_failure: tuple[str, str] | None = None  # where a failed transfer goes back to in the IVR
-
-    @property
-    def playback_id(self) -> str:
-        return f"{self.call_id}-p{self.playback_seq}"
 
 
 def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[Command]]:
@@ -128,86 +99,6 @@ def _variables_only(event: Arrival) -> Ivr | None:
     return Ivr(library=event.library, tree=event.route.ivr, node=event.library[event.route.ivr].tree.start,
                variables=MappingProxyType({"caller": event.caller_number, "dialed": event.dialed_number,
                                            "call_id": event.call_id}))
-
-
-def _route(state: CallState, now: float, queued_since: float | None = None,
-           queued_at: float | None = None) -> tuple[CallState, list[Command]]:
-    r = state.route
-    if r.ivr is not None:
-        if state.ivr is None:  # the tree disappeared between routing and now: say sorry
-            return _play(state, now, SORRY)
-        ivr, cmds = ivr_core.start(state.library, r.ivr, state.ivr.variables, now)
-        state = replace(state, phase=Phase.IVR)
-        tree = state.library[r.ivr]
-        return _from_ivr(state, ivr, [RecordIvr(state.call_id, tree.name, tree.version), *cmds], now)
-    if r.queue is None:
-        return _play(state, now, (f"sound:{r.prompt}",))
-    state = replace(state, phase=Phase.QUEUED)
-    cmds: list[Command] = [StartMusic(r.music),
-                           JoinQueue(state.call_id, r.queue, r.priority, queued_since, avoid=r.avoid_agents,
-                                     queued_at=queued_at)]
-    if r.connect_grace is not None and queued_since is None:
-        cmds.append(StartTimer("grace", now + r.connect_grace))
-    return state, cmds
-
-
-def _from_ivr(state: CallState, ivr: Ivr, cmds: list[Command], now: float) -> tuple[CallState, list[Command]]:
-    """Take the interpreter's new state and commands; its outcomes move the call on."""
-    state = replace(state, ivr=ivr)
-    out: list[Command] = []
-    for c in cmds:
-        if isinstance(c, ivr_core.ToQueue):
-            base = state.queue_routes.get(c.queue, Route(queue=c.queue))
-            route = replace(base, priority=c.priority)
-            state = replace(state, phase=Phase.QUEUED, route=route, post_call=c.after)
-            out += [RecordVariables(state.call_id, _routing_variables(ivr)), StartMusic(route.music),
-                    JoinQueue(state.call_id, c.queue, c.priority, None, c.skills)]
-        elif isinstance(c, ivr_core.TransferTo):
-            state = replace(state, phase=Phase.TRANSFERRING, on_failure=c.on_failure)
-            out += [RecordVariables(state.call_id, _routing_variables(ivr)), DialOut(c.target, c.timeout),
-                    StartTimer("transfer", now + c.timeout + 5.0)]
-        elif isinstance(c, ivr_core.IvrHangup):
-            state, more = _hang_up(state, now, "engine")
-            out += more
-        else:
-            out.append(c)
-    return state, out
-
-
-def _routing_variables(ivr: Ivr) -> Mapping[str, str]:
-    return MappingProxyType({k: v for k, v in ivr.variables.items() if k != "call_id"})
-
-
-def _play(state: CallState, now: float, media: tuple[str, ...]) -> tuple[CallState, list[Command]]:
-    state = replace(state, phase=Phase.PLAYING, playback_seq=state.playback_seq + 1, playing=True)
-    return state, [Play(media, state.playback_id), StartTimer("playback", now + state.limits.playback_seconds)]
-
-
-def _hang_up(state: CallState, now: float, by: str, reason: str = "normal") -> tuple[CallState, list[Command]]:
-    cause = state.cause if state.cause is not None else REASON_CAUSES[reason]
-    state = replace(state, phase=Phase.HANGING_UP, hangup_by=state.hangup_by or by, cause=cause)
-    return state, [CancelTimer("answer"), CancelTimer("playback"), Hangup(reason),
-                   StartTimer("hangup", now + state.limits.hangup_seconds)]
-
-
-def _end(state: CallState, now: float, cause: int | None, text: str, by: str) -> tuple[CallState, list[Command]]:
-    cmds: list[Command] = []
-    if state.phase is Phase.QUEUED:
-        cmds.append(LeaveQueue(state.call_id))
-    if state.agent_channel is not None and state.phase is Phase.CONNECTED:
-        cmds += _release_agent(state)
-    state = replace(state, phase=Phase.ENDED)
-    return state, [*cmds, CancelTimer("answer"), CancelTimer("playback"), CancelTimer("hangup"),
-                   CancelTimer("max"), RecordEnded(state.call_id, now, cause, text, by), Finish()]
-
-
-def _release_agent(state: CallState) -> list[Command]:
-    """Hang up the other leg; an agent's (not a transfer's) call is over for the ACD."""
-    assert state.agent_channel is not None
-    cmds: list[Command] = [HangupAgent(state.agent_channel)]
-    if state.agent_id is not None:
-        cmds.append(AgentCallOver(state.agent_id))
-    return cmds
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -349,7 +240,7 @@ def _ivr_request_failed(state: CallState, event: RequestFailed, now: float):
     if event.command == "play":  # a missing sound must not stop the tree: go on as if it was said
         state, cmds = _to_ivr(state, PlaybackDone(state.ivr.playback_id, ok=False), now)
     elif event.command == "record":
-        state, cmds = _to_ivr(state, ivr_core.RecordingDone(False), now)
+        state, cmds = _to_ivr(state, ivr_messages.RecordingDone(False), now)
     else:
         cmds = []
     return state, [note, *cmds]
@@ -485,7 +376,7 @@ TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     **{(p, TimerFired): Row((p, P.HANGING_UP), _timer_live) for p in (P.ANSWERING, P.PLAYING)},
     (P.QUEUED, TimerFired): Row((P.QUEUED, P.PLAYING, P.HANGING_UP), _timer_queued),
     **{(P.IVR, e): Row(_FROM_IVR, _to_ivr)
-       for e in (PlaybackDone, Dtmf, TimerFired, ivr_core.HttpDone, ivr_core.RecordingDone)},
+       for e in (PlaybackDone, Dtmf, TimerFired, ivr_messages.HttpDone, ivr_messages.RecordingDone)},
     (P.IVR, RequestFailed): Row(_FROM_IVR, _ivr_request_failed),
     (P.TRANSFERRING, TransferAnswered): Row((P.CONNECTED,), _transfer_answered),
     **{(P.TRANSFERRING, e): Row((P.PLAYING, *_FROM_IVR), _transfer_failed) for e in (TransferFailed, TimerFired)},
@@ -499,7 +390,7 @@ TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     **stay(_ignore, (P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.CONNECTED, P.HANGING_UP), (Answered,)),
     **stay(_late_connect, (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP), (Connected,)),
     **stay(_ignore, (P.ANSWERING, P.PLAYING, P.QUEUED, P.CONNECTED, P.HANGING_UP, P.TRANSFERRING),
-           (ivr_core.HttpDone, ivr_core.RecordingDone)),
+           (ivr_messages.HttpDone, ivr_messages.RecordingDone)),
     **stay(_late_transfer, (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED, P.HANGING_UP), (TransferAnswered,)),
     **stay(_ignore, (P.ANSWERING, P.PLAYING, P.IVR, P.QUEUED, P.CONNECTED, P.HANGING_UP), (TransferFailed,)),
 })

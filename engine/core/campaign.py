@@ -117,10 +117,11 @@ def snapshot(acd: Acd, queue: str | None, attempts: Iterable[Attempt], counted: 
     screening: list[float] = []
     waiting = 0
     for a in attempts:
+        # (an answer heard after the shell read ``now`` would be younger than 0 s: it is 0 s)
         if a.stage in (Stage.DIALLED, Stage.RINGING):
-            ringing.append(now - a.placed_at)
+            ringing.append(max(0.0, now - a.placed_at))
         elif a.stage is Stage.SCREENING:
-            screening.append(now - (a.answered_at or now))
+            screening.append(max(0.0, now - (a.answered_at or now)))
         elif a.stage is Stage.GRACE:
             waiting += 1
     live_answers, abandoned = counted

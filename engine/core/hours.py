@@ -39,9 +39,11 @@ def _seconds(t: time) -> float:
 
 
 def _clock(text: str) -> float:
-    """``HH:MM`` (00:00 to 24:00) -> seconds after midnight."""
-    hours, minutes = text.split(":")
-    return int(hours) * 3600.0 + int(minutes) * 60.0
+    """``HH:MM`` (00:00 to 24:00) -> seconds after midnight; ValueError for any other time."""
+    hours, minutes = (int(part) for part in text.split(":"))
+    if not (0 <= hours < 24 and 0 <= minutes < 60 or (hours, minutes) == (24, 0)):
+        raise ValueError(f"expected a time of day 00:00 to 24:00, got {text!r}")
+    return hours * 3600.0 + minutes * 60.0
 
 
 @dataclass(frozen=True, slots=True)

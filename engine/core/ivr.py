@@ -9,17 +9,20 @@ verbs that take no input (``branch``, ``set``, ``language``, ``goto``) pass stra
 end the IVR (``queue``, ``transfer``, ``hangup``) return an outcome command for the call machine.
 
 One timer (``ivr``) covers whatever the node waits for: the caller's keys, the CRM, the recording.
-Every node entered and every input is recorded (:class:`Step`), so the call's path is in the
-database. A runtime guard stops a call that passes through more than ``MAX_HOPS`` nodes without
-the caller pressing anything (check-config refuses such loops; this is the belt to its braces).
+Every node entered and every input is recorded (:class:`~engine.core.ivr_messages.Step`), so the
+call's path is in the database. A runtime guard stops a call that passes through more than
+``MAX_HOPS`` nodes without the caller pressing anything (check-config refuses such loops; this is
+the belt to its braces).
+
+The events and commands are engine/core/ivr_messages.py's; how a verb's strings read at run time
+(variables filled in, say-items made media URIs, a CRM answer's values) is engine/core/ivr_text.py's.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import date
+from dataclasses import dataclass, replace
 from enum import Enum
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -30,17 +33,16 @@ from engine.core.channel import Dtmf, PlaybackDone, StopPlayback
 from engine.core.channel import Play as PlayMedia
 from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, TimerFired, Transitions, stay
 from engine.core.hours import open_at
+from engine.core.ivr_messages import (CallbackWanted, HttpCall, HttpDone, IvrHangup, RecordingDone, RecordMessage,
+                                      SetLanguage, Step, SurveyAnswer, ToQueue, TransferTo)
+from engine.core.ivr_text import as_int, fill, lookup, media
 
-__all__ = [
-    "CallbackWanted", "HttpCall", "HttpDone", "Ivr", "IvrHangup", "RecordMessage", "RecordingDone", "SetLanguage",
-    "Stage", "Step", "SurveyAnswer", "ToQueue", "TransferTo", "fill", "handle", "is_open", "media", "start",
-]
+__all__ = ["Ivr", "Stage", "handle", "is_open", "start"]
 
 MAX_HOPS = 100
 PROMPT_TIMEOUT = 300.0
 CALLBACK_TYPE_TIMEOUT = 15.0
 BEEP = "sound:beep"
-_VAR = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
 class Stage(Enum):
@@ -76,136 +78,9 @@ class Ivr:
         return f"{self.variables.get('call_id', 'ivr')}-i{self.seq}"
 
 
-# -- events and commands ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class HttpDone(Event):
-    ok: bool
-    data: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingDone(Event):
-    ok: bool
-    seconds: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HttpCall(Command):
-    method: str
-    url: str
-    body: Mapping[str, str]
-    timeout: float
-
-
-@dataclass(frozen=True, slots=True)
-class RecordMessage(Command):
-    max_seconds: float
-    beep: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SetLanguage(Command):
-    code: str
-
-
-@dataclass(frozen=True, slots=True)
-class Step(Command):
-    """One line of the call's IVR path."""
-
-    tree: str
-    version: str
-    node: str
-    verb: str
-    at: float
-    input: str = ""
-    result: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SurveyAnswer(Command):
-    question: str
-    answer: int | None  # None: no answer
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class CallbackWanted(Command):
-    number: str
-    queue: str | None
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class ToQueue(Command):
-    queue: str
-    priority: int
-    skills: Mapping[str, int] | None
-    after: tuple[str, str] | None  # (tree, node) the caller goes to when the agent hangs up
-
-
-@dataclass(frozen=True, slots=True)
-class TransferTo(Command):
-    target: str
-    timeout: float
-    on_failure: tuple[str, str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class IvrHangup(Command):
-    pass
-
-
 # -- helpers ---------------------------------------------------------------------------------------
-def fill(text: str, variables: Mapping[str, str]) -> str:
-    """``{name}`` -> the variable's value ('' when unset)."""
-    return _VAR.sub(lambda m: variables.get(m.group(1), ""), text)
-
-
-def media(items: tuple[str, ...], variables: Mapping[str, str]) -> tuple[str, ...]:
-    """Sound names and say-items -> ARI media URIs."""
-    out: list[str] = []
-    for item in items:
-        item = fill(item, variables)
-        kind, _, value = item.partition(":")
-        if not value:
-            out.append(f"sound:{item}")
-        elif kind == "date":
-            try:
-                d = date.fromisoformat(value)
-            except ValueError:
-                continue
-            out += [f"sound:digits/mon-{d.month - 1}", f"sound:digits/h-{d.day}", f"number:{d.year}"]
-        elif kind in ("digits", "number", "characters"):
-            if value and (kind != "number" or value.lstrip("-").isdigit()):
-                out.append(f"{kind}:{value}")
-        else:
-            out.append(f"sound:{item}")
-    return tuple(out)
-
-
 def is_open(hours: Hours, now: float) -> bool:
     return open_at(hours.week, ZoneInfo(hours.timezone), now)
-
-
-def _lookup(data: object, path: str) -> str | None:
-    for part in path.split("."):
-        if isinstance(data, Mapping) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    if data is None or isinstance(data, (dict, list)):
-        return None
-    return str(data).lower() if isinstance(data, bool) else str(data)
-
-
-def _int(text: str, default: int) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return default
 
 
 # -- entering nodes --------------------------------------------------------------------------------
@@ -269,11 +144,11 @@ def _enter_node(ivr: Ivr, name: str, now: float, tree: str | None = None) -> tup
                             tree=body.tree or ivr.tree)
         return ivr2, [entered, *cmds]
     elif isinstance(body, QueueTo):
-        skills = {k: _int(fill(v, ivr.variables), 1) for k, v in body.skills.items()} or None
+        skills = {k: as_int(fill(v, ivr.variables), 1) for k, v in body.skills.items()} or None
         after = (ivr.tree, body.after) if body.after else None
         ivr = replace(ivr, stage=Stage.DONE)
         return ivr, [entered, CancelTimer("ivr"),
-                     ToQueue(body.name, _int(fill(body.priority, ivr.variables), 0), skills, after)]
+                     ToQueue(body.name, as_int(fill(body.priority, ivr.variables), 0), skills, after)]
     elif isinstance(body, Transfer):
         failure = (ivr.tree, body.on_failure) if body.on_failure else None
         ivr = replace(ivr, stage=Stage.DONE)
@@ -479,7 +354,7 @@ def _http_done(ivr: Ivr, e: HttpDone, now: float):
     assert isinstance(body, Http)
     if not e.ok:
         return _http_failed(ivr, now, e.detail or "failed")
-    values = {var: v for var, path in body.assign.items() if (v := _lookup(e.data, path)) is not None}
+    values = {var: v for var, path in body.assign.items() if (v := lookup(e.data, path)) is not None}
     ivr = replace(ivr, variables=MappingProxyType({**ivr.variables, **values}))
     step = _step(ivr, now, "", "ok " + " ".join(f"{k}={v}" for k, v in sorted(values.items())))
     ivr, cmds = _enter(ivr, body.next, now)

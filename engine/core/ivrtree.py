@@ -26,7 +26,7 @@ __all__ = ["MAX_NODES", "MAX_TREES", "VERBS", "Branch", "Callback", "Condition",
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SOUND = re.compile(r"^(digits|number|characters|date):.+$|^[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}$")
 _KEYS = re.compile(r"^[0-9*#]$")
-_SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+_SPAN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")   # 24:00: an end only
 MAX_TREES = 1_000          # files in the files.ivr folder
 MAX_NODES = 5_000          # nodes in one tree
 _SECONDS = {"range": Range.seconds(3600)}
@@ -267,7 +267,8 @@ class Hours:
                 raise ValueError(f"weekly: days are {', '.join(_DAYS)}; got {day!r}")
             for span in spans:
                 if not _SPAN.match(span):
-                    raise ValueError(f"weekly.{day}: expected spans like 09:00-17:00, got {span!r}")
+                    raise ValueError(f"weekly.{day}: expected spans like 09:00-17:00 (hours 00 to 23, minutes "
+                                     f"00 to 59; 24:00 only as an end), got {span!r}")
         for day in self.holidays:
             try:
                 date.fromisoformat(day)

@@ -8,8 +8,9 @@ A pacer is a mutable machine (engine/core/txn.py) with the shape of the others:
 Deciding is an event, not a query, because it moves the pacer: VICIdial's clocks and samples, the
 predictive controller's integral and its cached curves. Each step is one transaction: an event
 that raises (an unknown event, a NaN duration half-way through an estimator) leaves the pacer as
-it was, and nothing changes a pacer outside a step. An algorithm overrides :meth:`Pacer.learn`
-and :meth:`Pacer.decide`, which run inside the step; :meth:`Pacer.observe` and
+it was, and nothing changes a pacer outside a step. A negative duration (an observation's, or an
+age in the snapshot) is refused before the step begins (ValueError). An algorithm overrides
+:meth:`Pacer.learn` and :meth:`Pacer.decide`, which run inside the step; :meth:`Pacer.observe` and
 :meth:`Pacer.dials_wanted` are the step for the shell's two questions."""
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class Pacer(Machine):
     def dials_wanted(self, snap: Snapshot, now: float) -> int:
         """How many numbers to dial now: what ``step`` with :class:`Decide` does, its :class:`Dial`
         counted (0 without one), less the two objects (the shell asks at least once a second)."""
+        _no_negative(snap)
         return max(0, atomic(self, self.decide, snap, now))
 
     # -- what an algorithm overrides (called inside the step's transaction) -----------------------
@@ -163,12 +165,30 @@ def step(pacer: Pacer, event: Event, now: float) -> tuple[Pacer, list[Command]]:
     raises, not at all). An observation has no command; :class:`Decide` has :class:`Dial`, or none
     for no dial."""
     if type(event) is Decide:
+        _no_negative(event.snapshot)
         n = atomic(pacer, pacer.decide, event.snapshot, now)
         return pacer, [Dial(n)] if n > 0 else []
     if type(event) not in OBSERVATIONS:
         raise TypeError(f"a pacer has no handler for {type(event).__name__}")
+    _no_negative(event)
     atomic(pacer, pacer.learn, event, now)
     return pacer, []
+
+
+# The durations of each message, in seconds: none may be negative.
+_DURATIONS = {DialResult: ("ring_seconds", "screen_seconds"), Connected: ("wait_seconds",),
+              Handled: ("talk_seconds", "wrapup_seconds"), Snapshot: ("on_call", "wrapup", "ringing", "screening")}
+
+
+def _no_negative(message: Event | Snapshot) -> None:
+    """Refuse (ValueError) a message with a duration below zero, before the pacer takes anything
+    from it: a clock read backwards, or a bug; either way nothing to learn or forecast from. (NaN
+    and infinity pass, as before: an estimator that reads one raises, and the step is undone.)"""
+    for name in _DURATIONS.get(type(message), ()):
+        value = getattr(message, name)
+        for seconds in value if isinstance(value, tuple) else (value,):
+            if seconds < 0:
+                raise ValueError(f"{type(message).__name__}.{name}: a duration cannot be negative, got {seconds:g} s")
 
 
 def _round(x: float) -> int:

@@ -19,7 +19,7 @@ from engine.adapters.ari import AriError, path
 from engine.adapters.crm import Crm
 from engine.core import acd as A
 from engine.core import call as core
-from engine.core import ivr
+from engine.core import call_messages, ivr_messages
 from engine.core.causes import offer_result
 from engine.core.common import Command, Rejected
 from engine.core.leg import LegAnswered, LegFailed
@@ -58,10 +58,10 @@ class CallEffects:
             core.RequestCallback: self._request_callback, core.BridgeWith: self._bridge,
             core.StartRecording: self._start_recording, core.HangupAgent: self._hangup_agent,
             core.AgentCallOver: self._agent_call_over, core.Finish: self._finish,
-            core.RecordIvr: self._record_ivr, core.RecordVariables: self._record_variables,
-            core.DialOut: self._dial_out, core.LeaveBridge: self._leave_bridge,
-            ivr.Step: self._ivr_step, ivr.SurveyAnswer: self._survey_answer, ivr.CallbackWanted: self._callback_wanted,
-            ivr.SetLanguage: self._set_language, ivr.HttpCall: self._http_call, ivr.RecordMessage: self._record_message,
+            call_messages.RecordIvr: self._record_ivr, call_messages.RecordVariables: self._record_variables,
+            call_messages.DialOut: self._dial_out, core.LeaveBridge: self._leave_bridge,
+            ivr_messages.Step: self._ivr_step, ivr_messages.SurveyAnswer: self._survey_answer, ivr_messages.CallbackWanted: self._callback_wanted,
+            ivr_messages.SetLanguage: self._set_language, ivr_messages.HttpCall: self._http_call, ivr_messages.RecordMessage: self._record_message,
         }
 
     async def run(self, session: CallSession, command: Command) -> None:
@@ -104,24 +104,24 @@ class CallEffects:
     async def _record_event(self, session: CallSession, c: core.RecordEvent) -> None:
         self._submit("call_event", (str(uuid.uuid4()), c.call_id, c.at, c.kind, c.detail))
 
-    async def _record_ivr(self, session: CallSession, c: core.RecordIvr) -> None:
+    async def _record_ivr(self, session: CallSession, c: call_messages.RecordIvr) -> None:
         self._submit("call_ivr", (c.call_id, c.tree, c.version))
 
-    async def _record_variables(self, session: CallSession, c: core.RecordVariables) -> None:
+    async def _record_variables(self, session: CallSession, c: call_messages.RecordVariables) -> None:
         names = sorted(c.variables)
         self._submit("call_variables", (c.call_id, names, [c.variables[n] for n in names]))
 
-    async def _ivr_step(self, session: CallSession, c: ivr.Step) -> None:
+    async def _ivr_step(self, session: CallSession, c: ivr_messages.Step) -> None:
         session.log.info("ivr.step", tree=c.tree, node=c.node, verb=c.verb, input=c.input, result=c.result)
         call_id = session.state.call_id
         seq = self.ivr_steps[call_id] = self.ivr_steps.get(call_id, 0) + 1
         self._submit("ivr_step", (str(uuid.uuid4()), call_id, seq, c.at, c.tree, c.version, c.node, c.verb,
                                   c.input, c.result))
 
-    async def _survey_answer(self, session: CallSession, c: ivr.SurveyAnswer) -> None:
+    async def _survey_answer(self, session: CallSession, c: ivr_messages.SurveyAnswer) -> None:
         self._submit("survey_answer", (session.state.call_id, c.question, c.answer, c.at))
 
-    async def _callback_wanted(self, session: CallSession, c: ivr.CallbackWanted) -> None:
+    async def _callback_wanted(self, session: CallSession, c: ivr_messages.CallbackWanted) -> None:
         self._submit("callback_requested_ivr", (session.state.call_id, c.queue, c.number, c.at))
 
     # -- the caller's channel ----------------------------------------------------------------------------
@@ -149,18 +149,18 @@ class CallEffects:
         await self.calls.rest(session, "hangup", "DELETE", path("channels", session.state.channel_id),
                               reason=c.reason)
 
-    async def _set_language(self, session: CallSession, c: ivr.SetLanguage) -> None:
+    async def _set_language(self, session: CallSession, c: ivr_messages.SetLanguage) -> None:
         await self._channel(session, "language", "POST", "variable", variable="CHANNEL(language)", value=c.code)
 
-    async def _record_message(self, session: CallSession, c: ivr.RecordMessage) -> None:
+    async def _record_message(self, session: CallSession, c: ivr_messages.RecordMessage) -> None:
         s = session.state
         try:
             await self.calls.recordings.voicemail(s.channel_id, s.call_id, c.max_seconds, c.beep,
-                                                  lambda ok, secs: session.post(ivr.RecordingDone(ok, secs)))
+                                                  lambda ok, secs: session.post(ivr_messages.RecordingDone(ok, secs)))
         except AriError as exc:
             session.post(core.RequestFailed("record", exc.gone, str(exc)))
 
-    async def _http_call(self, session: CallSession, c: ivr.HttpCall) -> None:
+    async def _http_call(self, session: CallSession, c: ivr_messages.HttpCall) -> None:
         async def ask() -> None:
             done = await self.crm.ask(c)
             if not done.ok:
@@ -230,7 +230,7 @@ class CallEffects:
             await self.calls.remove_bridge(bridge_id(s.call_id))
         session.log.info("call.finished", handled=self.calls.handled + 1)
 
-    async def _dial_out(self, session: CallSession, dial: core.DialOut) -> None:
+    async def _dial_out(self, session: CallSession, dial: call_messages.DialOut) -> None:
         """A transfer: originate the target; its answer (or failure) comes back to the call."""
         calls, cfg, s = self.calls, self.calls.config(), session.state
         if "/" in dial.target:

@@ -45,6 +45,7 @@ from typing import Any
 from engine.core import acd as A
 from engine.core import attempt as AT
 from engine.core import call as C
+from engine.core import call_messages as CM
 from engine.core import campaign as CP
 from engine.core.agent import AgentChanged, AgentPhase, EndWrapup, LogIn
 from engine.core.common import CancelTimer, Command, Event, StartTimer, TimerFired
@@ -157,7 +158,7 @@ class DialerSimulation:
             CancelTimer: lambda d, c: self.clock.cancel(f"c/{d.state.id}/{c.key}"),
         }
         for quiet in (C.RecordStarted, C.RecordAnswered, C.StartMusic, C.StopMusic, C.BridgeWith, C.HangupAgent,
-                      C.StopPlayback, C.StartRecording, C.RecordVariables):
+                      C.StopPlayback, C.StartRecording, CM.RecordVariables):
             self._call_commands = {**self._call_commands, quiet: lambda d, c: None}
         self._acd_commands: Mapping[type, Callable[[Any], None]] = {
             A.Offer: self._offer, A.Withdraw: lambda c: self.clock.cancel(f"answer/{c.agent_id}"),

@@ -290,6 +290,52 @@ def test_illegal_and_refused_requests_change_nothing():
     assert dump(acd) == before and not acd.waiting
 
 
+def _reload_dropping_the_overflow_target():
+    """billing overflows to general; a reload keeps neither: billing stays (retired) for c1, who
+    waits there, and general, waited in by nobody, is gone."""
+    queues = {"billing": A.QueueRules("billing", max_wait=60, overflow="general"), "general": A.QueueRules("general")}
+    acd = make(queues)
+    login(acd, "1001")
+    acd.handle(A.AgentRequest("1001", ag.Pause("x")), T0)
+    acd.handle(A.Enqueue("c1", "billing"), T0)
+    acd.handle(A.Reconfigure({"sales": A.QueueRules("sales")}, dict(acd.profiles)), T0 + 1)
+    assert "billing" in acd.rules and "general" not in acd.rules and "c1" in acd.waiting
+    return acd
+
+
+def test_a_give_up_whose_overflow_queue_a_reload_dropped_is_unroutable():
+    # the overflow walk read the dropped queue's rules: KeyError, and the caller stayed in line
+    acd = _reload_dropping_the_overflow_target()
+    cmds = acd.handle(TimerFired("maxwait:c1"), T0 + 60)
+    assert A.QueueLeft("c1", "billing", T0 + 60, "unroutable", 60.0) in cmds
+    assert A.Unroutable("c1", "billing", "max-wait") in cmds and not of(cmds, A.QueueEntered)
+    assert "c1" not in acd.waiting
+    # the same when the queue's last agent leaves
+    acd = _reload_dropping_the_overflow_target()
+    cmds = acd.handle(A.AgentRequest("1001", ag.LogOut()), T0 + 2)
+    assert A.Unroutable("c1", "billing", "no-agents") in cmds and "c1" not in acd.waiting
+
+
+def test_an_event_naming_an_agent_the_acd_does_not_know_is_refused_and_changes_nothing():
+    # CallFinished read the agent's state with acd._agents[agent_id]: KeyError, not a refusal
+    acd = make()
+    login(acd, "1001")
+    acd.handle(A.Enqueue("c1", "billing"), T0)
+    before = dump(acd)
+    with pytest.raises(A.Refused, match="unknown agent '9999'"):
+        acd.handle(A.CallFinished("9999"), T0 + 1)
+    assert dump(acd) == before
+    # an agent a reload removed (logged out: forgotten at once) is unknown from then on
+    acd.handle(A.Reconfigure(dict(acd.rules), {k: v for k, v in acd.profiles.items() if k != "1003"}), T0 + 2)
+    assert "1003" not in acd.agents
+    before = dump(acd)
+    with pytest.raises(A.Refused, match="unknown agent '1003'"):
+        acd.handle(A.CallFinished("1003"), T0 + 3)
+    with pytest.raises(A.Refused, match="unknown agent '1003'"):
+        acd.handle(A.AgentRequest("1003", ag.LogIn(frozenset({"billing"}), "PJSIP/a3")), T0 + 3)
+    assert dump(acd) == before
+
+
 def test_an_enqueue_that_fails_half_way_changes_nothing():
     # _enqueue takes the caller's place number and counts the arrival, _place puts the caller in the
     # ACD, and only then does the line's sort key (-priority) raise on a priority that is not a
@@ -413,7 +459,8 @@ ACTIONS = st.one_of(
               st.sampled_from(CALLS + AGENTS)),
     st.tuples(st.just("connect_failed"), st.sampled_from(CALLS), st.sampled_from(AGENTS)),
     st.tuples(st.just("callback"), st.sampled_from(CALLS)),
-    st.tuples(st.just("reconfigure"), st.sampled_from(["same", "reskill", "unknown-strategy", "lose-overflow"])),
+    st.tuples(st.just("reconfigure"), st.sampled_from(["same", "reskill", "unknown-strategy", "lose-overflow",
+                                                       "drop-overflow", "drop-agent"])),
     # malformed events, which raise (TypeError, ValueError) half-way through their handler: after
     # the caller's place number is taken, or with the caller in the ACD but not yet in its line, or
     # with the new rules in place but not the agents
@@ -437,6 +484,8 @@ def test_no_agent_gets_two_calls_and_no_call_rings_two_agents(actions):
                                           for i, (a, p) in enumerate(profiles.items())}),
         "unknown-strategy": A.Reconfigure({**queues, "general": A.QueueRules("general", strategy="random")}, profiles),
         "lose-overflow": A.Reconfigure({"billing": rules}, profiles),
+        "drop-overflow": A.Reconfigure({"sales": A.QueueRules("sales")}, profiles),   # billing kept while in use
+        "drop-agent": A.Reconfigure(queues, {a: p for a, p in profiles.items() if a != "1003"}),
     }
     malformed = {
         "priority": lambda c: A.Enqueue(c, "billing", priority="high"),   # type: ignore[arg-type]

@@ -7,7 +7,10 @@ from types import MappingProxyType
 
 import pytest
 
+from engine.core import acd as A
 from engine.core import attempt as AT
+from engine.core import campaign as CP
+from engine.core import pacing as P
 from engine.core import pacing_model as PM
 from engine.core.common import CancelTimer, IllegalTransition, StartTimer, TimerFired
 
@@ -39,6 +42,26 @@ def test_a_dial_that_is_not_answered_ends_by_its_cause_and_the_pacer_hears_busy_
     results = [c.event for c in of(AT.Tell, out) if isinstance(c.event, PM.DialResult)]
     assert results == ([PM.DialResult(outcome, 20.0)] if told else [])
     assert isinstance(of(AT.Tell, out)[0].event, PM.Dialed) and of(AT.Originate, out) == [AT.Originate()]
+
+
+def test_a_wall_clock_set_back_gives_the_pacer_zero_seconds_not_a_negative_duration():
+    # the pacer refuses a negative duration; what the attempt and the campaign's snapshot measure
+    # between two readings of the wall clock is never below 0, so a clock set back (or an answer
+    # heard after the shell read the clock for its snapshot) cannot trip it
+    a, out = run(AT.Plan(), (-2.0, AT.Answered()), (-3.0, AT.CallConnected("9001")), (-4.0, AT.CallOver()),
+                 (-4.0, AT.AgentWrapup(-4.0)), (-5.0, AT.AgentFree(-5.0)))
+    told = [c.event for c in of(AT.Tell, out)]
+    assert told[1:] == [PM.DialResult("live", 0.0, 0.0), PM.Connected(0.0), PM.Handled(0.0, 0.0)]
+    pacer = P.make_pacer("predictive")
+    for event in told:
+        P.step(pacer, event, 0.0)
+    _, busy = run(AT.Plan(), (-1.0, AT.Hungup(17)))
+    assert [c.event for c in of(AT.Tell, busy)][1:] == [PM.DialResult("busy", 0.0)]
+    ringing, _ = AT.dial("a2", AT.Plan(), 10.0)
+    screening, _ = AT.handle(AT.dial("a3", AT.Plan(amd=True), 0.0)[0], AT.Answered(), 12.0)
+    snap, _ = CP.snapshot(A.Acd({}, {}), None, [ringing, screening], (0, 0), 9.0)
+    assert (snap.ringing, snap.screening) == ((0.0,), (0.0,))
+    assert P.step(pacer, P.Decide(snap), 9.0)[0] is pacer
 
 
 def test_an_originate_asterisk_refuses_ends_the_attempt():

@@ -51,6 +51,13 @@ def test_a_window_to_the_end_of_the_day_and_one_to_2400():
     assert open_at(almost, LONDON, local(LONDON, 2026, 6, 10, 23, 59, 59) + 0.5)
 
 
+@pytest.mark.parametrize("span", ["09:00-24:59", "09:00-24:01", "09:60-17:00", "22:00-01:75", "25:00-02:00"])
+def test_a_time_past_2400_or_with_60_minutes_is_refused(span):
+    # the parser took any HH:MM: 24:59 ended a span at 00:59 the next day, 01:75 at 02:15
+    with pytest.raises(ValueError, match="expected a time of day 00:00 to 24:00"):
+        Week.parse({"mon": [span]})
+
+
 def test_a_night_past_midnight_belongs_to_the_day_it_began():
     fridays = Week.parse({"fri": ["22:00-02:00"]})
     assert fridays.spans[4] == ((22 * 3600.0, 26 * 3600.0),)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from engine.cli.main import main as cli
 from engine.core import ivr as I
+from engine.core import ivr_messages as IM
 from engine.core.call import Dtmf, PlaybackDone
 from engine.core.common import TimerFired
 from engine.config.ivr import IvrTree, Tree, check_trees
@@ -126,6 +127,15 @@ def test_opening_hours_may_run_past_midnight():
     assert run(night, at=parse_at("2026-11-25T23:30:00+00:00")).outcome == "hang up"   # Wednesday's own night
 
 
+def test_a_span_past_2400_or_with_60_minutes_is_refused_at_its_file_and_line():
+    # a span's end took any hour up to 24 with any minutes: 24:59 was accepted (open until 00:59)
+    for span in ("09:00-24:59", "09:00-24:01", "09:60-17:00", "09:00-17:60", "24:00-02:00", "25:00-02:00"):
+        found = problems(HOURS.replace('tue: ["09:00-17:00"]', f'tue: ["{span}"]'))
+        assert found == [f"t.yaml:4:5: hours.office: weekly.tue: expected spans like 09:00-17:00 (hours 00 to 23, "
+                         f"minutes 00 to 59; 24:00 only as an end), got {span!r}"], span
+    assert problems(HOURS.replace('tue: ["09:00-17:00"]', 'tue: ["00:00-24:00"]')) == []   # 24:00 ends the day
+
+
 def test_http_results_feed_the_route_and_failure_has_its_path():
     text = """\
     start: crm
@@ -176,8 +186,8 @@ def test_the_interpreter_refuses_nothing_silently_and_stops_busy_loops():
     """
     t = tree(text)
     state, cmds = I.start({"t": t}, "t", {"caller": "1"}, 0.0)
-    assert state.stage is I.Stage.DONE and isinstance(cmds[-1], I.IvrHangup)
-    assert [c.result for c in cmds if isinstance(c, I.Step)][-1] == "loop"
+    assert state.stage is I.Stage.DONE and isinstance(cmds[-1], IM.IvrHangup)
+    assert [c.result for c in cmds if isinstance(c, IM.Step)][-1] == "loop"
 
 
 def test_stale_events_are_ignored():

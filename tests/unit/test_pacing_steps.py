@@ -140,3 +140,30 @@ def test_the_shells_calls_are_steps():
     assert n > 0 and P.step(b, P.Decide(snap), 1.0) == (b, [P.Dial(n)])
     assert dump(a) == dump(b)
     assert P.step(b, P.Decide(P.Snapshot(available=0)), 2.0) == (b, [])   # no dial: no command
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("event", [
+    P.DialResult("live", -2.0), P.DialResult("machine", 6.0, -0.5), P.DialResult("busy", -0.1), P.Connected(-1.0),
+    P.Handled(-30.0, 10.0), P.Handled(90.0, -5.0),
+    P.Decide(P.Snapshot(available=2, on_call=(40.0, -3.0))), P.Decide(P.Snapshot(available=2, wrapup=(-1.0,))),
+    P.Decide(P.Snapshot(available=2, ringing=(-0.5,))), P.Decide(P.Snapshot(available=2, screening=(-2.0,))),
+], ids=repr)
+def test_a_negative_duration_is_refused_and_changes_nothing(algorithm, event):
+    # a duration below zero (a clock read backwards, or a bug) used to be taken: a ring time binned
+    # as 0 s, a talk time of -30 s counted at the far end of its histogram (among hour-long talks),
+    # a ringing age of -0.5 s forecast from the last age bin (a call about to ring out)
+    p = P.make_pacer(algorithm)
+    P.step(p, P.Dialed(), 0.0)
+    P.step(p, P.Decide(P.Snapshot(available=1, on_call=(30.0,))), 0.5)
+    before = dump(p)
+    with pytest.raises(ValueError, match="negative"):
+        P.step(p, event, 1.0)
+    if isinstance(event, P.Decide):
+        with pytest.raises(ValueError, match="negative"):
+            p.dials_wanted(event.snapshot, 1.0)
+    else:
+        with pytest.raises(ValueError, match="negative"):
+            p.observe(event, 1.0)
+    assert dump(p) == before
+    P.step(p, P.Handled(0.0, 0.0), 2.0)   # zero is a duration (a call over as it connected)

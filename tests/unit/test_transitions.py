@@ -25,6 +25,7 @@ from engine.core import call as c
 from engine.core import callback as K
 from engine.core import feature as F
 from engine.core import ivr as I
+from engine.core import ivr_messages as IM
 from engine.core.channel import Answered, ChannelGone, Dtmf, HangupRequested, PlaybackDone, RequestFailed
 from engine.core.common import Event, IllegalTransition, Row, TimerFired, Transitions, UndeclaredTarget, stay
 from engine.config.ivr import IvrTree, Tree, load_trees
@@ -276,8 +277,8 @@ def library() -> MappingProxyType:
 LIBRARY = library()
 TREES = sorted(LIBRARY)
 NO_TREES = MappingProxyType({})
-IVR_EVENTS = events(I.HttpDone(True, MappingProxyType({"tier": "gold", "customer": {"tier": "gold"}})),
-                    I.HttpDone(False), I.RecordingDone(True), TimerFired("ivr"), TimerFired("max"), TimerFired("other"))
+IVR_EVENTS = events(IM.HttpDone(True, MappingProxyType({"tier": "gold", "customer": {"tier": "gold"}})),
+                    IM.HttpDone(False), IM.RecordingDone(True), TimerFired("ivr"), TimerFired("max"), TimerFired("other"))
 
 
 def _ivr_key(ivr: I.Ivr) -> str:
