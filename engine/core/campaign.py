@@ -71,11 +71,6 @@ def inbound_hold(acd: Acd, queue: str, now: float) -> int:
     return min(hold, len(idle))
 
 
-def _inbound_queues(acd: Acd, queue: str) -> set[str]:
-    """The other queues that the agents of ``queue`` also serve."""
-    return {q for a in acd.agents.values() if queue in a.queues for q in a.queues if q != queue and q in acd.rules}
-
-
 def held_agents(acd: Acd, queue: str, count: int) -> frozenset[str]:
     """Which idle agents of ``queue`` are kept for inbound: those serving the most inbound queues
     (the most useful there), longest idle first. Answered calls of the campaign go to them only
@@ -95,9 +90,12 @@ def snapshot(acd: Acd, queue: str | None, attempts: Iterable[Attempt], counted: 
     if queue is not None:
         rules = acd.rules.get(queue)
         wrap = rules.wrapup if rules is not None else 0.0
+        others: set[str] = set()   # the other queues its agents serve (blending)
         for a in acd.agents.values():
             if queue not in a.queues:
                 continue
+            if len(a.queues) > 1:
+                others.update(q for q in a.queues if q != queue and q in acd.rules)
             if a.phase is ag.AgentPhase.AVAILABLE:
                 available += 1
             elif a.phase in _BUSY:
@@ -106,13 +104,13 @@ def snapshot(acd: Acd, queue: str | None, attempts: Iterable[Attempt], counted: 
                 wrapup.append(max(0.0, a.since + wrap - now))
             elif a.phase is ag.AgentPhase.PAUSED:
                 paused += 1
-        held = min(available, inbound_hold(acd, queue, now))
-        kept = held_agents(acd, queue, held) if held else frozenset()
-        available -= held
-        paused += held
-        others = _inbound_queues(acd, queue)
-        inbound_waiting = max(0, sum(1 for w in acd.waiting.values() if w.queue in others) - held)
-        inbound_rate = sum(acd.arrival_rate(q, now) for q in others)
+        if others:
+            held = min(available, inbound_hold(acd, queue, now))
+            kept = held_agents(acd, queue, held) if held else frozenset()
+            available -= held
+            paused += held
+            inbound_waiting = max(0, sum(1 for w in acd.waiting.values() if w.queue in others) - held)
+            inbound_rate = sum(acd.arrival_rate(q, now) for q in sorted(others))
     ringing: list[float] = []
     screening: list[float] = []
     waiting = 0
