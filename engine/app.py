@@ -27,6 +27,7 @@ from engine.adapters.ami import Ami
 from engine.adapters.ari import AriClient, AriError
 from engine.runtime.calls import CallManager
 from engine.runtime.dialer import Dialer
+from engine.runtime.face import LiveView
 from engine.http.server import build_app
 from engine.runtime.phones import Phones
 from engine.runtime.router import Router
@@ -206,7 +207,10 @@ class Engine:
         writer_task.cancel()
 
     async def _start_http(self) -> web.AppRunner:
-        app = build_app(self)
+        assert self.acd is not None and self.calls is not None and self.dialer is not None and self.phones is not None
+        # the face gets the engine's view (snapshots and named actions), never the services themselves
+        app = build_app(LiveView(config=lambda: self.config, health=self.health, db=self.db, hub=self.writer.hub,
+                                 acd=self.acd, calls=self.calls, dialer=self.dialer, phones=self.phones))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.config.http.bind, self.config.http.port)

@@ -71,12 +71,13 @@ LAYERS: tuple[Layer, ...] = (
           ("core", "config", "shared", "store"), "phonenumbers", checked=True),
     Layer("runtime", ("engine/runtime/",),
           "the shell: the channel router, one session per machine (events in, commands carried out), "
-          "reconciliation after a restart, the dialer, the live picture and the face's view of the engine",
+          "reconciliation after a restart, the dialer, and the face's view of the engine (snapshots and named actions)",
           ("core", "config", "shared", "store", "adapters", "services"),
           "asyncio, uvloop, aiohttp, structlog, phonenumbers", checked=True),
     Layer("http", ("engine/http/",),
-          "the HTTP server: the API and its OpenAPI document, the wallboard, /metrics; reads the engine "
-          "through engine/runtime/view.py", ("core", "config", "shared", "store", "adapters", "services", "runtime"),
+          "the HTTP server: the API and its OpenAPI document, the live picture, the wallboard, /metrics; of the "
+          "runtime it imports only engine/runtime/view.py, and reads and asks the engine through that view",
+          ("core", "config", "shared", "store", "adapters", "services", "runtime"),
           "aiohttp, prometheus_client", checked=True),
     Layer("cli", ("engine/cli/", "engine/app.py", "engine/__main__.py"),
           "the `callcenter` command, and engine/app.py: the one module that wires a running engine",

@@ -124,14 +124,14 @@ class Metrics:
             self.loop_lag_hist.observe(lag)
 
     async def probe_database(self) -> None:
-        db = self.engine.db
         while True:
-            await db.ready.wait()
-            if db.pool is not None:
+            await self.engine.database_ready()
+            pool = self.engine.pool()
+            if pool is not None:
                 started = time.perf_counter()
                 try:
                     async with asyncio.timeout(DB_PROBE_TIMEOUT):
-                        await ping(db.pool)
+                        await ping(pool)
                 except Exception as exc:  # down or slow: /healthz and the database's own logs say more
                     self.db_failures.inc()
                     log.debug("metrics.db_probe_failed", error=repr(exc))
@@ -172,26 +172,24 @@ class _LiveCollector(Collector):
         waiting = GaugeMetricFamily("callcenter_queue_waiting", "Callers waiting now", labels=["queue"])
         longest = GaugeMetricFamily("callcenter_queue_longest_wait_seconds", "The longest current wait",
                                     labels=["queue"])
-        acd = engine.acd.acd if engine.acd is not None else None
-        if acd is not None:
-            for q in engine.config.queues:
-                counts = dict.fromkeys((p.value for p in ag.AgentPhase if p is not ag.AgentPhase.LOGGED_OUT), 0)
-                for a in acd.agents.values():
-                    if q.name in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT:
-                        counts[a.phase.value] += 1
-                for state, n in counts.items():
-                    agents.add_metric([q.name, state], n)
-                waits = [now - w.queued_at for w in acd.waiting.values() if w.queue == q.name]
-                waiting.add_metric([q.name], len(waits))
-                longest.add_metric([q.name], max(waits, default=0.0))
+        logged_in = [a for a in engine.agents().values() if a.phase is not ag.AgentPhase.LOGGED_OUT]
+        for q in engine.queues().values():
+            counts = dict.fromkeys((p.value for p in ag.AgentPhase if p is not ag.AgentPhase.LOGGED_OUT), 0)
+            for a in logged_in:
+                if q.name in a.queues:
+                    counts[a.phase.value] += 1
+            for state, n in counts.items():
+                agents.add_metric([q.name, state], n)
+            waits = [now - w.queued_at for w in q.waiting]
+            waiting.add_metric([q.name], len(waits))
+            longest.add_metric([q.name], max(waits, default=0.0))
         yield agents
         yield waiting
         yield longest
         lines = GaugeMetricFamily("callcenter_campaign_lines", "Campaign dials ringing, screened or waiting for an agent",
                                   labels=["campaign"])
-        if engine.dialer is not None:
-            for name, run in engine.dialer.campaigns.items():
-                lines.add_metric([name], run.lines_in_flight())
+        for name, run in engine.campaigns(now).items():
+            lines.add_metric([name], run.lines_in_flight)
         yield lines
 
 

@@ -6,8 +6,9 @@ otherwise) that each feature adds its routes to.
   wallboard, ``/metrics``);
 - no request body is read past :data:`MAX_BODY_BYTES` (the API says 413, in JSON).
 
-``request.app[ENGINE]`` is the running engine (:class:`~engine.runtime.view.EngineView`); ``request.app[STATUS]`` its
-:class:`~engine.runtime.status.LiveStatus`.
+``request.app[ENGINE]`` is the running engine as the face sees it (:class:`~engine.runtime.view.EngineView`:
+snapshots and named actions, never the runtime's own objects); ``request.app[STATUS]`` its
+:class:`~engine.http.status.LiveStatus`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from engine.http import metrics
-
 from engine.http import wallboard
+from engine.http.status import LiveStatus
 from engine.shared.events import Listener
-from engine.runtime.status import LiveStatus
 
 if TYPE_CHECKING:
     from engine.runtime.view import EngineView as Engine
@@ -59,13 +59,13 @@ def run_beside(app: web.Application, listener: Listener, *jobs: Callable[[], Cor
     and each ``job()`` runs as a task, cancelled when the server stops."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        hub = app[ENGINE].writer.hub
-        hub.subscribe(listener)
+        engine = app[ENGINE]
+        engine.subscribe(listener)
         tasks = [asyncio.create_task(job()) for job in jobs]
         try:
             yield
         finally:
-            hub.unsubscribe(listener)
+            engine.unsubscribe(listener)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

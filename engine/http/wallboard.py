@@ -32,7 +32,7 @@ from engine.shared.logsetup import get_logger
 
 if TYPE_CHECKING:
     from engine.runtime.view import EngineView as Engine
-    from engine.runtime.status import LiveStatus
+    from engine.http.status import LiveStatus
 
 __all__ = ["Broadcaster", "setup"]
 

@@ -116,9 +116,13 @@ class Campaign:
         self.cfg, self.plan = cfg, plan_for(cfg)
         self.wake.set()
 
-    # -- what the face may read -----------------------------------------------------------------
+    # -- what the face's view reads (engine/runtime/face.py) ------------------------------------
     def lines_in_flight(self) -> int:
         return CP.in_flight(a.state for a in self.attempts.values())
+
+    def dials_since(self, since: float) -> int:
+        """Dials placed at or after ``since`` (the live dial rate)."""
+        return sum(1 for t in self.recent_dials if t >= since)
 
     def leads_in_flight(self) -> list[int]:
         return [a.lead.id for a in self.attempts.values() if a.stage is not AT.Stage.ENDED]

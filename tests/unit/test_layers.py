@@ -8,7 +8,10 @@ the import that breaks it.
 - the store (engine/store) holds every SQL statement: no string outside it reads as SQL (each one
   found is named with its file, line and first characters), nothing outside it calls asyncpg's
   query methods (a statement kept in the store but run from the shell), and it imports of the
-  engine only itself, the core and the few modules it needs (:data:`STORE_USES`).
+  engine only itself, the core and the few modules it needs (:data:`STORE_USES`);
+- the face (engine/http) reads and asks the running engine through engine/runtime/view.py, its one
+  import of the runtime (:data:`FACE_USES`); the view imports nothing of the runtime, so the face
+  loads no runtime class, and a stub with only the view's members runs it (tests/unit/test_face.py).
 
 Every import is read, function-level ones included, relative ones resolved.
 """
@@ -96,6 +99,21 @@ def sim_may(name: str) -> bool:
     return _top(name) in sys.stdlib_module_names and _top(name) != "asyncio" or _top(name) == "yaml"
 
 
+# What the face (engine/http) may import of the runtime: the view, whose snapshots are frozen values
+# and whose actions are named methods. Nothing else: not the services (AcdService, CallManager,
+# Dialer, Phones, the gate), not their helpers. The event hub it listens to is engine.shared.events,
+# reached through the view's subscribe(); the live picture it renders is its own (engine/http/status.py).
+FACE_USES = {"engine.runtime.view"}
+
+
+def _runtime(name: str) -> bool:
+    return name == "engine.runtime" or name.startswith("engine.runtime.")
+
+
+def face_may(name: str) -> bool:
+    return not _runtime(name) or name in FACE_USES
+
+
 def store_may(name: str) -> bool:
     if name.startswith("engine."):
         return any(name == m or name.startswith(m + ".") for m in ("engine.store", "engine.core", *STORE_USES))
@@ -170,6 +188,25 @@ def test_only_the_store_runs_queries():
 
 def test_the_store_imports_the_core_and_its_settings_never_the_shell():
     assert broken("store", store_may) == []
+
+
+def test_the_face_imports_of_the_runtime_only_its_view():
+    assert broken("http", face_may) == []
+
+
+def test_the_view_imports_nothing_of_the_runtime():
+    """Importing the view loads no service (its annotations name none either)."""
+    view = ENGINE / "runtime" / "view.py"
+    assert [f"{view.relative_to(REPO)}:{line}: imports {name}" for line, name in imports(view) if _runtime(name)] == []
+
+
+def test_importing_the_face_loads_no_runtime_module_but_its_view():
+    """What the AST check cannot see: a module the face imports that itself imports the runtime."""
+    modules = sorted(module_name(p) for p in (ENGINE / "http").rglob("*.py"))
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules) +
+            "print('\\n'.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert [n for n in loaded.stdout.split() if n.startswith("engine.runtime.") and n not in FACE_USES] == []
 
 
 # Every layer and the layers of the engine it may import (besides itself). The core, the simulator
@@ -290,6 +327,29 @@ def test_the_store_rule_names_a_query_run_outside_it(planted, source, ok):
     assert (found == []) is ok
     if not ok:
         assert len(found) == 1 and found[0].startswith("engine/bad.py:2: a query outside the store: .")
+
+
+@pytest.mark.parametrize("source,ok", [
+    ("from engine.runtime.acdservice import AcdService\n", False),
+    ("from ...runtime.dialer import Dialer\n", False),
+    ("from engine.runtime import view\n", False),
+    ("import engine.runtime.gate\n", False),
+    ("def f():\n    from engine.runtime.status import LiveStatus\n", False),
+    ("from engine.runtime.view import EngineView\n", True),
+    ("from ...runtime.view import AgentSnapshot\n", True),
+    ("from engine.store import hopper\n", True),
+    ("from ..status import LiveStatus\n", True),
+])
+def test_the_face_rule_names_an_import_of_the_runtime(planted, source, ok):
+    """The check itself: a module of the face with ``source`` passes or is named."""
+    (planted / "http" / "api").mkdir(parents=True)
+    (planted / "http" / "api" / "bad.py").write_text("from __future__ import annotations\n" + source)
+    found = broken("http", face_may)
+    assert (found == []) is ok
+    if not ok:
+        assert len(found) == 1 and found[0].startswith("engine/http/api/bad.py:")
+        assert found[0].split(": imports ")[1].startswith("engine.runtime")
+        assert found[0].split(":")[1] == str(1 + source.count("\n"))
 
 
 @pytest.mark.parametrize("source,ok", [

@@ -1,5 +1,6 @@
-"""The live picture (engine/runtime/status.py) the wallboard and the API show: an agent's call, agents counted
-per queue, offered today. The ACD is the real pure core; the database answers as PostgreSQL would."""
+"""The live picture (engine/http/status.py) the wallboard and the API show: an agent's call, agents counted
+per queue, offered today. It reads the engine's view (engine/runtime/face.py) over the real pure ACD; the
+database answers as PostgreSQL would."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from types import SimpleNamespace
 
 from engine.core import acd as A
 from engine.core import agent as ag
-from engine.runtime.status import LiveStatus
+from engine.http.status import LiveStatus
+from engine.runtime.face import LiveView
+from engine.shared.events import Hub
 
 T0 = 1_000_000_000.0   # 2001-09-09 01:46:40 UTC
 
@@ -38,15 +41,16 @@ class Calls:
         return call_id in self.outbound
 
 
-def engine(acd: A.Acd, *, rows: list[dict] | None = None, calls: Calls | None = None) -> SimpleNamespace:
+def engine(acd: A.Acd, *, rows: list[dict] | None = None, calls: Calls | None = None) -> LiveView:
+    """The view app.py builds, over the ACD, the calls and the database (no campaigns)."""
     ready = asyncio.Event()
     if rows is not None:
         ready.set()
-    return SimpleNamespace(
-        acd=SimpleNamespace(acd=acd), dialer=None, calls=calls or Calls({}),
-        db=SimpleNamespace(ready=ready, pool=Pool(rows or [])),
-        config=SimpleNamespace(queues=[queue("support"), queue("general")], campaigns=[], agents=[],
-                               reports=SimpleNamespace(short_abandon_seconds=5.0)))
+    config = SimpleNamespace(queues=[queue("support"), queue("general")], campaigns=[], agents=[],
+                             reports=SimpleNamespace(short_abandon_seconds=5.0))
+    return LiveView(config=lambda: config, health=dict, db=SimpleNamespace(ready=ready, pool=Pool(rows or [])),
+                    hub=Hub(), acd=SimpleNamespace(acd=acd), calls=calls or Calls({}),
+                    dialer=SimpleNamespace(by_call={}, campaigns={}, control={}), phones=None)  # type: ignore[arg-type]
 
 
 def two_agents_in_two_queues() -> A.Acd:
@@ -58,8 +62,8 @@ def two_agents_in_two_queues() -> A.Acd:
     return acd
 
 
-async def snapshot(e: SimpleNamespace, now: float) -> dict:
-    return await LiveStatus(e).snapshot(now=now)   # type: ignore[arg-type]
+async def snapshot(e: LiveView, now: float) -> dict:
+    return await LiveStatus(e).snapshot(now=now)
 
 
 def by_name(snap: dict, key: str) -> dict[str, dict]:

@@ -17,10 +17,11 @@ what the document says is what the server enforces.
   the edge refuses is listed in :mod:`.edge`), 404 unknown agent / campaign / call, 409 a request
   the agent's or call's state does not allow (the ACD's ``Refused`` / ``IllegalTransition``), 413
   a body over 1 MiB, 503 the database is away (for what needs it).
-- **Reuse**: agent requests go to the ACD as the keypad's do (:mod:`engine.runtime.phones`); a disposition
-  is :meth:`engine.runtime.phones.Phones.disposition` (the dialer's ``on_disposition``: DNC, retries);
-  leads are parsed by :func:`engine.services.leads.parse_row` as ``import-leads`` does; DNC goes through
-  :meth:`engine.runtime.gate.Gate.add_dnc` (refused at once, and stored before the answer).
+- **The engine** is read and asked through :class:`engine.runtime.view.EngineView` only (snapshots and
+  named actions): agent requests go to the ACD as the keypad's do (``agent_request``); a disposition
+  is the keypad's too (``disposition``: the dialer's ``on_disposition``, DNC, retries); leads are parsed by
+  :func:`engine.services.leads.parse_row` as ``import-leads`` does; DNC goes through the dialer's gate
+  (``add_dnc``: refused at once, and stored before the answer).
 - **Records** (``record=`` on the declaration: a DNC entry, a lead, a campaign's control) are
   answered 2xx only once committed in PostgreSQL; while it is away, 503 says what is not stored.
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from engine.config.acd import login_queues
-from engine.core import acd as A
 from engine.core import agent as ag
 from engine.http.server import STATUS
 from engine.http.api.base import ApiError, endpoint, engine_of
@@ -21,7 +20,7 @@ __all__: list[str] = []
 
 def _agent(engine: Engine, agent_id: str) -> Any:
     agent = next((a for a in engine.config.agents if a.id == agent_id), None)
-    if agent is None or engine.acd is None:
+    if agent is None:
         raise ApiError(404, f"no agent {agent_id!r} in the configuration")
     return agent
 
@@ -30,8 +29,7 @@ async def _agent_request(request: web.Request, event: ag.Event) -> Any:
     engine = engine_of(request)
     agent_id = request.match_info["agent_id"]
     _agent(engine, agent_id)
-    assert engine.acd is not None
-    await engine.acd.request(A.AgentRequest(agent_id, event))     # Rejected -> 409
+    await engine.agent_request(agent_id, event)     # Rejected -> 409
     snap = await request.app[STATUS].snapshot()
     return next(a for a in snap["agents"] if a["id"] == agent_id)
 
@@ -86,18 +84,17 @@ async def logout(request: web.Request, _: None) -> Any:
 async def disposition(request: web.Request, body: dict[str, Any]) -> Any:
     engine = engine_of(request)
     call_id = request.match_info["call_id"]
-    assert engine.acd is not None and engine.calls is not None and engine.phones is not None
-    agent = next((a for a in engine.acd.acd.agents.values()
+    agent = next((a for a in engine.agents().values()
                   if a.call_id == call_id and a.phase is ag.AgentPhase.WRAP_UP), None)
     if agent is None:
         raise ApiError(409, f"no agent is in wrap-up on call {call_id}: a disposition is given during wrap-up")
-    codes = engine.phones.disposition_codes(call_id)
+    codes = engine.disposition_codes(call_id)
     code = body.get("code") or next((c for c, n in codes.items() if n == body.get("name")), None)
     if code not in codes:
         field = "code" if "code" in body else "name"
         raise ApiError(400, f"{field}: unknown disposition {body[field]!r} for this call; expected one of "
                             + ", ".join(f"{c} ({n})" for c, n in sorted(codes.items())), field=field)
-    ok, why = await engine.phones.disposition(agent.id, code)
+    ok, why = await engine.disposition(agent.id, code)
     if not ok:
         raise ApiError(409, why)
     return {"call_id": call_id, "agent_id": agent.id, "code": code, "name": codes[code]}

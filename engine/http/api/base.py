@@ -77,9 +77,10 @@ def engine_of(request: web.Request) -> Engine:
 
 def pool_of(engine: Engine) -> Any:
     """The pool, or 503 while the database is not connected."""
-    if not engine.db.ready.is_set() or engine.db.pool is None:
+    pool = engine.pool()
+    if pool is None:
         raise ApiError(503, f"{DB_AWAY}; try again")
-    return engine.db.pool
+    return pool
 
 
 def _iso(value: Any) -> Any:

@@ -28,7 +28,7 @@ __all__ = ["LEAD_BODY", "campaign_of"]
 
 def campaign_of(engine: Engine, name: str) -> Any:
     c = next((c for c in engine.config.campaigns if c.name == name), None)
-    if c is None or engine.dialer is None:
+    if c is None:
         raise ApiError(404, f"no campaign {name!r} in the configuration")
     return c
 
@@ -38,16 +38,17 @@ def _control(state: str, verb: str, summary: str) -> None:
         engine = engine_of(request)
         name = request.match_info["name"]
         campaign_of(engine, name)
-        dialer = engine.dialer
-        assert dialer is not None
         pool = pool_of(engine)
         await outbound.set_campaign_control(pool, name, state, request[CALLER])
-        dialer.set_control(name, state)
+        engine.set_campaign_control(name, state)
         released = 0
         if state == "stopped":   # leases not behind a call in flight go back (calls in flight finish)
-            run = dialer.campaigns.get(name)
-            busy = run.leads_in_flight() if run is not None else []
-            released = await hopper.give_back(pool, time.time(), owner=dialer.instance, campaign=name, keep=busy)
+            now = time.time()
+            run = engine.campaigns(now).get(name)
+            busy = run.leads_in_flight if run is not None else ()
+            # the leases' owner: this instance (engine.instance, which a reload does not change)
+            released = await hopper.give_back(pool, now, owner=engine.config.engine.instance, campaign=name,
+                                              keep=busy)
         snap = await snapshot(request)
         return {**next(c for c in snap["campaigns"] if c["name"] == name), "leases_released": released}
     handler.__name__ = f"campaign_{verb}"
@@ -119,12 +120,8 @@ async def add_lead(request: web.Request, body: dict[str, Any]) -> Any:
         await lead_store.copy_lead_numbers(
             conn, [(lead_id, i, campaign.name, n.e164, "phone", n.line_type, list(n.time_zones), n.raw)
                    for i, n in enumerate(row.numbers)])
-    dialer = engine.dialer
-    assert dialer is not None
-    run = dialer.campaigns.get(campaign.name)
-    if run is not None:
-        run.wake.set()    # dial it now, not at the next tick
-    state = dialer.control.get(campaign.name) or ("running" if campaign.active else "paused")
+    engine.wake_campaign(campaign.name)    # dial it now, not at the next tick
+    state = engine.campaign_controls().get(campaign.name) or ("running" if campaign.active else "paused")
     return {"lead_id": lead_id, "campaign": campaign.name, "timezone": zone, "state": state,
             "numbers": [{"number": n.e164, "line_type": n.line_type, "time_zones": list(n.time_zones)}
                         for n in row.numbers]}

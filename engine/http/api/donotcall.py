@@ -1,5 +1,5 @@
 """Do-not-call: a number put on a list through the API. A compliance record: the answer is 201
-only once the row is in PostgreSQL (:meth:`engine.runtime.gate.Gate.add_dnc` with ``store_in``), never
+only once the row is in PostgreSQL (the view's ``add_dnc``: the gate's, with ``store_in``), never
 for a write merely queued; while the database is away, 503 says the entry is not stored."""
 
 from __future__ import annotations
@@ -34,10 +34,9 @@ async def add_dnc(request: web.Request, body: dict[str, Any]) -> Any:
     number = dnc.normalize(body["number"], body.get("region", "US"))
     if number is None:
         raise ApiError(400, f"number: {body['number']!r} is not a phone number", field="number")
-    assert engine.dialer is not None
     source = request[CALLER]
     # A compliance record: written directly and awaited, not queued; 201 only once it is stored.
-    await engine.dialer.gate.add_dnc(number, now=time.time(), source=source, reason=body.get("reason", ""),
-                                     scope=scope, region=body.get("region", "US"), store_in=pool_of(engine))
+    await engine.add_dnc(number, now=time.time(), source=source, reason=body.get("reason", ""), scope=scope,
+                         region=body.get("region", "US"), store_in=pool_of(engine))
     return {"number": number, "list": scope, "source": source, "reason": body.get("reason", "")}
 

@@ -1,4 +1,4 @@
-"""Live status: queues, agents and campaigns now (from :class:`engine.runtime.status.LiveStatus`, with each
+"""Live status: queues, agents and campaigns now (from :class:`engine.http.status.LiveStatus`, with each
 campaign's stored start / pause / stop)."""
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ __all__ = ["snapshot"]
 
 async def snapshot(request: web.Request) -> dict[str, Any]:
     snap = await request.app[STATUS].snapshot()
-    dialer = engine_of(request).dialer
-    control = dialer.control if dialer is not None else {}
+    control = engine_of(request).campaign_controls()
     for c in snap["campaigns"]:
         c["state"] = control.get(c["name"]) or ("running" if c["active"] else "paused")
         c["active"] = c["state"] == "running"   # the stored control, even before the dialer applied it

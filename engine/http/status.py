@@ -1,6 +1,7 @@
-"""The live picture: queues, agents and campaigns now, for the API, the wallboard and /metrics.
+"""The live picture: queues, agents and campaigns now, for the API and the wallboard.
 
-Everything here is read from the engine's memory (the ACD's state, the dialer's campaigns) except
+Everything here is read from the engine's memory through its view (the snapshots of
+:class:`~engine.runtime.view.EngineView`: the ACD's agents and callers, the dialer's campaigns) except
 each queue's service level *today*, which comes from PostgreSQL (``queue_entries`` of inbound calls
 since local midnight, as ``callcenter report inbound`` counts them) and is cached for a few seconds so a wallboard refreshing every second costs one query
 per period, not one per viewer. With the database down the live part still answers and the
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["LiveStatus"]
 
 SL_CACHE_SECONDS = 5.0
-DIAL_RATE_WINDOW = 60.0   # dials per minute, over the last minute
 
 
 class LiveStatus:
@@ -50,81 +50,63 @@ class LiveStatus:
         agents_busy (on a call or in wrap-up for it), agents_logged_in."""
         now = time.time() if now is None else now
         engine = self.engine
-        acd = engine.acd.acd if engine.acd is not None else None
         cfg = engine.config
         await self._refresh_sl(now)
-        agents: list[dict[str, Any]] = []
+        all_agents = engine.agents()
+        agents = [{
+            "id": a.id, "state": a.phase.value, "reason": a.pause_reason,
+            "since": a.since, "seconds_in_state": round(max(0.0, now - a.since), 1),
+            "call_id": a.call_id, "queues": sorted(a.queues), "call_queue": a.call_queue, "caller": a.caller,
+        } for a in sorted(all_agents.values(), key=lambda a: a.id)]
         queues: list[dict[str, Any]] = []
-        if acd is not None:
-            call_queue = {a.id: acd.call_queue(a.id) if a.call_id is not None else None for a in acd.agents.values()}
-            for a in sorted(acd.agents.values(), key=lambda a: a.id):
-                agents.append({
-                    "id": a.id, "state": a.phase.value, "reason": a.pause_reason,
-                    "since": a.since, "seconds_in_state": round(max(0.0, now - a.since), 1),
-                    "call_id": a.call_id, "queues": sorted(a.queues), "call_queue": call_queue[a.id],
-                    "caller": self._caller(a.call_id),
-                })
-            midnight = _midnight(now).timestamp()
-            for q in cfg.queues:
-                waiting = [w for w in acd.waiting.values() if w.queue == q.name]
-                waits = [now - w.queued_at for w in waiting]
-                states: dict[str, int] = {}
-                for a in acd.agents.values():
-                    if a.phase is ag.AgentPhase.LOGGED_OUT or q.name not in a.queues:
-                        continue
-                    if call_queue[a.id] in (None, q.name):   # busy with a call: on that call's queue only
-                        states[a.phase.value] = states.get(a.phase.value, 0) + 1
-                sl = self._sl.get(q.name, {})
-                offered = None
-                if self._sl_known:   # those who left today, as PostgreSQL counts them, and those waiting now
-                    offered = sl.get("offered", 0) + sum(1 for w in waiting if w.queued_at >= midnight
-                                                         and not self._outbound(w.call_id))
-                queues.append({
-                    "name": q.name, "waiting": len(waits),
-                    "longest_wait_seconds": round(max(waits), 1) if waits else 0.0,
-                    "agents": states,
-                    "offered_today": offered, "answered_today": sl.get("answered"),
-                    "abandoned_today": sl.get("abandoned"),
-                    "service_level_today": sl.get("service_level"),
-                    "service_level_target": {"seconds": q.service_level.seconds,
-                                             "percent": q.service_level.percent},
-                })
+        midnight = _midnight(now).timestamp()
+        for q in engine.queues().values():
+            waits = [now - w.queued_at for w in q.waiting]
+            states: dict[str, int] = {}
+            for a in all_agents.values():
+                if a.phase is ag.AgentPhase.LOGGED_OUT or q.name not in a.queues:
+                    continue
+                if a.call_queue in (None, q.name):   # busy with a call: on that call's queue only
+                    states[a.phase.value] = states.get(a.phase.value, 0) + 1
+            sl = self._sl.get(q.name, {})
+            offered = None
+            if self._sl_known:   # those who left today, as PostgreSQL counts them, and those waiting now
+                offered = sl.get("offered", 0) + sum(1 for w in q.waiting if w.queued_at >= midnight
+                                                     and not w.outbound)
+            queues.append({
+                "name": q.name, "waiting": len(waits),
+                "longest_wait_seconds": round(max(waits), 1) if waits else 0.0,
+                "agents": states,
+                "offered_today": offered, "answered_today": sl.get("answered"),
+                "abandoned_today": sl.get("abandoned"),
+                "service_level_today": sl.get("service_level"),
+                "service_level_target": {"seconds": q.service_level.seconds,
+                                         "percent": q.service_level.percent},
+            })
         campaigns: list[dict[str, Any]] = []
-        dialer = engine.dialer
+        runs = engine.campaigns(now)
         for c in cfg.campaigns:
-            run = dialer.campaigns.get(c.name) if dialer is not None else None
+            run = runs.get(c.name)
             entry: dict[str, Any] = {"name": c.name, "mode": c.mode, "active": c.active,
                                      "abandon_target_percent": c.abandon.target_percent}
             if run is not None:
-                entry["active"] = run.cfg.active
-                recent = [t for t in run.recent_dials if t >= now - DIAL_RATE_WINDOW]   # a read changes nothing
-                live, abandoned = run.counted_abandons()
+                entry["active"] = run.active
                 busy = logged = 0
-                if acd is not None and c.queue is not None:
-                    for a in acd.agents.values():
+                if c.queue is not None:
+                    for a in all_agents.values():
                         if c.queue in a.queues and a.phase is not ag.AgentPhase.LOGGED_OUT:
                             logged += 1
-                            if a.call_id is not None and a.call_id in dialer.by_call:
+                            if a.campaign is not None:
                                 busy += 1
                 entry.update({
-                    "dial_rate_per_minute": len(recent) * 60.0 / DIAL_RATE_WINDOW,
-                    "lines_in_flight": run.lines_in_flight(),
-                    "live_answers": live, "abandoned": abandoned,
-                    "abandon_rate": abandoned / live if live else 0.0,
+                    "dial_rate_per_minute": run.dial_rate_per_minute,
+                    "lines_in_flight": run.lines_in_flight,
+                    "live_answers": run.live_answers, "abandoned": run.abandoned,
+                    "abandon_rate": run.abandoned / run.live_answers if run.live_answers else 0.0,
                     "agents_busy": busy, "agents_logged_in": logged,
                 })
             campaigns.append(entry)
         return {"at": now, "queues": queues, "agents": agents, "campaigns": campaigns}
-
-    def _caller(self, call_id: str | None) -> str | None:
-        calls = self.engine.calls
-        if call_id is None or calls is None:
-            return None
-        return calls.caller_of(call_id) or None
-
-    def _outbound(self, call_id: str) -> bool:
-        calls = self.engine.calls
-        return calls is not None and calls.is_outbound(call_id)
 
     @property
     def _sl_known(self) -> bool:
@@ -134,15 +116,15 @@ class LiveStatus:
     async def _refresh_sl(self, now: float) -> None:
         if now - self._sl_at < SL_CACHE_SECONDS:
             return
-        db = self.engine.db
-        if not db.ready.is_set() or db.pool is None:
+        pool = self.engine.pool()
+        if pool is None:
             self._sl, self._sl_at = {}, -1e18
             return
         midnight = _midnight(now)
         short = getattr(getattr(self.engine.config, "reports", None), "short_abandon_seconds", 5.0)
         targets = {q.name: float(q.service_level.seconds) for q in self.engine.config.queues}
         try:
-            rows = await service_level_today(db.pool, midnight, short, targets)
+            rows = await service_level_today(pool, midnight, short, targets)
         except Exception:  # the database went away (health says so): the live part still answers
             self._sl, self._sl_at = {}, -1e18
             return
