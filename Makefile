@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := $(PYTHON) tools/stack.py
 
-.PHONY: demo test unit integration stack-up stack-down stack-status run deps venv bench clean
+.PHONY: demo test unit integration stack-up stack-down stack-status run deps venv bench bench-acd clean
 
 demo: stack-up ## the stack, the engine on examples/callcenter.yaml, a few real calls, the result
 	$(BIN)/python tools/demo.py
@@ -56,3 +56,6 @@ clean: stack-down
 
 bench: stack-up ## inbound throughput through the real stack (prints a table; --json for JSON)
 	$(BIN)/python tools/bench_inbound.py $(BENCH_ARGS)
+
+bench-acd: stack-up ## the engine's ACD against app_queue on the same box (BENCH_ARGS="--agents 20 --rate 10 --json")
+	$(BIN)/python tools/bench_acd.py $(BENCH_ARGS)
