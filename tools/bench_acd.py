@@ -18,7 +18,7 @@ Measured per run, from sipp's logs (wall clock, one box): calls delivered per se
 took, over the span from the first INVITE to the last agent's answer), the caller's answer (INVITE to
 Asterisk's 200 OK) p50/p99, caller wait (INVITE to the
 agent's ACK) p50/p99, the freed agent's idle gap while callers wait (an agent hangs up while a caller
-has been waiting and not yet offered; until that agent's next offer) p50/p99, INVITE retransmissions
+has waited 50 ms or more since the INVITE and is not offered yet; until that agent's next offer) p50/p99, INVITE retransmissions
 (sipp's counter; Asterisk answering slowly), and CPU per answered call of Asterisk, the engine and
 PostgreSQL (``/proc/PID/stat`` before the first call and once the processes are quiet after the
 last; PostgreSQL: every process of the cluster, backends that ended included). ``--ivr`` adds a run
@@ -50,6 +50,7 @@ import bench_acd_box as B  # noqa: E402
 from tests.integration.harness import fresh_database, stack_env  # noqa: E402
 
 TOKEN = "bench-acd-token-0123456789"
+QUEUED = 0.050         # a caller not offered this long after the INVITE is waiting in the queue (set-up is ~10 ms)
 QUIET_TICKS = 2        # a process is quiet when a quarter second adds fewer ticks than this
 KEYS = ("calls_offered", "calls_answered", "calls_per_second", "answer_p50_ms", "answer_p99_ms", "wait_p50_ms",
         "wait_p99_ms", "idle_gap_p50_ms",
@@ -75,7 +76,7 @@ def measure(t: B.Traffic) -> dict[str, float | int | None]:
         by_agent.setdefault(agent, []).append(at)
     for offers in by_agent.values():
         offers.sort()
-    waiting = sorted((t.invited[c], first_offer.get(c, float("inf"))) for c in t.invited)
+    waiting = sorted((t.invited[c] + QUEUED, first_offer.get(c, float("inf"))) for c in t.invited)
     gaps = []
     for agent, _, freed in t.freed:
         if not any(start < freed < end for start, end in waiting if start < freed):
@@ -242,8 +243,20 @@ async def engine_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace
         engine.folder.mkdir(exist_ok=True)
         try:
             pid = await engine.start(dsn)
-            return await traffic(stack, box, Cpu(box, stack["CALLCENTER_STACK_PG_DATA"], pid), number, args,
-                                 agent_port, folder / "sipp")
+            spy = None
+            if args.py_spy is not None:
+                args.spied = getattr(args, "spied", 0) + 1
+                spy = await asyncio.create_subprocess_exec(
+                    "py-spy", "record", "-p", str(pid), "-r", "250", "--format", "raw", "--nonblocking",
+                    "-o", f"{args.py_spy}.{args.spied}", stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL)
+            try:
+                return await traffic(stack, box, Cpu(box, stack["CALLCENTER_STACK_PG_DATA"], pid), number, args,
+                                     agent_port, folder / "sipp")
+            finally:
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    await spy.wait()
         finally:
             await engine.stop()
 
@@ -298,7 +311,7 @@ async def bench(args: argparse.Namespace) -> dict:
             folder = Path(tmp)
             (folder / "sipp").mkdir()
             for pair in range(args.pairs):
-                for system in ("appqueue", "engine"):
+                for system in [s for s in ("appqueue", "engine") if args.only in (None, s)]:
                     if system == "appqueue":
                         r = await appqueue_run(stack, box, args, agent_port, folder)
                     else:
@@ -311,9 +324,11 @@ async def bench(args: argparse.Namespace) -> dict:
                 result["engine_ivr"] = summary([r])
     finally:
         box.uninstall()
-    result["appqueue"] = summary(runs["appqueue"])
-    result["engine"] = summary(runs["engine"])
-    result["appqueue"]["engine_cpu_ms_per_call"] = 0.0
+    for system, done in runs.items():
+        if done:
+            result[system] = summary(done)
+    if "appqueue" in result:
+        result["appqueue"]["engine_cpu_ms_per_call"] = 0.0
     return result
 
 
@@ -326,6 +341,9 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=2, help="app_queue / engine runs, alternating")
     parser.add_argument("--retry", type=int, default=1, help="app_queue's retry (seconds; its default is 5)")
     parser.add_argument("--ivr", action="store_true", help="also the engine alone with an IVR prompt and recording")
+    parser.add_argument("--only", choices=("appqueue", "engine"), help="run one system (a lever measured alone)")
+    parser.add_argument("--py-spy", metavar="FILE", type=Path,
+                        help="record the engine's stacks during its runs (py-spy on PATH; collapsed, FILE.N)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not (1 <= args.agents <= 9999 and 0 < args.rate <= 1000 and 1 <= args.calls <= 100_000
@@ -333,7 +351,7 @@ def main() -> int:
         parser.error("out of range: agents 1-9999, rate 0-1000, calls 1-100000, talk-ms 0-600000, pairs 1-20")
     result = asyncio.run(bench(args))
     print(json.dumps(result, indent=1) if args.json else table(result))
-    broken = [s for s in ("appqueue", "engine") if result[s]["calls_answered"] != args.calls]
+    broken = [s for s in ("appqueue", "engine") if args.only in (None, s) and result[s]["calls_answered"] != args.calls]
     return 1 if broken else 0
 
 

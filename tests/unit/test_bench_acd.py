@@ -41,6 +41,13 @@ def test_an_idle_gap_counts_only_while_a_caller_waits_unoffered():
     assert m["calls_per_second"] == round(4 / 30.01, 2)
 
 
+def test_a_caller_still_being_set_up_is_not_waiting():
+    # caller 2 was invited 20 ms before a0 freed: set-up, not a queue; a0's next offer is no gap
+    t = traffic(invited={"1": 0.0, "2": 9.98}, offers=[("a0", "1", 0.01), ("a1", "2", 9.99), ("a0", "3", 12.0)],
+                connected={"1": ("a0", 0.02), "2": ("a1", 10.0)}, freed=[("a0", "1", 10.0)])
+    assert bench.measure(t)["idle_gaps"] == 0
+
+
 def test_calls_no_agent_took_are_not_answered():
     t = traffic(invited={"1": 0.0, "2": 1.0}, answered={"1": 0.05, "2": 1.05},
                 offers=[("a0", "1", 0.1)], connected={"1": ("a0", 0.2)})
