@@ -11,8 +11,8 @@ and hangs up. app_queue: ``Answer(,i)``, ``Queue(bench)`` with every agent a sta
 ``strategy=leastrecent``, ``ringinuse=no``, ``wrapuptime=0``, no announcements, ``retry=--retry``
 (loaded for the benchmark, unloaded after). The engine: ``callcenter run`` as its own process on a
 fresh database, one queue (longest idle, no prompt, no announcements, no recording, wrap-up 0) and
-every agent logged in through the API. The runs alternate, app_queue then the engine, ``--pairs``
-times; the engine is not running during app_queue's runs.
+every agent logged in through the API. The runs alternate, app_queue then the engine (then with ``--baseline TREE``
+the engine of that checkout), ``--pairs`` times; no engine runs during app_queue's runs.
 
 Measured per run, from sipp's logs (wall clock, one box): calls delivered per second (calls an agent
 took, over the span from the first INVITE to the last agent's answer), the caller's answer (INVITE to
@@ -188,8 +188,8 @@ logging: {{level: info, format: json}}
 class EngineProcess:
     """``callcenter run`` on a fresh database, every benchmark agent logged in."""
 
-    def __init__(self, stack: dict[str, str], folder: Path, agents: int) -> None:
-        self.stack, self.folder, self.agents = stack, folder, agents
+    def __init__(self, stack: dict[str, str], folder: Path, agents: int, tree: Path = REPO) -> None:
+        self.stack, self.folder, self.agents, self.tree = stack, folder, agents, tree
         self.http_port = B.free_tcp_port()
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -198,7 +198,7 @@ class EngineProcess:
         config.write_text(config.read_text().replace("{dsn}", dsn))
         log = open(self.folder / "engine.log", "ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "engine", "run", "--config", str(config), cwd=REPO,
+            sys.executable, "-m", "engine", "run", "--config", str(config), cwd=self.tree,
             env={**os.environ, "CALLCENTER_STATE_DIR": str(self.folder / "state")}, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{self.http_port}"
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
@@ -237,9 +237,9 @@ class EngineProcess:
 
 
 async def engine_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace, agent_port: int,
-                     folder: Path, number: str) -> dict[str, float | int | None]:
+                     folder: Path, number: str, tree: Path = REPO) -> dict[str, float | int | None]:
     async with fresh_database(stack["CALLCENTER_DSN"]) as dsn:
-        engine = EngineProcess(stack, folder / "engine", args.agents)
+        engine = EngineProcess(stack, folder / "engine", args.agents, tree)
         engine.folder.mkdir(exist_ok=True)
         try:
             pid = await engine.start(dsn)
@@ -285,7 +285,7 @@ def summary(runs: list[dict]) -> dict:
 
 
 def table(result: dict) -> str:
-    systems = [s for s in ("appqueue", "engine", "engine_ivr") if s in result]
+    systems = [s for s in ("appqueue", "engine", "baseline", "engine_ivr") if s in result]
     rows = [("", *systems)] + [(k, *(str(result[s].get(k)) for s in systems)) for k in KEYS]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
@@ -305,15 +305,18 @@ async def bench(args: argparse.Namespace) -> dict:
     box.install(args.agents, agent_port, retry=args.retry)
     result: dict = {"agents": args.agents, "rate": args.rate, "calls": args.calls, "talk_ms": args.talk_ms,
                     "pairs": args.pairs, "appqueue_retry_seconds": args.retry, "cpus": os.cpu_count()}
-    runs: dict[str, list[dict]] = {"appqueue": [], "engine": []}
+    runs: dict[str, list[dict]] = {"appqueue": [], "engine": [], "baseline": []}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-acd-") as tmp:
             folder = Path(tmp)
             (folder / "sipp").mkdir()
             for pair in range(args.pairs):
-                for system in [s for s in ("appqueue", "engine") if args.only in (None, s)]:
+                systems = [s for s in ("appqueue", "engine") if args.only in (None, s)]
+                for system in systems + (["baseline"] if args.baseline else []):
                     if system == "appqueue":
                         r = await appqueue_run(stack, box, args, agent_port, folder)
+                    elif system == "baseline":
+                        r = await engine_run(stack, box, args, agent_port, folder, B.ENGINE_NUMBER, args.baseline)
                     else:
                         r = await engine_run(stack, box, args, agent_port, folder, B.ENGINE_NUMBER)
                     runs[system].append(r)
@@ -344,6 +347,9 @@ def main() -> int:
     parser.add_argument("--only", choices=("appqueue", "engine"), help="run one system (a lever measured alone)")
     parser.add_argument("--py-spy", metavar="FILE", type=Path,
                         help="record the engine's stacks during its runs (py-spy on PATH; collapsed, FILE.N)")
+    parser.add_argument("--baseline", metavar="TREE", type=Path,
+                        help="also the engine of another checkout (e.g. a git worktree of the commit before a "
+                             "lever), alternating with this one: each lever's effect in one run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not (1 <= args.agents <= 9999 and 0 < args.rate <= 1000 and 1 <= args.calls <= 100_000

@@ -237,6 +237,7 @@ CHECKPOINT = """
     INSERT INTO write_journal_checkpoints (run, seq, at) VALUES ($1, $2, now())
     ON CONFLICT (run) DO UPDATE SET seq = GREATEST(write_journal_checkpoints.seq, EXCLUDED.seq), at = now()"""
 BATCH = 200   # entries applied in one transaction at most
+COALESCE_SECONDS = 0.01   # a batch waits this long for more entries before it is applied
 
 
 class Writer:
@@ -262,6 +263,8 @@ class Writer:
         self._replay_last = 0   # ordinal of the last entry an earlier run left in the journal
         self.replayed = asyncio.Event()   # every such entry is in PostgreSQL (or set aside)
         self.hub = Hub()   # the same facts, for in-process listeners (webhooks, metrics)
+        self._conn: Any = None        # the writer's connection, held between batches
+        self._conn_pool: Any = None   # the pool it came from
 
     @property
     def pending(self) -> int:
@@ -320,6 +323,12 @@ class Writer:
 
     async def run(self) -> None:
         self.open()
+        try:
+            await self._run()
+        finally:
+            await self._drop_connection(self._conn_pool)
+
+    async def _run(self) -> None:
         delay = 0.2
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.journal.sync_forever(), name="journal-sync")
@@ -330,8 +339,14 @@ class Writer:
                     await self._wakeup.wait()
                     continue
                 await self.db.ready.wait()
+                if len(self._queue) < BATCH:
+                    # what else comes within this window joins the same transaction: under load a
+                    # call's writes cost one round trip per batch, not four per write (begin, the
+                    # write, the checkpoint, commit); they are on disk already (the journal)
+                    await asyncio.sleep(COALESCE_SECONDS)
                 pool = self.db.pool
-                assert pool is not None
+                if pool is None:
+                    continue
                 try:
                     await self._apply(pool)
                 except UNAVAILABLE as exc:
@@ -353,12 +368,16 @@ class Writer:
         size = 1 if self._queue[0].ordinal <= self._single_until else BATCH
         batch = [self._queue[i] for i in range(min(size, len(self._queue)))]
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                for e in batch:
-                    await apply(conn, e)
-                for run, seq in _last_per_run(batch).items():
-                    await conn.execute(CHECKPOINT, run, seq)
+            conn = await self._connection(pool)
+            async with conn.transaction():
+                for op, args in _runs(batch):
+                    if len(args) == 1:
+                        await conn.execute(OPERATIONS[op], *args[0])
+                    else:   # one round trip for the run (asyncpg pipelines executemany)
+                        await conn.executemany(OPERATIONS[op], args)
+                await conn.executemany(CHECKPOINT, list(_last_per_run(batch).items()))
         except UNAVAILABLE:
+            await self._drop_connection(pool)
             raise
         except (asyncpg.PostgresError, asyncpg.DataError, TypeError, ValueError) as exc:
             if len(batch) > 1:
@@ -377,6 +396,23 @@ class Writer:
         self.journal.applied(batch[-1])
         self._note_replayed()
 
+    async def _connection(self, pool: asyncpg.Pool) -> Any:
+        """The writer's own connection, held from the pool between batches (no acquire, release
+        and reset per batch); taken again after the database went away."""
+        if self._conn is not None and (self._conn_pool is not pool or self._conn.is_closed()):
+            await self._drop_connection(self._conn_pool)
+        if self._conn is None:
+            self._conn, self._conn_pool = await pool.acquire(), pool
+        return self._conn
+
+    async def _drop_connection(self, pool: Any) -> None:
+        conn, self._conn, self._conn_pool = self._conn, None, None
+        if conn is not None and pool is not None:
+            try:
+                await pool.release(conn, timeout=1.0)
+            except Exception:   # the connection or the pool is broken: the pool replaces it
+                conn.terminate()
+
     async def _skip_landed(self, pool: asyncpg.Pool) -> None:
         """Drop queued entries of earlier runs that PostgreSQL already has (their run's checkpoint)."""
         while self._queue:
@@ -390,6 +426,17 @@ class Writer:
             self.skipped += 1
             self.journal.applied(e)
             self._note_replayed()
+
+
+def _runs(batch: list[Entry]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The batch as runs of one operation, in order: (op, [args of each entry])."""
+    runs: list[tuple[str, list[tuple[Any, ...]]]] = []
+    for e in batch:
+        if runs and runs[-1][0] == e.op:
+            runs[-1][1].append(e.args)
+        else:
+            runs.append((e.op, [e.args]))
+    return runs
 
 
 def _last_per_run(batch: list[Entry]) -> dict[str, int]:

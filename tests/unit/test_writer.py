@@ -124,35 +124,48 @@ def test_an_unapplied_segment_survives_rotation(tmp_path, monkeypatch):
 
 class _BrokenOnce:
     """A pool whose first connection fails as asyncpg does on a connection the server dropped
-    mid-use (``pg_ctl restart``); later ones take every statement."""
+    mid-use (``pg_ctl restart``): its first statement raises; later connections take every
+    statement. The writer holds a connection between batches and gives it back to the pool."""
 
     def __init__(self) -> None:
-        self.broken, self.statements = True, []
+        self.broken, self.statements, self.released = True, [], []
 
-    def acquire(self):
+    async def acquire(self):
         pool = self
 
         class _Conn:
+            closed = False
+
+            def is_closed(self):
+                return self.closed
+
+            def transaction(self):
+                return self
+
             async def __aenter__(self):
-                if pool.broken:
-                    pool.broken = False
-                    raise asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation "
-                                                                 "(2) is in progress")
                 return self
 
             async def __aexit__(self, *exc):
                 return False
 
-            def transaction(self):
-                return self
-
             async def execute(self, sql, *args):
+                if pool.broken:
+                    pool.broken, self.closed = False, True
+                    raise asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation "
+                                                                 "(2) is in progress")
                 pool.statements.append(sql.split()[0])
+
+            async def executemany(self, sql, args):
+                for a in args:
+                    await self.execute(sql, *a)
 
             async def fetchval(self, sql, *args):
                 return None
 
         return _Conn()
+
+    async def release(self, conn, timeout=None):
+        self.released.append(conn)
 
     async def fetchval(self, sql, *args):
         return None
@@ -175,3 +188,4 @@ async def test_a_connection_broken_by_a_server_restart_is_waited_out_not_fatal(t
         await asyncio.gather(task, return_exceptions=True)
     assert not pool.broken and w.written == 1 and "UPDATE" in pool.statements
     assert w.db.last_error is None   # it said it was away, then that it is back
+    assert len(pool.released) == 2   # the broken connection at once, the good one when the writer stopped
