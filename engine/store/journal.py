@@ -6,7 +6,8 @@ The call path never waits for PostgreSQL (:mod:`engine.store.db`), so what happe
 moment, only in the engine. That moment must survive the engine's death. Each write handed to the
 queue is first appended to a journal file in ``<state_dir>/journal/`` with one ``write(2)``: from
 then on a SIGKILL loses nothing (the bytes are in the kernel), and a background task ``fdatasync``\\ s
-the file within milliseconds, so that a power cut loses at most those milliseconds. What the HTTP
+the file within 10 ms (:data:`SYNC_WINDOW_SECONDS`, one sync for all written in that window), so that
+a power cut loses at most those milliseconds. What the HTTP
 API acknowledges as a record (a do-not-call entry) it writes to PostgreSQL directly and waits for.
 
 Identity and exactly-once. Each entry carries ``(run, seq)``: the engine run that made it and
@@ -47,6 +48,7 @@ __all__ = ["Entry", "Journal", "SEGMENT_BYTES"]
 log = get_logger("journal")
 
 SEGMENT_BYTES = 4 * 1024 * 1024   # rotate the current segment past this
+SYNC_WINDOW_SECONDS = 0.01        # what is appended is fdatasync'd within this (a power cut loses at most this)
 LEGACY_SPOOL = "spool.jsonl"      # what engines before the journal left at shutdown
 
 
@@ -193,9 +195,11 @@ class Journal:
 
     # -- durability -------------------------------------------------------------------------------
     async def sync_forever(self) -> None:
-        """fdatasync whatever was appended, within milliseconds of it. Cancel to stop."""
+        """fdatasync whatever was appended, within :data:`SYNC_WINDOW_SECONDS` of it (one sync for
+        all that came in the window: under load a sync per window, not per write). Cancel to stop."""
         while True:
             await self._dirty.wait()
+            await asyncio.sleep(SYNC_WINDOW_SECONDS)
             self._dirty.clear()
             fds = [*self._retired, *([self._current.fd] if self._current and self._current.fd is not None else [])]
             retired, self._retired = self._retired, []
