@@ -208,24 +208,29 @@ def read_traffic(caller_log: Path, agent_log: Path, caller_counts: int, agent_fa
 
 
 async def sipp_agents(stack: dict[str, str], port: int, talk_ms: int, log: Path, calls: int) -> asyncio.subprocess.Process:
-    """One sipp answering for every benchmark agent on ``port``, ``calls`` calls then it exits."""
-    args = ["sipp", "-sf", str(SIPP_DIR / "bench_agent.xml"), "-i", "127.0.0.1", "-p", str(port),
-            "-mp", str(free_udp_port()), "-m", str(calls), "-set", "talk_ms", str(talk_ms), "-nostdin",
-            "-trace_logs", "-log_file", str(log), "-trace_err", "-error_file", str(log.with_suffix(".err")),
-            f"{stack['ASTERISK_SIP_HOST']}:{stack['ASTERISK_SIP_PORT']}"]
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.DEVNULL)
-    deadline = asyncio.get_running_loop().time() + 10
-    while proc.returncode is None:   # until it listens: an INVITE while sipp starts gets a broken answer
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return proc
-        if asyncio.get_running_loop().time() > deadline:
-            break
-        await asyncio.sleep(0.02)   # polling a port, not synchronising on time
-    raise BenchError(f"the agents' sipp did not listen on 127.0.0.1:{port}")
+    """One sipp answering for every benchmark agent on ``port``, ``calls`` calls then it exits
+    (tried again with another media port when it cannot start: that port may have been taken)."""
+    for _ in range(3):
+        args = ["sipp", "-sf", str(SIPP_DIR / "bench_agent.xml"), "-i", "127.0.0.1", "-p", str(port),
+                "-mp", str(free_udp_port()), "-m", str(calls), "-set", "talk_ms", str(talk_ms), "-nostdin",
+                "-trace_logs", "-log_file", str(log), "-trace_err", "-error_file", str(log.with_suffix(".err")),
+                f"{stack['ASTERISK_SIP_HOST']}:{stack['ASTERISK_SIP_PORT']}"]
+        out = open(log.with_suffix(".out"), "wb")
+        proc = await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out)
+        out.close()
+        deadline = asyncio.get_running_loop().time() + 10
+        while proc.returncode is None and asyncio.get_running_loop().time() < deadline:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    return proc   # taken: sipp listens (an INVITE while sipp starts gets a broken answer)
+            await asyncio.sleep(0.02)   # polling a port, not synchronising on time
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+    said = log.with_suffix(".out").read_text(errors="replace")[-500:]
+    raise BenchError(f"the agents' sipp did not listen on 127.0.0.1:{port}: {said}")
 
 
 async def sipp_callers(stack: dict[str, str], number: str, calls: int, rate: float, log: Path,

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import asyncpg
 
+from engine.adapters.ami import EVENTS
 from engine.app import Engine
 from engine.runtime.calls import call_id_for
 from engine.core.call import Phase
@@ -179,6 +180,35 @@ async def test_ari_reconnects_as_soon_as_asterisk_answers_and_a_call_in_the_gap_
     assert reconnect < 1.0, f"reconnected {reconnect:.2f} s after Asterisk answered again"
     [row] = await fetch_calls(dsn)
     assert row["ended_by"] == "engine" and row["answered_at"] is not None
+
+
+async def test_ami_sends_only_the_events_the_engine_reads(stack, dsn, tmp_path):
+    """The engine asks Asterisk (AMI's Filter, per session) for device and contact states only: a
+    call's channel events (Newchannel, Newstate, VarSet, Hangup ...) are not sent to be parsed for
+    nothing; after a reconnect the new session is filtered again."""
+    proxy = await Proxy(stack["ASTERISK_AMI_HOST"], int(stack["ASTERISK_AMI_PORT"])).start()
+    try:
+        engine = Engine(engine_config({**stack, "ASTERISK_AMI_PORT": str(proxy.port)}, dsn, tmp_path))
+        seen: list[dict[str, str]] = []
+        engine.ami.listeners.append(seen.append)
+        async with running(engine):
+            for calls in (1, 2):
+                async with asyncio.timeout(20):
+                    await engine.ami.filtered.wait()
+                seen.clear()
+                (await sipp(stack, "caller_wait_bye.xml", "2000")).check()
+                await wait_until_quiet(engine, calls)
+                names = {e.get("Event") for e in seen}
+                assert "DeviceStateChange" in names      # the carrier's device went in use and back
+                assert names <= set(EVENTS), names - set(EVENTS)
+                if calls == 1:
+                    await proxy.cut()
+                    async with asyncio.timeout(10):
+                        await engine.ami.logged_out_event.wait()
+                    assert not engine.ami.filtered.is_set()
+                    await proxy.restore()
+    finally:
+        await proxy.close()
 
 
 async def test_ami_connection_loss_is_survived(stack, dsn, tmp_path):
