@@ -19,7 +19,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from engine.config.acd import to_profile, to_rules
 from engine.adapters.ari import AriClient, AriError, AriUnavailable
@@ -67,6 +68,8 @@ class AcdService:
         self.ready = asyncio.Event()             # agents restored; events flow
         self.listeners: list[Callable[[ag.AgentChanged], None]] = []   # told of every agent state change
         self._changed = asyncio.Event()
+        self._placing: dict[str, asyncio.Task[None]] = {}   # agent leg channel id -> its POST /channels
+        self._jobs: set[asyncio.Task[None]] = set()          # ARI requests running beside the session
 
     def attach(self, desk: CallDesk) -> None:
         """The calls that answered agent legs and the ACD's news go to (engine/app.py wires it)."""
@@ -82,7 +85,12 @@ class AcdService:
     async def run(self) -> None:
         await self._restore()
         self.ready.set()
-        await self.session.run()
+        try:
+            await self.session.run()
+        finally:
+            for task in list(self._jobs):
+                task.cancel()
+            await asyncio.gather(*self._jobs, return_exceptions=True)
 
     def post(self, event: A.Event) -> None:
         self.session.post(event)
@@ -173,12 +181,12 @@ class AcdService:
     async def _execute(self, session: Session[A.Acd], command: Command) -> None:
         submit, publish = self.writer.submit, self.writer.hub.publish
         if isinstance(command, A.Offer):
-            await self._offer(command)
+            self._offer(command)
         elif isinstance(command, A.Withdraw):
             leg = self.leg_of(command.call_id, command.agent_id)
             if leg is not None:
                 self.drop_leg(leg.channel_id)
-                await self.desk.hang_up(leg.channel_id, "offer withdrawn")
+                self._beside(self._withdraw(leg.channel_id))
         elif isinstance(command, A.Connect):
             leg = self.leg_of(command.call_id, command.agent_id)
             if leg is None:
@@ -245,7 +253,7 @@ class AcdService:
     def offer_uuid(offer_id: str) -> str:
         return str(uuid.uuid5(_RUN, offer_id))
 
-    async def _offer(self, offer: A.Offer) -> None:
+    def _offer(self, offer: A.Offer) -> None:
         channel_id = f"agentleg-{self.offer_uuid(offer.offer_id)}"
         leg = AgentLeg(channel_id, offer.call_id, offer.agent_id, offer.offer_id, callback_number=offer.callback_number)
         self.legs[channel_id] = leg
@@ -255,10 +263,17 @@ class AcdService:
         # An answered outbound call has seconds to reach an agent: ask the phone to answer by itself
         # (Call-Info answer-after: Yealink, Snom, Grandstream, Cisco; Alert-Info: Polycom and others).
         body = {"variables": AUTO_ANSWER} if self.desk.is_outbound(offer.call_id) else None
+        params = dict(endpoint=offer.endpoint, app=app, channelId=channel_id,
+                      appArgs=f"agentleg,{offer.call_id},{offer.agent_id}", timeout=int(offer.ring_timeout),
+                      callerId=caller or None)
+        # The ACD goes on deciding while Asterisk makes the channel: the request runs beside the
+        # session (its leg is followed already); a withdrawal of this offer waits for it.
+        self._placing[channel_id] = self._beside(self._place(offer, watch, params, body))
+
+    async def _place(self, offer: A.Offer, watch: LegWatch, params: dict[str, Any], body: Any) -> None:
+        channel_id = watch.channel_id
         try:
-            await self.ari.request("POST", "/channels", params=dict(
-                endpoint=offer.endpoint, app=app, channelId=channel_id, appArgs=f"agentleg,{offer.call_id},{offer.agent_id}",
-                timeout=int(offer.ring_timeout), callerId=caller or None), body=body)
+            await self.ari.request("POST", "/channels", params=params, body=body)
         except AriUnavailable as exc:
             # No answer in time (or the connection dropped): Asterisk may well have made the channel
             # and be ringing the phone. Keep following the leg (we chose its id): its StasisStart
@@ -269,5 +284,26 @@ class AcdService:
         except AriError as exc:
             # 500 "Allocation failed": no reachable contact for the phone; 4xx: a bad endpoint.
             log.warning("acd.offer_failed", call_id=offer.call_id, agent_id=offer.agent_id, error=str(exc))
-            watch.not_placed(str(exc))
+            if channel_id in self.legs:   # not withdrawn meanwhile
+                watch.not_placed(str(exc))
+        finally:
+            self._placing.pop(channel_id, None)
+
+    async def _withdraw(self, channel_id: str) -> None:
+        """Hang up a withdrawn offer's leg, once the request that places it has been answered."""
+        placing = self._placing.get(channel_id)
+        if placing is not None:
+            await asyncio.wait([placing])
+        await self.desk.hang_up(channel_id, "offer withdrawn")
+
+    def _beside(self, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(job)
+        self._jobs.add(task)
+        task.add_done_callback(self._job_done)
+        return task
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self._jobs.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("acd.request_failed", error=repr(task.exception()))
 
