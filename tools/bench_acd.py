@@ -259,6 +259,10 @@ async def engine_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace
                     await spy.wait()
         finally:
             await engine.stop()
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                args.kept = getattr(args, "kept", 0) + 1
+                (engine.folder / "engine.log").rename(args.logs / f"engine-{args.kept}.log")
 
 
 async def appqueue_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace, agent_port: int,
@@ -350,6 +354,7 @@ def main() -> int:
     parser.add_argument("--baseline", metavar="TREE", type=Path,
                         help="also the engine of another checkout (e.g. a git worktree of the commit before a "
                              "lever), alternating with this one: each lever's effect in one run")
+    parser.add_argument("--logs", metavar="DIR", type=Path, help="keep each engine run's log lines here")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not (1 <= args.agents <= 9999 and 0 < args.rate <= 1000 and 1 <= args.calls <= 100_000

@@ -6,7 +6,12 @@ per-channel ordering and no reconnect. What this module does instead:
 
 - ``AriClient.request`` sends one REST request; Python booleans become ``true``/``false``, the
   Basic-auth header is set by hand (aiohttp 3.14 warns on ``auth=``), errors are typed:
-  :class:`AriError` (Asterisk answered 4xx/5xx) and :class:`AriUnavailable` (no answer at all);
+  :class:`AriError` (Asterisk answered 4xx/5xx) and :class:`AriUnavailable` (no answer at all).
+  While the events websocket serves, and Asterisk has REST over it (20.14, 21.9, 22.4 and
+  later; ``asterisk.ari.rest_over_websocket``), a request is a ``RESTRequest`` message on that
+  websocket and its ``RESTResponse`` is taken out of the event stream by request id: no HTTP
+  request, connection and headers per request. Before the reader runs (reconciliation after a
+  connect) and without the websocket, requests go over HTTP;
 - ``AriClient.run_events`` keeps one websocket open with back-off reconnects and hands each event,
   in order, to a *synchronous* callback. The callback only routes (put into a per-call queue), so a
   slow call handler can never stall the reader. ``on_connect`` runs after every (re)connect and
@@ -19,16 +24,17 @@ import asyncio
 import base64
 import json
 import random
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
 from engine.config.model import AriConfig
 from engine.shared.logsetup import get_logger
 
-__all__ = ["AriClient", "AriError", "AriUnavailable", "path"]
+__all__ = ["AriClient", "AriError", "AriUnavailable", "path", "rest_over_websocket"]
 
 log = get_logger("ari")
 
@@ -92,6 +98,9 @@ class AriClient:
         self.disconnected = asyncio.Event()  # set whenever ``connected`` is not
         self.disconnected.set()
         self._last_failure: str | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None   # set while requests go over it
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._request_ids = 0
 
     async def __aenter__(self) -> AriClient:
         self._session = aiohttp.ClientSession(
@@ -114,7 +123,10 @@ class AriClient:
 
     async def request(self, method: str, url_path: str, *, params: Mapping[str, Any] | None = None,
                       body: Any = None) -> Any:
-        """Send one request; return the decoded JSON body (or None for an empty answer)."""
+        """Send one request; return the decoded JSON body (or None for an empty answer). Over the
+        events websocket while it serves and Asterisk has REST over it; else over HTTP."""
+        if self._ws is not None:
+            return await self._ws_request(self._ws, method, url_path, params, body)
         url = self.base + url_path
         try:
             async with self.session.request(method, url, params=_params(params), json=body) as resp:
@@ -129,6 +141,66 @@ class AriClient:
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
             raise AriUnavailable(method, url_path, f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
 
+    async def _ws_request(self, ws: aiohttp.ClientWebSocketResponse, method: str, url_path: str,
+                          params: Mapping[str, Any] | None, body: Any) -> Any:
+        """One request as a RESTRequest message; its RESTResponse comes back among the events
+        (:meth:`_read` hands it here by its request id)."""
+        self._request_ids += 1
+        request_id = str(self._request_ids)
+        query = urlencode(_params(params), quote_via=quote)
+        message: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id, "method": method,
+                                   "uri": url_path.lstrip("/") + (f"?{query}" if query else "")}
+        if body is not None:
+            message["content_type"] = "application/json"
+            message["message_body"] = json.dumps(body)
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = answer
+        try:
+            await ws.send_str(json.dumps(message))
+            async with asyncio.timeout(self.cfg.request_timeout_seconds):
+                response = await answer
+        except (aiohttp.ClientError, OSError, ConnectionError, asyncio.TimeoutError) as exc:
+            raise AriUnavailable(method, url_path, f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        finally:
+            self._pending.pop(request_id, None)
+        status = int(response.get("status_code") or 0)
+        text = response.get("message_body") or ""
+        if status >= 400 or status == 0:
+            raise AriError(method, url_path, status, _message(text) or str(response.get("reason_phrase") or ""))
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AriUnavailable(method, url_path, f"JSONDecodeError: {exc}") from exc
+
+    def _answered(self, response: dict[str, Any]) -> None:
+        answer = self._pending.get(str(response.get("request_id")))
+        if answer is not None and not answer.done():
+            answer.set_result(response)
+
+    def _drop_pending(self) -> None:
+        """The websocket went: requests still waiting on it get no answer (as a dropped HTTP
+        connection: the request may or may not have been carried out)."""
+        for answer in self._pending.values():
+            if not answer.done():
+                answer.set_exception(ConnectionError("the ARI websocket closed before the answer"))
+        self._pending.clear()
+
+    async def _rest_over_websocket(self) -> bool:
+        """Whether to send requests over the websocket: configured so, and this Asterisk has it."""
+        if not self.cfg.rest_over_websocket:
+            return False
+        try:
+            info = await self.get("/asterisk/info", only="system")
+        except AriError as exc:
+            log.warning("ari.version_unknown", error=str(exc))
+            return False
+        version = str((info or {}).get("system", {}).get("version", ""))
+        ok = rest_over_websocket(version)
+        log.info("ari.requests", over="websocket" if ok else "http", asterisk=version)
+        return ok
+
     async def get(self, url_path: str, **params: Any) -> Any:
         return await self.request("GET", url_path, params=params)
 
@@ -137,6 +209,11 @@ class AriClient:
 
     async def delete(self, url_path: str, **params: Any) -> Any:
         return await self.request("DELETE", url_path, params=params)
+
+    @property
+    def requests_over_websocket(self) -> bool:
+        """Whether requests go over the events websocket now (else over HTTP)."""
+        return self._ws is not None
 
     # -- events ---------------------------------------------------------------------------------
     def events_url(self) -> str:
@@ -169,9 +246,16 @@ class AriClient:
                         await on_connect()
                     except AriError as exc:
                         log.warning("ari.reconcile_failed", error=str(exc))
+                    over_ws = await self._rest_over_websocket()
                     self.connected.set()  # connected and reconciled: ready to serve
                     self.disconnected.clear()
-                    await self._read(ws, on_event)
+                    try:
+                        if over_ws:
+                            self._ws = ws   # the reader below takes the answers from here on
+                        await self._read(ws, on_event)
+                    finally:
+                        self._ws = None
+                        self._drop_pending()
                     log.warning("ari.disconnected", reason=str(ws.exception() or ws.close_code))
                     if asyncio.get_running_loop().time() - since > 2.0:
                         # it served a while and went away: look for it again at once; a
@@ -201,6 +285,9 @@ class AriClient:
                     event = json.loads(msg.data)
                 except json.JSONDecodeError:
                     log.error("ari.bad_event", data=msg.data[:200])
+                    continue
+                if event.get("type") == "RESTResponse":
+                    self._answered(event)
                     continue
                 try:
                     on_event(event)
@@ -232,6 +319,21 @@ class AriClient:
             except (OSError, TimeoutError):
                 await asyncio.sleep(PROBE_SECONDS)
         return False
+
+
+# The first release of each branch with REST over the events websocket.
+REST_OVER_WEBSOCKET_SINCE = {20: (20, 14), 21: (21, 9), 22: (22, 4)}
+
+
+def rest_over_websocket(version: str) -> bool:
+    """Whether an Asterisk of ``version`` (``22.10.1+dfsg...``, as /asterisk/info says) takes REST
+    requests over the events websocket."""
+    parts = re.match(r"(\d+)\.(\d+)", version)
+    if parts is None:
+        return False
+    major, minor = int(parts[1]), int(parts[2])
+    since = REST_OVER_WEBSOCKET_SINCE.get(major)
+    return major > max(REST_OVER_WEBSOCKET_SINCE) if since is None else (major, minor) >= since
 
 
 def _message(text: str) -> str:

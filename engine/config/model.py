@@ -96,6 +96,9 @@ class AriConfig:
     reconnect_max_seconds: float = field(default=30.0, metadata={"range": Range.seconds(3600)})
     # aiohttp's connection pool must stay under http.conf's session_limit (Asterisk default 100)
     max_connections: int = field(default=50, metadata={"range": Range(1, 1000)})
+    # REST requests over the events websocket when Asterisk has it (20.14, 21.9, 22.4 and later):
+    # no HTTP request, connection and headers per request; false: always HTTP
+    rest_over_websocket: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

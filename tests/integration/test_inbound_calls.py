@@ -10,7 +10,10 @@ from dataclasses import replace
 
 import asyncpg
 
+import pytest
+
 from engine.adapters.ami import EVENTS
+from engine.adapters.ari import AriError, path
 from engine.app import Engine
 from engine.runtime.calls import call_id_for
 from engine.core.call import Phase
@@ -209,6 +212,28 @@ async def test_ami_sends_only_the_events_the_engine_reads(stack, dsn, tmp_path):
                     await proxy.restore()
     finally:
         await proxy.close()
+
+
+async def test_rest_requests_go_over_the_events_websocket_or_http_when_told(stack, dsn, tmp_path):
+    """Asterisk 22.10 takes REST requests over the events websocket: the engine sends them there
+    (no HTTP request per call step), with the same answers and typed errors as over HTTP; with
+    asterisk.ari.rest_over_websocket false they go over HTTP."""
+    for over_ws in (True, False):
+        cfg = engine_config(stack, dsn, tmp_path / str(over_ws))
+        cfg = replace(cfg, asterisk=replace(cfg.asterisk, ari=replace(cfg.asterisk.ari, rest_over_websocket=over_ws)))
+        engine = Engine(cfg)
+        async with running(engine):
+            assert engine.ari is not None
+            assert engine.ari.requests_over_websocket is over_ws
+            info = await engine.ari.get("/asterisk/info", only="build")
+            assert set(info) == {"build"}
+            with pytest.raises(AriError) as missing:
+                await engine.ari.post(path("channels", "no-such-channel", "answer"))
+            assert missing.value.status == 404 and missing.value.gone and "not found" in missing.value.message.lower()
+            await engine.ari.post("/asterisk/variable", variable="CC_PROBE", value='a b,c "d" <e>&f=g%')
+            assert (await engine.ari.get("/asterisk/variable", variable="CC_PROBE"))["value"] == 'a b,c "d" <e>&f=g%'
+            (await sipp(stack, "caller_wait_bye.xml", "2000")).check()   # a call still works end to end
+            await wait_until_quiet(engine, 1)
 
 
 async def test_ami_connection_loss_is_survived(stack, dsn, tmp_path):

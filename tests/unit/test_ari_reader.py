@@ -112,3 +112,77 @@ async def test_rest_errors_are_typed():
         with pytest.raises(AriUnavailable) as unavailable:
             await ari.get("/channels")
     assert unavailable.value.status is None and not unavailable.value.gone
+
+
+class RestOverWs:
+    """An Asterisk 22.10 that answers RESTRequest messages on the events websocket: a 404 for
+    ``channels/x/answer``, the query string echoed for ``echo``, and for ``hang`` no answer: it
+    closes the websocket."""
+
+    def __init__(self) -> None:
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        self.http_requests: list[str] = []
+
+    async def start(self) -> RestOverWs:
+        app = web.Application()
+        app.router.add_get("/ari/events", self.events)
+        app.router.add_get("/ari/asterisk/info", self.info)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self.runner.addresses[0][1]
+        return self
+
+    async def info(self, request: web.Request) -> web.Response:
+        self.http_requests.append(request.path)
+        return web.json_response({"system": {"version": "22.10.0"}})
+
+    async def events(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            req = json.loads(msg.data)
+            answer = {"type": "RESTResponse", "request_id": req["request_id"], "uri": req["uri"]}
+            if req["uri"] == "hang":
+                await ws.close()
+                break
+            if req["uri"].startswith("echo"):
+                body = {"uri": req["uri"], "body": req.get("message_body"), "type": req.get("content_type")}
+                answer.update(status_code=200, message_body=json.dumps(body))
+            else:
+                answer.update(status_code=404, message_body=json.dumps({"message": "Channel not found"}))
+            await ws.send_str(json.dumps({"type": "Before", "n": 1}))   # events go on around answers
+            await ws.send_str(json.dumps(answer))
+        return ws
+
+    async def close(self) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+async def test_requests_over_the_websocket_are_answered_by_id_and_fail_when_it_closes():
+    fake = await RestOverWs().start()
+    events: list[dict] = []
+    try:
+        async with AriClient(config(fake.port)) as ari:
+            reader = asyncio.create_task(ari.run_events(events.append, lambda: asyncio.sleep(0)))
+            async with asyncio.timeout(10):
+                await ari.connected.wait()
+                assert ari.requests_over_websocket
+                echoed = await ari.request("POST", "/echo", params={"a": "b c", "flag": True, "none": None},
+                                           body={"variables": {"X": "1"}})
+                assert echoed == {"uri": "echo?a=b%20c&flag=true", "body": '{"variables": {"X": "1"}}',
+                                  "type": "application/json"}
+                with pytest.raises(AriError) as missing:
+                    await ari.post("/channels/x/answer")
+                assert missing.value.status == 404 and missing.value.gone
+                with pytest.raises(AriUnavailable):        # the websocket closed: no answer will come
+                    await ari.get("/hang")
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+    finally:
+        await fake.close()
+    assert fake.http_requests == ["/ari/asterisk/info"] * len(fake.http_requests) and fake.http_requests
+    assert all(e["type"] == "Before" for e in events) and len(events) == 2   # answers are not events
