@@ -12,6 +12,15 @@ from engine.adapters.ari import AriClient, AriError, AriUnavailable
 from engine.config.model import AriConfig
 
 
+async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    """``app`` on a free loopback port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
 class FakeAri:
     """Each websocket connection gets the next batch of messages, then the server closes it."""
 
@@ -27,11 +36,7 @@ class FakeAri:
         app.router.add_get("/ari/events", self.events)
         app.router.add_get("/ari/channels", self.channels)
         app.router.add_post("/ari/channels/{id}/answer", self.missing)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
+        self.runner, self.port = await serve(app)
         return self
 
     async def events(self, request: web.Request) -> web.WebSocketResponse:
@@ -128,11 +133,7 @@ class RestOverWs:
         app = web.Application()
         app.router.add_get("/ari/events", self.events)
         app.router.add_get("/ari/asterisk/info", self.info)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
+        self.runner, self.port = await serve(app)
         return self
 
     async def info(self, request: web.Request) -> web.Response:

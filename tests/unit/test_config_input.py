@@ -228,7 +228,7 @@ def test_check_config_reports_unset_variables_and_checks_the_rest(capsys, exampl
     assert cli(["check-config", str(example_env)]) == 0
     out = capsys.readouterr()
     assert out.out == f"{example_env}: ok\n"
-    assert out.err == f"{example_env}:38:8: warning: CALLCENTER_DSN is unset; database.dsn not checked\n"
+    assert out.err == f"{example_env}:39:8: warning: CALLCENTER_DSN is unset; database.dsn not checked\n"
 
     monkeypatch.delenv("ASTERISK_AMI_PASSWORD")
     assert cli(["run", "--config", str(example_env)]) == 1    # run never starts on a guess
