@@ -99,10 +99,10 @@ class Ami:
             try:
                 reply = await manager.send_action({"Action": "Filter", "Operation": "Add", "Filter": f"Event: {event}"})
             except Exception as exc:   # AMI went away again: the next login asks again
-                log.warning("ami.filter_failed", event=event, error=repr(exc))
+                log.warning("ami.filter_failed", ami_event=event, error=repr(exc))
                 return
             if isinstance(reply, list) or reply.get("Response") != "Success":
-                log.warning("ami.filter_refused", event=event, reply=str(reply)[:200])
+                log.warning("ami.filter_refused", ami_event=event, reply=str(reply)[:200])
                 return
         if manager is self.manager and self.logged_in:
             self.filtered.set()
