@@ -23,7 +23,9 @@ has waited 50 ms or more since the INVITE and is not offered yet; until that age
 PostgreSQL (``/proc/PID/stat`` before the first call and once the processes are quiet after the
 last; PostgreSQL: every process of the cluster, backends that ended included). ``--ivr`` adds a run
 of the engine alone with what app_queue has no equal for: an IVR prompt before the queue and the
-call recorded. ``--json`` prints one object: ``appqueue`` and ``engine`` (medians over the runs;
+call recorded. ``--find-clean 40,60,80`` instead climbs that ladder of offered rates for each
+system (``--clean-seconds`` of calls a step, enough agents for the top rate) and reports the highest
+clean one: no INVITE retransmitted, no caller failed, caller wait p99 under 100 ms. ``--json`` prints one object: ``appqueue`` and ``engine`` (medians over the runs;
 each run under ``runs``), and ``engine_ivr``.
 """
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import signal
 import statistics
@@ -51,6 +54,7 @@ from tests.integration.harness import fresh_database, stack_env  # noqa: E402
 
 TOKEN = "bench-acd-token-0123456789"
 QUEUED = 0.050         # a caller not offered this long after the INVITE is waiting in the queue (set-up is ~10 ms)
+CLEAN_WAIT_P99_MS = 100.0
 QUIET_TICKS = 2        # a process is quiet when a quarter second adds fewer ticks than this
 KEYS = ("calls_offered", "calls_answered", "calls_per_second", "answer_p50_ms", "answer_p99_ms", "wait_p50_ms",
         "wait_p99_ms", "idle_gap_p50_ms",
@@ -302,8 +306,40 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def is_clean(run: dict) -> bool:
+    """No INVITE retransmitted, no caller failed, every call taken, caller wait p99 under 100 ms."""
+    return (run["invite_retransmissions"] == 0 and run["callers_failed"] == 0
+            and run["calls_answered"] == run["calls_offered"] and (run["wait_p99_ms"] or 1e9) < CLEAN_WAIT_P99_MS)
+
+
+async def find_clean(stack: dict[str, str], box: B.Box, args: argparse.Namespace, agent_port: int,
+                     folder: Path, systems: list[str]) -> dict:
+    """Each system up the ladder of offered rates (``--find-clean``), ``--clean-seconds`` of calls
+    per step, until a step is not clean: the highest clean rate, and every step's figures."""
+    out: dict = {}
+    for system in systems:
+        steps, best = [], None
+        for rate in args.find_clean:
+            step = argparse.Namespace(**{**vars(args), "rate": rate, "calls": max(1, int(rate * args.clean_seconds))})
+            if system == "appqueue":
+                r = await appqueue_run(stack, box, step, agent_port, folder)
+            else:
+                r = await engine_run(stack, box, step, agent_port, folder, B.ENGINE_NUMBER)
+            r.update(rate=rate, clean=is_clean(r))
+            steps.append(r)
+            print(f"clean {system} {rate}/s: {json.dumps(r)}", file=sys.stderr)
+            if not r["clean"]:
+                break
+            best = rate
+        out[system] = {"highest_clean_rate": best, "steps": steps}
+    return out
+
+
 async def bench(args: argparse.Namespace) -> dict:
     stack = stack_env()
+    if args.find_clean:   # enough agents that the top rate is not short of them
+        need = math.ceil(max(args.find_clean) * (args.talk_ms / 1000 + 0.3) * 1.3)
+        args.agents = max(args.agents, need)
     box = B.Box()
     agent_port = B.free_udp_port()
     box.install(args.agents, agent_port, retry=args.retry)
@@ -314,6 +350,11 @@ async def bench(args: argparse.Namespace) -> dict:
         with tempfile.TemporaryDirectory(prefix="bench-acd-") as tmp:
             folder = Path(tmp)
             (folder / "sipp").mkdir()
+            if args.find_clean:
+                chosen = [s for s in ("appqueue", "engine") if args.only in (None, s)]
+                result["clean"] = await find_clean(stack, box, args, agent_port, folder, chosen)
+                result["agents"] = args.agents
+                return result
             for pair in range(args.pairs):
                 systems = [s for s in ("appqueue", "engine") if args.only in (None, s)]
                 for system in systems + (["baseline"] if args.baseline else []):
@@ -355,12 +396,23 @@ def main() -> int:
                         help="also the engine of another checkout (e.g. a git worktree of the commit before a "
                              "lever), alternating with this one: each lever's effect in one run")
     parser.add_argument("--logs", metavar="DIR", type=Path, help="keep each engine run's log lines here")
+    parser.add_argument("--find-clean", metavar="RATES", type=lambda v: [float(x) for x in v.split(",")],
+                        help="instead of the pairs: each system's highest clean offered rate up this ladder "
+                             "(e.g. 40,60,80,100,120): no INVITE retransmitted, wait p99 under 100 ms")
+    parser.add_argument("--clean-seconds", type=float, default=10.0, help="seconds of calls per ladder step")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not (1 <= args.agents <= 9999 and 0 < args.rate <= 1000 and 1 <= args.calls <= 100_000
             and 0 <= args.talk_ms <= 600_000 and 1 <= args.pairs <= 20):
         parser.error("out of range: agents 1-9999, rate 0-1000, calls 1-100000, talk-ms 0-600000, pairs 1-20")
     result = asyncio.run(bench(args))
+    if "clean" in result:
+        text = "\n".join(f"{s}: highest clean rate {c['highest_clean_rate']} calls/s ("
+                          + ", ".join(f"{st['rate']:g}/s {'clean' if st['clean'] else 'NOT clean'} wait p99 "
+                                      f"{st['wait_p99_ms']} ms, {st['invite_retransmissions']} retransmissions"
+                                      for st in c["steps"]) + ")" for s, c in result["clean"].items())
+        print(json.dumps(result, indent=1) if args.json else text)
+        return 0
     print(json.dumps(result, indent=1) if args.json else table(result))
     broken = [s for s in ("appqueue", "engine") if args.only in (None, s) and result[s]["calls_answered"] != args.calls]
     return 1 if broken else 0
