@@ -30,7 +30,7 @@ from engine.runtime.dialer import Dialer
 from engine.runtime.face import LiveView
 from engine.http.server import build_app
 from engine.runtime.phones import Phones
-from engine.runtime.router import Router
+from engine.runtime.router import EVENTS, Router
 from engine.adapters.systemd import notify
 from engine.adapters.webhooks import Webhooks
 from engine.runtime.recordings import Recordings
@@ -136,7 +136,8 @@ class Engine:
                 background = [
                     tg.create_task(self._connect_db(), name="db-connect"),
                     tg.create_task(self.acd.run(), name="acd"),
-                    tg.create_task(ari.run_events(self.calls.on_event, self.calls.reconcile), name="ari-events"),
+                    tg.create_task(ari.run_events(self.calls.on_event, self.calls.reconcile, events=EVENTS),
+                                   name="ari-events"),
                     tg.create_task(self.dialer.run(), name="dialer"),
                     tg.create_task(self.webhooks.run(), name="webhooks"),
                 ]

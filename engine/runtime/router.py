@@ -16,9 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Owner", "Router", "target_channel"]
+__all__ = ["EVENTS", "Owner", "Router", "target_channel"]
 
 Owner = Callable[[dict[str, Any]], None]
+
+# The ARI events some owner reads. Asterisk is asked for these only (the application's event
+# filter, set at each connect): the rest (ChannelVarset for every variable set, ChannelDialplan,
+# bridges entered and left, PlaybackStarted ...) would be built, sent and parsed for nothing.
+# tests/unit/test_router.py checks that every event type the runtime names is here.
+EVENTS = frozenset({
+    "StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelStateChange", "ChannelHangupRequest",
+    "ChannelDtmfReceived", "PlaybackFinished", "RecordingFinished", "RecordingFailed",
+})
 
 
 def target_channel(event: dict[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ import pytest
 
 from engine.adapters.ami import EVENTS
 from engine.adapters.ari import AriError, path
+from engine.runtime.router import EVENTS as EVENTS_READ
 from engine.app import Engine
 from engine.runtime.calls import call_id_for
 from engine.core.call import Phase
@@ -234,6 +235,21 @@ async def test_rest_requests_go_over_the_events_websocket_or_http_when_told(stac
             assert (await engine.ari.get("/asterisk/variable", variable="CC_PROBE"))["value"] == 'a b,c "d" <e>&f=g%'
             (await sipp(stack, "caller_wait_bye.xml", "2000")).check()   # a call still works end to end
             await wait_until_quiet(engine, 1)
+
+
+async def test_asterisk_sends_the_application_only_the_events_the_engine_reads(stack, dsn, tmp_path):
+    """The application's event filter, set at each connect, allows exactly the router's EVENTS (and
+    RESTResponse: the answers to requests over the websocket)."""
+    engine = Engine(engine_config(stack, dsn, tmp_path))
+    async with running(engine):
+        assert engine.ari is not None
+        app = await engine.ari.get(path("applications", engine.config.asterisk.ari.app))
+        allowed = {e["type"] for e in app["events_allowed"]}
+        assert allowed == {*EVENTS_READ, "RESTResponse"} and app["events_disallowed"] == []
+        (await sipp(stack, "caller_wait_bye.xml", "2000")).check()   # the prompt's PlaybackFinished still comes
+        await wait_until_quiet(engine, 1)
+    rows = await fetch_calls(dsn)
+    assert len(rows) == 1 and rows[0]["ended_by"] == "engine"
 
 
 async def test_ami_connection_loss_is_survived(stack, dsn, tmp_path):
