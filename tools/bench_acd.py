@@ -185,6 +185,7 @@ inbound:
 files: {{agents: agents.yaml, queues: queues.yaml, ivr: ivr}}
 recording: {{format: wav, dir: "{stack['ASTERISK_RECORDING_DIR']}"}}
 logging: {{level: info, format: json}}
+pause_reasons: {{"1": break}}
 """)
     return config
 
@@ -192,8 +193,8 @@ logging: {{level: info, format: json}}
 class EngineProcess:
     """``callcenter run`` on a fresh database, every benchmark agent logged in."""
 
-    def __init__(self, stack: dict[str, str], folder: Path, agents: int, tree: Path = REPO) -> None:
-        self.stack, self.folder, self.agents, self.tree = stack, folder, agents, tree
+    def __init__(self, stack: dict[str, str], folder: Path, agents: int, tree: Path = REPO, paused: int = 0) -> None:
+        self.stack, self.folder, self.agents, self.tree, self.paused = stack, folder, agents, tree, paused
         self.http_port = B.free_tcp_port()
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -227,7 +228,13 @@ class EngineProcess:
                     if r.status != 200:
                         raise B.BenchError(f"agent {100000 + i} login: {r.status} {await r.text()}")
 
+            async def pause(i: int) -> None:
+                async with sem, http.post(f"{base}/api/v1/agents/{100000 + i}/pause", json={"reason": "break"}) as r:
+                    if r.status != 200:
+                        raise B.BenchError(f"agent {100000 + i} pause: {r.status} {await r.text()}")
+
             await asyncio.gather(*(login(i) for i in range(1, self.agents + 1)))
+            await asyncio.gather(*(pause(i) for i in range(self.agents - self.paused + 1, self.agents + 1)))
         return self.proc.pid
 
     async def stop(self) -> None:
@@ -240,10 +247,26 @@ class EngineProcess:
                 await self.proc.wait()
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+async def idle_figures(pid: int, seconds: float) -> dict[str, float]:
+    """The engine with its agents logged in and no call: CPU (percent of one core) over
+    ``seconds``, and its memory."""
+    t0, c0 = time.monotonic(), B.cpu_ticks(pid)
+    await asyncio.sleep(seconds)   # measuring a quiet process over a span of time
+    used = (B.cpu_ticks(pid) - c0) / B.TICK
+    return {"engine_idle_cpu_percent": round(100 * used / (time.monotonic() - t0), 2), "engine_rss_mb_idle": rss_mb(pid)}
+
+
 async def engine_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace, agent_port: int,
                      folder: Path, number: str, tree: Path = REPO) -> dict[str, float | int | None]:
     async with fresh_database(stack["CALLCENTER_DSN"]) as dsn:
-        engine = EngineProcess(stack, folder / "engine", args.agents, tree)
+        engine = EngineProcess(stack, folder / "engine", args.agents, tree, args.paused)
         engine.folder.mkdir(exist_ok=True)
         try:
             pid = await engine.start(dsn)
@@ -255,8 +278,10 @@ async def engine_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace
                     "-o", f"{args.py_spy}.{args.spied}", stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL)
             try:
-                return await traffic(stack, box, Cpu(box, stack["CALLCENTER_STACK_PG_DATA"], pid), number, args,
-                                     agent_port, folder / "sipp")
+                idle = await idle_figures(pid, args.idle_seconds) if args.idle_seconds else {}
+                out = await traffic(stack, box, Cpu(box, stack["CALLCENTER_STACK_PG_DATA"], pid), number, args,
+                                    agent_port, folder / "sipp")
+                return {**out, **idle, "engine_rss_mb_after": rss_mb(pid)}
             finally:
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)
@@ -400,6 +425,9 @@ def main() -> int:
                         help="instead of the pairs: each system's highest clean offered rate up this ladder "
                              "(e.g. 40,60,80,100,120): no INVITE retransmitted, wait p99 under 100 ms")
     parser.add_argument("--clean-seconds", type=float, default=10.0, help="seconds of calls per ladder step")
+    parser.add_argument("--idle-seconds", type=float, default=0.0,
+                        help="before an engine run's calls, its CPU over this many seconds with no call, and its RSS")
+    parser.add_argument("--paused", type=int, default=0, help="agents of the engine paused after login (large floors)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not (1 <= args.agents <= 9999 and 0 < args.rate <= 1000 and 1 <= args.calls <= 100_000
