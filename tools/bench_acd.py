@@ -274,7 +274,9 @@ async def engine_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace
             if args.py_spy is not None:
                 args.spied = getattr(args, "spied", 0) + 1
                 spy = await asyncio.create_subprocess_exec(
-                    "py-spy", "record", "-p", str(pid), "-r", "250", "--format", "raw", "--nonblocking",
+                    "py-spy", "record", "-p", str(pid), "-r", "250", "--format", "raw",
+                    # native frames (Cython, C) need the process paused at each sample
+                    *(["--native"] if os.environ.get("BENCH_PY_SPY_NATIVE") else ["--nonblocking"]),
                     "-o", f"{args.py_spy}.{args.spied}", stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL)
             try:
@@ -284,7 +286,8 @@ async def engine_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace
                 return {**out, **idle, "engine_rss_mb_after": rss_mb(pid)}
             finally:
                 if spy is not None:
-                    spy.send_signal(signal.SIGINT)
+                    if spy.returncode is None:
+                        spy.send_signal(signal.SIGINT)
                     await spy.wait()
         finally:
             await engine.stop()
