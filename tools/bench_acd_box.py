@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,9 +99,14 @@ class Box:
         etc = self.asterisk.etc_dir
         (etc / ENDPOINTS_CONF).write_text("; tools/bench_acd.py: no benchmark running\n")
         (etc / "queues.conf").write_text("; tools/bench_acd.py: no benchmark running\n")
-        for command in (f"dialplan remove extension {APPQUEUE_NUMBER}@from-carrier",
-                        "module unload app_queue.so", "module reload res_pjsip.so"):
+        for command in (f"dialplan remove extension {APPQUEUE_NUMBER}@from-carrier", "module reload res_pjsip.so"):
             S.cli(self.asterisk, command, timeout=30)
+        for _ in range(40):   # refused while calls of the last run are still leaving a queue
+            S.cli(self.asterisk, "module unload app_queue.so", timeout=30)
+            if "app_queue.so" not in S.cli(self.asterisk, "module show like app_queue", timeout=30).stdout:
+                return
+            time.sleep(0.5)   # polling Asterisk until the module is gone, bounded
+        print("warning: app_queue.so is still loaded (asterisk -rx 'module unload app_queue.so')", file=sys.stderr)
 
     def members_idle(self) -> int:
         """How many of the queue's members app_queue sees Not in use."""
