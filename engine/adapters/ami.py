@@ -59,7 +59,7 @@ class Ami:
         self.device_states: dict[str, str] = {}
         self.contact_states: dict[str, str] = {}
         self.listeners: list[Callable[[dict[str, str]], None]] = []   # hear the EVENTS only
-        self._filtering: asyncio.Future[None] | None = None
+        self._filtering: asyncio.Future[None] | None = None   # held so the loop does not drop the task
         self.filtered = asyncio.Event()   # this session sends only EVENTS (cleared when it ends)
         self.logged_in_event = asyncio.Event()
         self.logged_out_event = asyncio.Event()  # set whenever ``logged_in_event`` is not

@@ -130,12 +130,7 @@ class AriClient:
         url = self.base + url_path
         try:
             async with self.session.request(method, url, params=_params(params), json=body) as resp:
-                text = await resp.text()
-                if resp.status >= 400:
-                    raise AriError(method, url_path, resp.status, _message(text) or resp.reason or "")
-                if not text:
-                    return None
-                return json.loads(text)
+                return _answer(method, url_path, resp.status, await resp.text(), resp.reason)
         except AriError:
             raise
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
@@ -163,14 +158,9 @@ class AriClient:
             raise AriUnavailable(method, url_path, f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
         finally:
             self._pending.pop(request_id, None)
-        status = int(response.get("status_code") or 0)
-        text = response.get("message_body") or ""
-        if status >= 400 or status == 0:
-            raise AriError(method, url_path, status, _message(text) or str(response.get("reason_phrase") or ""))
-        if not text:
-            return None
         try:
-            return json.loads(text)
+            return _answer(method, url_path, int(response.get("status_code") or 0),
+                           response.get("message_body") or "", response.get("reason_phrase"))
         except json.JSONDecodeError as exc:
             raise AriUnavailable(method, url_path, f"JSONDecodeError: {exc}") from exc
 
@@ -347,6 +337,14 @@ def rest_over_websocket(version: str) -> bool:
     major, minor = int(parts[1]), int(parts[2])
     since = REST_OVER_WEBSOCKET_SINCE.get(major)
     return major > max(REST_OVER_WEBSOCKET_SINCE) if since is None else (major, minor) >= since
+
+
+def _answer(method: str, url_path: str, status: int, text: str, reason: str | None) -> Any:
+    """Asterisk's answer, over HTTP or the websocket alike: the decoded JSON body (None when empty),
+    or AriError for an error status (a status missing from a websocket answer counts as one)."""
+    if status >= 400 or status == 0:
+        raise AriError(method, url_path, status, _message(text) or reason or "")
+    return json.loads(text) if text else None
 
 
 def _message(text: str) -> str:
