@@ -36,6 +36,7 @@ import asyncio
 import json
 import math
 import os
+import shlex
 import signal
 import statistics
 import sys
@@ -203,7 +204,11 @@ class EngineProcess:
         config.write_text(config.read_text().replace("{dsn}", dsn))
         log = open(self.folder / "engine.log", "ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "engine", "run", "--config", str(config), cwd=self.tree,
+            # BENCH_CPROFILE=FILE: the engine under cProfile (CPU time), its stats in FILE.N at its stop
+            sys.executable, *([str(REPO / "tools" / "profiled.py"), f"{os.environ['BENCH_CPROFILE']}.{os.getpid()}"
+                               f".{len(os.listdir(self.folder))}", "engine"]
+                              if os.environ.get("BENCH_CPROFILE") else ["-m", "engine"]),
+            "run", "--config", str(config), cwd=self.tree,
             env={**os.environ, "CALLCENTER_STATE_DIR": str(self.folder / "state")}, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{self.http_port}"
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
@@ -270,14 +275,18 @@ async def engine_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace
         engine.folder.mkdir(exist_ok=True)
         try:
             pid = await engine.start(dsn)
+            args.spied = getattr(args, "spied", 0) + 1
             spy = None
             if args.py_spy is not None:
-                args.spied = getattr(args, "spied", 0) + 1
                 spy = await asyncio.create_subprocess_exec(
                     "py-spy", "record", "-p", str(pid), "-r", "250", "--format", "raw",
                     # native frames (Cython, C) need the process paused at each sample
                     *(["--native"] if os.environ.get("BENCH_PY_SPY_NATIVE") else ["--nonblocking"]),
                     "-o", f"{args.py_spy}.{args.spied}", stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL)
+            elif args.attach is not None:
+                spy = await asyncio.create_subprocess_exec(
+                    *shlex.split(args.attach.format(pid=pid, n=args.spied)), stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL)
             try:
                 idle = await idle_figures(pid, args.idle_seconds) if args.idle_seconds else {}
@@ -420,6 +429,10 @@ def main() -> int:
     parser.add_argument("--only", choices=("appqueue", "engine"), help="run one system (a lever measured alone)")
     parser.add_argument("--py-spy", metavar="FILE", type=Path,
                         help="record the engine's stacks during its runs (py-spy on PATH; collapsed, FILE.N)")
+    parser.add_argument("--attach", metavar="CMD",
+                        help="run CMD beside each engine run, SIGINT at its end; {pid} is the engine's, {n} the "
+                             "run's number (e.g. 'perf record -g -o /tmp/perf.{n} -p {pid}', 'strace -c -f -o "
+                             "/tmp/sys.{n} -p {pid}')")
     parser.add_argument("--baseline", metavar="TREE", type=Path,
                         help="also the engine of another checkout (e.g. a git worktree of the commit before a "
                              "lever), alternating with this one: each lever's effect in one run")

@@ -27,7 +27,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -66,9 +66,23 @@ class AriUnavailable(AriError):
         return False
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")   # what percent-encoding leaves as it is (RFC 3986)
+
+
+def _quoted(text: str) -> str:
+    """``quote(text, safe="")``, without its work for the usual id or number that needs none."""
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
+
+
 def path(*segments: str) -> str:
     """``path("channels", cid, "play")`` -> ``/channels/<cid quoted>/play``."""
-    return "/" + "/".join(quote(str(s), safe="") for s in segments)
+    return "/" + "/".join(_quoted(str(s)) for s in segments)
+
+
+def query(params: Mapping[str, Any] | None) -> str:
+    """The query string of ``params`` (as :func:`_params` turns them into text), percent-encoded
+    as ``urlencode(..., quote_via=quote)`` does."""
+    return "&".join(f"{_quoted(k)}={_quoted(v)}" for k, v in _params(params).items())
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, str]:
@@ -142,9 +156,9 @@ class AriClient:
         (:meth:`_read` hands it here by its request id)."""
         self._request_ids += 1
         request_id = str(self._request_ids)
-        query = urlencode(_params(params), quote_via=quote)
+        q = query(params)
         message: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id, "method": method,
-                                   "uri": url_path.lstrip("/") + (f"?{query}" if query else "")}
+                                   "uri": url_path.lstrip("/") + (f"?{q}" if q else "")}
         if body is not None:
             message["content_type"] = "application/json"
             message["message_body"] = json.dumps(body)
@@ -218,8 +232,8 @@ class AriClient:
     def events_url(self) -> str:
         parts = urlsplit(self.base)
         scheme = "wss" if parts.scheme == "https" else "ws"
-        query = f"app={quote(self.cfg.app)}&subscribeAll=false"
-        return urlunsplit((scheme, parts.netloc, parts.path + "/events", query, ""))
+        q = f"app={quote(self.cfg.app)}&subscribeAll=false"
+        return urlunsplit((scheme, parts.netloc, parts.path + "/events", q, ""))
 
     async def run_events(self, on_event: Callable[[dict[str, Any]], None],
                          on_connect: Callable[[], Awaitable[None]],

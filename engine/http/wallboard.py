@@ -54,7 +54,8 @@ class Broadcaster:
         self.wake = asyncio.Event()
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
-        self.wake.set()
+        if self.viewers:   # with no one watching, nothing to compute (a viewer gets one when it comes)
+            self.wake.set()
 
     async def snapshot(self) -> str:
         snap = await self.status.snapshot()

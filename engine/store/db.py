@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 Calls must go on when the database is away. So the call path never waits for PostgreSQL: it
 queues :class:`Write` items (a named operation and JSON-friendly arguments). One writer task applies
-them in order, a batch per transaction. Each item is journalled on local disk when it is
+them in order, a batch per statement (:mod:`engine.store.batchsql`: one round trip, one
+implicit transaction, the checkpoint inside). Each item is journalled on local disk when it is
 submitted (:mod:`engine.store.journal`), so neither a database outage nor the engine's own death (SIGKILL
 included) loses it: the next start applies what the journal still holds, before anything new, and
 skips what had landed (a checkpoint per run, written in the same transaction as the writes). When
@@ -31,6 +32,7 @@ import asyncpg
 from engine.config.model import DatabaseConfig
 from engine.shared.events import Hub
 from engine.shared.logsetup import get_logger
+from engine.store import batchsql
 from engine.store.journal import Entry, Journal
 from engine.store.migrate import default_dir, migrate
 
@@ -265,6 +267,7 @@ class Writer:
         self.hub = Hub()   # the same facts, for in-process listeners (webhooks, metrics)
         self._conn: Any = None        # the writer's connection, held between batches
         self._conn_pool: Any = None   # the pool it came from
+        self._plain = False           # the connection refused the batch function: plain statements
 
     @property
     def pending(self) -> int:
@@ -365,22 +368,23 @@ class Writer:
         await self._skip_landed(pool)
         if not self._queue:
             return
-        size = 1 if self._queue[0].ordinal <= self._single_until else BATCH
-        batch = [self._queue[i] for i in range(min(size, len(self._queue)))]
+        single = self._plain or self._queue[0].ordinal <= self._single_until
+        batch = [self._queue[i] for i in range(min(1 if single else BATCH, len(self._queue)))]
         try:
             conn = await self._connection(pool)
-            async with conn.transaction():
-                for op, args in _runs(batch):
-                    if len(args) == 1:
-                        await conn.execute(OPERATIONS[op], *args[0])
-                    else:   # one round trip for the run (asyncpg pipelines executemany)
-                        await conn.executemany(OPERATIONS[op], args)
-                await conn.executemany(CHECKPOINT, list(_last_per_run(batch).items()))
+            if not single:   # the whole batch and its checkpoints: one statement (engine/store/batchsql.py)
+                await conn.execute(f"SELECT {batchsql.FUNCTION}($1::jsonb)", json.dumps(
+                    [[e.op, e.args] for e in batch]
+                    + [[batchsql.CHECKPOINT_OP, list(c)] for c in _last_per_run(batch).items()]))
+            else:
+                async with conn.transaction():
+                    await conn.execute(OPERATIONS[batch[0].op], *batch[0].args)
+                    await conn.executemany(CHECKPOINT, list(_last_per_run(batch).items()))
         except UNAVAILABLE:
             await self._drop_connection(pool)
             raise
         except (asyncpg.PostgresError, asyncpg.DataError, TypeError, ValueError) as exc:
-            if len(batch) > 1:
+            if not single:   # which entry? each again alone, with its own statement
                 self._single_until = batch[-1].ordinal
                 return
             e = batch[0]
@@ -402,7 +406,18 @@ class Writer:
         if self._conn is not None and (self._conn_pool is not pool or self._conn.is_closed()):
             await self._drop_connection(self._conn_pool)
         if self._conn is None:
-            self._conn, self._conn_pool = await pool.acquire(), pool
+            conn = await pool.acquire()
+            try:
+                await batchsql.install(conn, OPERATIONS, CHECKPOINT)
+                self._plain = False
+            except (asyncpg.PostgresError, ValueError) as exc:   # refused (no PL/pgSQL, no TEMP right): one at a time
+                if not self._plain:
+                    log.error("db.batch_function_refused", error=f"{type(exc).__name__}: {exc}")
+                self._plain = True
+            except BaseException:
+                await pool.release(conn)
+                raise
+            self._conn, self._conn_pool = conn, pool
         return self._conn
 
     async def _drop_connection(self, pool: Any) -> None:
@@ -426,17 +441,6 @@ class Writer:
             self.skipped += 1
             self.journal.applied(e)
             self._note_replayed()
-
-
-def _runs(batch: list[Entry]) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The batch as runs of one operation, in order: (op, [args of each entry])."""
-    runs: list[tuple[str, list[tuple[Any, ...]]]] = []
-    for e in batch:
-        if runs and runs[-1][0] == e.op:
-            runs[-1][1].append(e.args)
-        else:
-            runs.append((e.op, [e.args]))
-    return runs
 
 
 def _last_per_run(batch: list[Entry]) -> dict[str, int]:
