@@ -93,6 +93,9 @@ class Overflow:
 class AnnounceConfig:
     position_every_seconds: float | None = field(default=None, metadata={"range": Range(5, 3600, "seconds")})
     music: str = "default"  # the musiconhold.conf class callers hear while they wait
+    # ... from this long after they join the queue: a caller an agent takes sooner hears none
+    # (app_queue starts it at once; 0 does the same)
+    music_after_seconds: float = field(default=0.5, metadata={"range": Range(0, 60, "seconds")})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,7 +45,8 @@ from engine.core.call_messages import (AgentCallOver, AgentGone, Announcement, A
                                        Limits, Phase, RecordAnswered, RecordEnded, RecordEvent, RecordStarted,
                                        RequestCallback, Route, SORRY, StartMusic, StartRecording, StopMusic,
                                        TransferAnswered, TransferFailed)
-from engine.core.call_state import CallState, _end, _from_ivr, _hang_up, _play, _release_agent, _route
+from engine.core.call_state import (CallState, _end, _from_ivr, _hang_up, _play, _release_agent, _route, start_music,
+                                    stop_music)
 from engine.core.causes import text as describe_cause
 from engine.core.channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
                                  RequestFailed, StopPlayback)
@@ -119,7 +120,7 @@ def _playback_done(state: CallState, event: PlaybackDone, now: float):
 def _queued_playback_done(state: CallState, event: PlaybackDone, now: float):
     if event.playback_id != state.playback_id or not state.playing:
         return state, []
-    return replace(state, playing=False), [StartMusic(state.route.music)]
+    return start_music(replace(state, playing=False))
 
 
 def _announce(state: CallState, event: Announcement, now: float):
@@ -132,16 +133,17 @@ def _announce(state: CallState, event: Announcement, now: float):
         media = ("sound:queue-thereare", f"number:{event.position}", "sound:queue-callswaiting")
     media += ("sound:queue-holdtime", f"number:{minutes}",
               "sound:queue-minute" if minutes == 1 else "sound:queue-minutes")
-    state = replace(state, playback_seq=state.playback_seq + 1, playing=True)
-    return state, [StopMusic(), Play(media, state.playback_id)]
+    state, stop = stop_music(replace(state, playback_seq=state.playback_seq + 1, playing=True))
+    return state, [*stop, Play(media, state.playback_id)]
 
 
 def _queued_dtmf(state: CallState, event: Dtmf, now: float):
     key = state.route.callback_key
     if event.from_agent or key is None or event.digit != key[-1:]:
         return state, []
+    state, stop = stop_music(state)
     cmds: list[Command] = [RequestCallback(state.call_id, state.caller_number),
-                           RecordEvent(state.call_id, now, "callback-requested", state.caller_number), StopMusic()]
+                           RecordEvent(state.call_id, now, "callback-requested", state.caller_number), *stop]
     if state.playing:
         cmds.append(StopPlayback(state.playback_id))
     state, more = _play(state, now, CALLBACK_CONFIRMED)
@@ -152,7 +154,8 @@ def _gave_up(state: CallState, event: GaveUp, now: float):
     if state.route.connect_grace is not None:  # an answered outbound call nobody can take
         state, cmds = _abandon(state, now)
         return state, [RecordEvent(state.call_id, now, "queue-gave-up", event.reason), *cmds]
-    cmds: list[Command] = [RecordEvent(state.call_id, now, "queue-gave-up", event.reason), StopMusic()]
+    state, stop = stop_music(state)
+    cmds: list[Command] = [RecordEvent(state.call_id, now, "queue-gave-up", event.reason), *stop]
     if state.playing:
         cmds.append(StopPlayback(state.playback_id))
     state, more = _play(state, now, SORRY)
@@ -160,7 +163,8 @@ def _gave_up(state: CallState, event: GaveUp, now: float):
 
 
 def _connected(state: CallState, event: Connected, now: float):
-    cmds: list[Command] = [StopMusic()]
+    state, stop = stop_music(state)
+    cmds: list[Command] = list(stop)
     if state.playing:
         cmds.append(StopPlayback(state.playback_id))
     state = replace(state, phase=Phase.CONNECTED, agent_id=event.agent_id, agent_channel=event.agent_channel,
@@ -286,7 +290,8 @@ def _failed_live(state: CallState, event: RequestFailed, now: float):
     if not event.gone and event.command in ("moh_start", "moh_stop", "stop_playback"):
         return state, [note]  # cosmetic: the caller keeps waiting
     if not event.gone and event.command == "play" and state.phase is Phase.QUEUED:
-        return replace(state, playing=False), [note, StartMusic(state.route.music)]
+        state, music = start_music(replace(state, playing=False))
+        return state, [note, *music]
     if event.gone:
         # Asterisk says the channel is gone: its StasisEnd (with the cause) is on its way.
         cmds: list[Command] = [LeaveQueue(state.call_id)] if state.phase is Phase.QUEUED else []
@@ -301,6 +306,8 @@ def _failed_live(state: CallState, event: RequestFailed, now: float):
 def _timer_queued(state: CallState, event: TimerFired, now: float):
     if event.key == "grace":
         return _abandon(state, now)
+    if event.key == "music":   # still waiting: the music now (unless a prompt is being said, or it is on)
+        return (state, []) if state.playing or state.music else start_music(state)
     return _timer_live(state, event, now)
 
 
@@ -316,7 +323,8 @@ def _timer_live(state: CallState, event: TimerFired, now: float):
 def _abandon(state: CallState, now: float) -> tuple[CallState, list[Command]]:
     """No agent took the answered outbound call within the grace: the safe-harbor message, then
     hang up (the dialer counts it against the campaign's abandon rate)."""
-    cmds: list[Command] = [LeaveQueue(state.call_id), StopMusic(),
+    state, stop = stop_music(state)
+    cmds: list[Command] = [LeaveQueue(state.call_id), *stop,
                            RecordEvent(state.call_id, now, "abandoned", f"no agent within {state.route.connect_grace:g} s")]
     if state.playing:
         cmds.append(StopPlayback(state.playback_id))

@@ -49,6 +49,9 @@ class Route:
     ivr: str | None = None
     priority: int = 0
     music: str = "default"
+    # A waiting caller's music starts this many seconds after they join the queue (0: at once):
+    # one an agent takes sooner hears none, and costs Asterisk no music and the engine no requests.
+    music_after: float = 0.0
     callback_key: str | None = None   # a waiting caller presses it to be called back
     recording: str = "none"           # all | none | on_demand
     record_code: str = "*7"           # on_demand: the agent keys it during the call

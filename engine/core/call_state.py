@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from engine.core import ivr as ivr_core
 from engine.core import ivr_messages
 from engine.core.call_messages import (AgentCallOver, DialOut, Finish, HangupAgent, JoinQueue, LeaveQueue, Limits,
-                                       Phase, RecordEnded, RecordIvr, RecordVariables, Route, SORRY, StartMusic)
+                                       Phase, RecordEnded, RecordIvr, RecordVariables, Route, SORRY, StartMusic,
+                                       StopMusic)
 from engine.core.causes import REASON_CAUSES
 from engine.core.channel import Hangup, Play
 from engine.core.common import CancelTimer, Command, StartTimer
@@ -38,6 +39,7 @@ class CallState:
     cause: int | None = None      # from the hang-up request, until the channel is gone
     playback_seq: int = 0
     playing: bool = False          # a playback of ours is on the channel now
+    music: bool = False            # the caller's music on hold was started (and not stopped since)
     agent_id: str | None = None
     agent_channel: str | None = None
     recording: bool = False
@@ -65,13 +67,30 @@ def _route(state: CallState, now: float, queued_since: float | None = None,
         return _from_ivr(state, ivr, [RecordIvr(state.call_id, tree.name, tree.version), *cmds], now)
     if r.queue is None:
         return _play(state, now, (f"sound:{r.prompt}",))
-    state = replace(state, phase=Phase.QUEUED)
-    cmds: list[Command] = [StartMusic(r.music),
-                           JoinQueue(state.call_id, r.queue, r.priority, queued_since, avoid=r.avoid_agents,
-                                     queued_at=queued_at)]
+    state, cmds = wait_music(replace(state, phase=Phase.QUEUED), now)
+    cmds.append(JoinQueue(state.call_id, r.queue, r.priority, queued_since, avoid=r.avoid_agents,
+                          queued_at=queued_at))
     if r.connect_grace is not None and queued_since is None:
         cmds.append(StartTimer("grace", now + r.connect_grace))
     return state, cmds
+
+
+def wait_music(state: CallState, now: float) -> tuple[CallState, list[Command]]:
+    """A caller starts waiting: music at once, or a timer for it (``Route.music_after``)."""
+    if state.route.music_after <= 0:
+        return replace(state, music=True), [StartMusic(state.route.music)]
+    return state, [StartTimer("music", now + state.route.music_after)]
+
+
+def start_music(state: CallState) -> tuple[CallState, list[Command]]:
+    return replace(state, music=True), [StartMusic(state.route.music)]
+
+
+def stop_music(state: CallState) -> tuple[CallState, list[Command]]:
+    """The waiting is over (or a prompt comes): stop the music if it was started, else its timer."""
+    if state.music:
+        return replace(state, music=False), [StopMusic()]
+    return state, [CancelTimer("music")]
 
 
 def _from_ivr(state: CallState, ivr: Ivr, cmds: list[Command], now: float) -> tuple[CallState, list[Command]]:
@@ -82,8 +101,8 @@ def _from_ivr(state: CallState, ivr: Ivr, cmds: list[Command], now: float) -> tu
         if isinstance(c, ivr_messages.ToQueue):
             base = state.queue_routes.get(c.queue, Route(queue=c.queue))
             route = replace(base, priority=c.priority)
-            state = replace(state, phase=Phase.QUEUED, route=route, post_call=c.after)
-            out += [RecordVariables(state.call_id, _routing_variables(ivr)), StartMusic(route.music),
+            state, music = wait_music(replace(state, phase=Phase.QUEUED, route=route, post_call=c.after), now)
+            out += [RecordVariables(state.call_id, _routing_variables(ivr)), *music,
                     JoinQueue(state.call_id, c.queue, c.priority, None, c.skills)]
         elif isinstance(c, ivr_messages.TransferTo):
             state = replace(state, phase=Phase.TRANSFERRING, on_failure=c.on_failure)

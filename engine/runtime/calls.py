@@ -400,7 +400,7 @@ def _queue_route(cfg: Config, name: str, priority: int) -> core.Route:
     q = next((q for q in cfg.queues if q.name == name), None)
     if q is None:
         return core.Route(queue=name, priority=priority)
-    return core.Route(queue=name, priority=priority, music=q.announce.music,
+    return core.Route(queue=name, priority=priority, music=q.announce.music, music_after=q.announce.music_after_seconds,
                       callback_key=q.callback.key if q.callback else None, recording=q.recording,
                       record_code=cfg.agent_codes.record)
 

@@ -399,6 +399,7 @@ class Campaign:
         q = next((q for q in cfg.queues if q.name == self.cfg.queue), None)
         route = C.Route(queue=self.cfg.queue, priority=OUTBOUND_PRIORITY,
                         music=q.announce.music if q is not None else "default",
+                        music_after=q.announce.music_after_seconds if q is not None else 0.0,
                         recording=q.recording if q is not None else "none", record_code=cfg.agent_codes.record,
                         connect_grace=GRACE_SECONDS,
                         abandon_media=(f"sound:{self.cfg.safe_harbor_sound}",) if self.cfg.safe_harbor_sound else (),

@@ -239,7 +239,7 @@ CHECKPOINT = """
     INSERT INTO write_journal_checkpoints (run, seq, at) VALUES ($1, $2, now())
     ON CONFLICT (run) DO UPDATE SET seq = GREATEST(write_journal_checkpoints.seq, EXCLUDED.seq), at = now()"""
 BATCH = 200   # entries applied in one transaction at most
-COALESCE_SECONDS = 0.01   # a batch waits this long for more entries before it is applied
+COALESCE_SECONDS = 0.03   # a batch waits this long for more entries before it is applied
 
 
 class Writer:

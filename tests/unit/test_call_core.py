@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -120,6 +122,39 @@ def test_queued_caller_hears_position_then_music_again():
                                            "call-1-p1")]
     s, cmds = c.handle(s, c.PlaybackDone("call-1-p1"), T0 + 50)
     assert cmds == [c.StartMusic("default")] and s.phase is c.Phase.QUEUED
+
+
+LATER = replace(QUEUE, music_after=0.5)
+
+
+def queued_later() -> c.CallState:
+    s, _ = c.start(arrival(route=LATER), LIMITS, T0)
+    s, cmds = c.handle(s, c.Answered(), T0 + 0.1)
+    assert StartTimer("music", T0 + 0.6) in cmds and not any(isinstance(x, c.StartMusic) for x in cmds)
+    return s
+
+
+def test_a_caller_taken_before_the_music_is_due_hears_none_and_nothing_is_stopped():
+    s, cmds = c.handle(queued_later(), c.Connected("1001", "agent-chan"), T0 + 0.2)
+    assert CancelTimer("music") in cmds and c.BridgeWith("agent-chan") in cmds
+    assert not any(isinstance(x, (c.StartMusic, c.StopMusic)) for x in cmds)
+
+
+def test_a_caller_still_waiting_when_it_is_due_hears_the_music_then_it_stops_at_the_agent():
+    s, cmds = c.handle(queued_later(), TimerFired("music"), T0 + 0.6)
+    assert cmds == [c.StartMusic("default")] and s.music
+    again, cmds = c.handle(s, TimerFired("music"), T0 + 0.7)   # the same timer twice: nothing more
+    assert cmds == [] and again == s
+    s, cmds = c.handle(s, c.Connected("1001", "agent-chan"), T0 + 3)
+    assert c.StopMusic() in cmds and not s.music
+
+
+def test_an_announcement_before_the_music_is_due_plays_and_the_music_follows_it():
+    s, cmds = c.handle(queued_later(), c.Announcement(position=1, expected_wait=10), T0 + 0.3)
+    assert CancelTimer("music") in cmds and not any(isinstance(x, c.StopMusic) for x in cmds)
+    assert c.handle(s, TimerFired("music"), T0 + 0.6)[1] == []   # the prompt is being said
+    s, cmds = c.handle(s, c.PlaybackDone(s.playback_id), T0 + 4)
+    assert cmds == [c.StartMusic("default")] and s.music
 
 
 def test_connected_bridges_and_either_side_leaving_ends_both():
