@@ -99,6 +99,11 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
+def _expire(answer: asyncio.Future[Any]) -> None:
+    if not answer.done():
+        answer.set_exception(asyncio.TimeoutError("no answer from Asterisk in time"))
+
+
 class AriClient:
     """Use as ``async with AriClient(cfg) as ari:``."""
 
@@ -162,15 +167,18 @@ class AriClient:
         if body is not None:
             message["content_type"] = "application/json"
             message["message_body"] = json.dumps(body)
-        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending[request_id] = answer
+        # one timer handle, not a timeout scope: the future fails when no answer came in time
+        expire = loop.call_later(self.cfg.request_timeout_seconds, _expire, answer)
         try:
             await ws.send_str(json.dumps(message))
-            async with asyncio.timeout(self.cfg.request_timeout_seconds):
-                response = await answer
+            response = await answer
         except (aiohttp.ClientError, OSError, ConnectionError, asyncio.TimeoutError) as exc:
             raise AriUnavailable(method, url_path, f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
         finally:
+            expire.cancel()
             self._pending.pop(request_id, None)
         try:
             return _answer(method, url_path, int(response.get("status_code") or 0),

@@ -16,6 +16,7 @@ It also restores agents after a restart (from ``agents_current``) before it hand
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
@@ -250,6 +251,7 @@ class AcdService:
             raise TypeError(f"no executor for {command!r}")
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)   # an offer's id is asked for five times in its life
     def offer_uuid(offer_id: str) -> str:
         return str(uuid.uuid5(_RUN, offer_id))
 

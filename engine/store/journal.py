@@ -5,7 +5,7 @@ Theory of operation
 The call path never waits for PostgreSQL (:mod:`engine.store.db`), so what happened lives, for a
 moment, only in the engine. That moment must survive the engine's death. Each write handed to the
 queue is first appended to a journal file in ``<state_dir>/journal/`` with one ``write(2)``: from
-then on a SIGKILL loses nothing (the bytes are in the kernel), and a background task ``fdatasync``\\ s
+then on a SIGKILL loses nothing (the bytes are in the kernel), and a background thread ``fdatasync``\\ s
 the file within 10 ms (:data:`SYNC_WINDOW_SECONDS`, one sync for all written in that window), so that
 a power cut loses at most those milliseconds. What the HTTP
 API acknowledges as a record (a do-not-call entry) it writes to PostgreSQL directly and waits for.
@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 import uuid
 from collections import deque
@@ -91,7 +92,10 @@ class Journal:
         self._segments: deque[_Segment] = deque()   # closed ones, oldest first
         self._current: _Segment | None = None
         self._retired: list[int] = []  # fds of rotated segments the syncer still has to sync and close
-        self._dirty = asyncio.Event()
+        self._dirty = threading.Event()   # appended since the last sync
+        self._lock = threading.Lock()      # the fds the syncer takes against a rotation
+        self._syncer: threading.Thread | None = None
+        self._stopping = False
         self.error: str | None = None  # the last write error (disk full...), None when writing works
         self.recovered = 0
 
@@ -170,7 +174,8 @@ class Journal:
             self.error = None
             self._current.size += len(line)
         self._current.last = self._ordinal
-        self._dirty.set()
+        if not self._dirty.is_set():
+            self._dirty.set()
         return entry
 
     # -- applied ----------------------------------------------------------------------------------
@@ -187,24 +192,40 @@ class Journal:
             os.ftruncate(cur.fd, 0)
             cur.size = 0
         elif cur.size > SEGMENT_BYTES:
-            self._retired.append(cur.fd)
-            cur.fd = None
-            self._segments.append(cur)
-            self._new_segment()
+            with self._lock:
+                self._retired.append(cur.fd)
+                cur.fd = None
+                self._segments.append(cur)
+                self._new_segment()
             self._dirty.set()
 
     # -- durability -------------------------------------------------------------------------------
     async def sync_forever(self) -> None:
         """fdatasync whatever was appended, within :data:`SYNC_WINDOW_SECONDS` of it (one sync for
-        all that came in the window: under load a sync per window, not per write). Cancel to stop."""
-        while True:
-            await self._dirty.wait()
-            await asyncio.sleep(SYNC_WINDOW_SECONDS)
+        all that came in the window: under load a sync per window, not per write). The syncs run
+        on a thread of their own that the event loop only signals, so a sync costs the loop no
+        hand-off and no wake-up. Cancel to stop."""
+        if self._syncer is None:
+            self._stopping = False
+            self._syncer = threading.Thread(target=self._sync_loop, name="journal-sync", daemon=True)
+            self._syncer.start()
+        try:
+            await asyncio.get_running_loop().create_future()   # until cancelled
+        finally:
+            self._stop_syncer()
+
+    def _sync_loop(self) -> None:
+        while not self._stopping:   # (a stop in the window still gets its sync, then ends the loop)
+            self._dirty.wait()
+            if self._stopping:
+                return
+            time.sleep(SYNC_WINDOW_SECONDS)   # the window: what else is appended in it rides along
             self._dirty.clear()
-            fds = [*self._retired, *([self._current.fd] if self._current and self._current.fd is not None else [])]
-            retired, self._retired = self._retired, []
+            with self._lock:
+                fds = [*self._retired, *([self._current.fd] if self._current and self._current.fd is not None else [])]
+                retired, self._retired = self._retired, []
             try:
-                await asyncio.to_thread(_sync_all, fds)
+                _sync_all(fds)
             except OSError as exc:
                 log.error("journal.sync_failed", error=str(exc))
                 self.error = str(exc)
@@ -212,8 +233,16 @@ class Journal:
                 for fd in retired:
                     os.close(fd)
 
+    def _stop_syncer(self) -> None:
+        syncer, self._syncer = self._syncer, None
+        if syncer is not None:
+            self._stopping = True
+            self._dirty.set()
+            syncer.join(timeout=5.0)   # at most a window and one sync
+
     def close(self) -> int:
         """At shutdown: sync and close; returns how many entries are still to apply (they stay)."""
+        self._stop_syncer()
         fds = [*self._retired, *([self._current.fd] if self._current and self._current.fd is not None else [])]
         _sync_all(fds)
         for fd in fds:

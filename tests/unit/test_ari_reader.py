@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import pytest
@@ -121,8 +122,8 @@ async def test_rest_errors_are_typed():
 
 class RestOverWs:
     """An Asterisk 22.10 that answers RESTRequest messages on the events websocket: a 404 for
-    ``channels/x/answer``, the query string echoed for ``echo``, and for ``hang`` no answer: it
-    closes the websocket."""
+    ``channels/x/answer``, the query string echoed for ``echo``, for ``silent`` no answer ever, and
+    for ``hang`` no answer: it closes the websocket."""
 
     def __init__(self) -> None:
         self.runner: web.AppRunner | None = None
@@ -149,6 +150,8 @@ class RestOverWs:
             if req["uri"] == "hang":
                 await ws.close()
                 break
+            if req["uri"] == "silent":   # taken, never answered
+                continue
             if req["uri"].startswith("echo"):
                 body = {"uri": req["uri"], "body": req.get("message_body"), "type": req.get("content_type")}
                 answer.update(status_code=200, message_body=json.dumps(body))
@@ -179,6 +182,10 @@ async def test_requests_over_the_websocket_are_answered_by_id_and_fail_when_it_c
                 with pytest.raises(AriError) as missing:
                     await ari.post("/channels/x/answer")
                 assert missing.value.status == 404 and missing.value.gone
+                ari.cfg = dataclasses.replace(ari.cfg, request_timeout_seconds=0.2)
+                with pytest.raises(AriUnavailable, match="TimeoutError"):   # no answer in time
+                    await ari.get("/silent")
+                assert not ari._pending   # the request is forgotten, its timer gone with it
                 with pytest.raises(AriUnavailable):        # the websocket closed: no answer will come
                     await ari.get("/hang")
             reader.cancel()

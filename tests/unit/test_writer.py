@@ -8,6 +8,7 @@ import json
 import os
 import re
 import stat
+import threading
 from types import SimpleNamespace
 
 import asyncpg
@@ -204,3 +205,35 @@ async def test_a_connection_broken_by_a_server_restart_is_waited_out_not_fatal(t
     assert pool.statements[-1].startswith("SELECT") and '["call_answered", ["a", 2.5]]' in pool.statements[-1]
     assert w.db.last_error is None   # it said it was away, then that it is back
     assert len(pool.released) == 2   # the broken connection at once, the good one when the writer stopped
+
+
+async def test_a_burst_of_appends_is_synced_once_within_the_window_by_the_sync_thread(tmp_path, monkeypatch):
+    synced: list[list[int]] = []
+    done = threading.Event()
+
+    def sync_all(fds):
+        synced.append(list(fds))
+        done.set()
+
+    monkeypatch.setattr(J, "_sync_all", sync_all)
+    w = writer(tmp_path)
+    w.open()
+    task = asyncio.create_task(w.journal.sync_forever())
+    try:
+        await asyncio.sleep(0)   # the task starts its thread
+        syncer = w.journal._syncer
+        assert syncer is not None and syncer.is_alive()
+        for i in range(50):
+            w.submit(Write("call_answered", (f"call-{i}", 1.0)))
+        assert await asyncio.to_thread(done.wait, 5)
+        assert synced == [[w.journal._current.fd]]   # one sync for the 50, of the segment they are in
+        done.clear()
+        w.submit(Write("call_answered", ("call-50", 1.0)))   # a later one: a sync of its own
+        assert await asyncio.to_thread(done.wait, 5) and len(synced) == 2
+        w.submit(Write("call_answered", ("call-51", 1.0)))   # stopped while this one's window runs
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert not syncer.is_alive() and w.journal._syncer is None   # stopped at once, not at join's timeout
+    before = len(synced)   # 2, or 3 if the thread got to the last window before the stop
+    assert w.close() == 52 and len(synced) == before + 1 >= 3   # and the close syncs what may be left
