@@ -228,14 +228,15 @@ class AcdService:
                 publish("call.answered", call_id=command.call_id, agent_id=command.agent_id, queue=command.queue,
                         at=command.at)
         elif isinstance(command, A.OfferMade):
-            d = command.decision
+            d, offer_id = command.decision, self.offer_uuid(command.offer_id)
+            reason = d.explain()
             log.info("queue.offer", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
-                     reason=d.explain())
-            submit(Write("offer_made", (self.offer_uuid(command.offer_id), command.call_id, command.queue,
+                     reason=reason)
+            submit(Write("offer_made", (offer_id, command.call_id, command.queue,
                                         command.agent_id, command.at, d.strategy, json.dumps(dict(d.requirement)),
-                                        d.step, json.dumps([list(c) for c in d.candidates[:STORED_CANDIDATES]]), d.explain())))
+                                        d.step, json.dumps([list(c) for c in d.candidates[:STORED_CANDIDATES]]), reason)))
             publish("call.offered", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
-                    offer_id=self.offer_uuid(command.offer_id), reason=d.explain(), at=command.at)
+                    offer_id=offer_id, reason=reason, at=command.at)
         elif isinstance(command, A.OfferEnded):
             submit(Write("offer_ended", (self.offer_uuid(command.offer_id), command.at, command.result)))
             publish("call.offer_ended", offer_id=self.offer_uuid(command.offer_id), result=command.result,
