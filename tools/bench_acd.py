@@ -276,18 +276,16 @@ async def engine_run(stack: dict[str, str], box: B.Box, args: argparse.Namespace
         try:
             pid = await engine.start(dsn)
             args.spied = getattr(args, "spied", 0) + 1
-            spy = None
+            beside: list[str] = []   # what runs beside the engine: py-spy, or --attach's command
             if args.py_spy is not None:
-                spy = await asyncio.create_subprocess_exec(
-                    "py-spy", "record", "-p", str(pid), "-r", "250", "--format", "raw",
-                    # native frames (Cython, C) need the process paused at each sample
-                    *(["--native"] if os.environ.get("BENCH_PY_SPY_NATIVE") else ["--nonblocking"]),
-                    "-o", f"{args.py_spy}.{args.spied}", stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL)
+                beside = ["py-spy", "record", "-p", str(pid), "-r", "250", "--format", "raw",
+                          # native frames (Cython, C) need the process paused at each sample
+                          "--native" if os.environ.get("BENCH_PY_SPY_NATIVE") else "--nonblocking",
+                          "-o", f"{args.py_spy}.{args.spied}"]
             elif args.attach is not None:
-                spy = await asyncio.create_subprocess_exec(
-                    *shlex.split(args.attach.format(pid=pid, n=args.spied)), stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL)
+                beside = shlex.split(args.attach.format(pid=pid, n=args.spied))
+            spy = await asyncio.create_subprocess_exec(
+                *beside, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL) if beside else None
             try:
                 idle = await idle_figures(pid, args.idle_seconds) if args.idle_seconds else {}
                 out = await traffic(stack, box, Cpu(box, stack["CALLCENTER_STACK_PG_DATA"], pid), number, args,

@@ -78,7 +78,7 @@ def _route(state: CallState, now: float, queued_since: float | None = None,
 def wait_music(state: CallState, now: float) -> tuple[CallState, list[Command]]:
     """A caller starts waiting: music at once, or a timer for it (``Route.music_after``)."""
     if state.route.music_after <= 0:
-        return replace(state, music=True), [StartMusic(state.route.music)]
+        return start_music(state)
     return state, [StartTimer("music", now + state.route.music_after)]
 
 

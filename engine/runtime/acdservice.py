@@ -238,8 +238,9 @@ class AcdService:
             publish("call.offered", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id,
                     offer_id=offer_id, reason=reason, at=command.at)
         elif isinstance(command, A.OfferEnded):
-            submit(Write("offer_ended", (self.offer_uuid(command.offer_id), command.at, command.result)))
-            publish("call.offer_ended", offer_id=self.offer_uuid(command.offer_id), result=command.result,
+            offer_id = self.offer_uuid(command.offer_id)
+            submit(Write("offer_ended", (offer_id, command.at, command.result)))
+            publish("call.offer_ended", offer_id=offer_id, result=command.result,
                     at=command.at)
         elif isinstance(command, A.QueueReopened):
             log.info("queue.reopened", call_id=command.call_id, queue=command.queue, agent_id=command.agent_id)

@@ -49,7 +49,7 @@ def function_sql(operations: dict[str, tuple[str, list[str]]]) -> str:
     """``CREATE FUNCTION`` text for ``operations``: name -> (SQL with ``$n``, type of each ``$n``)."""
     branches = []
     for name, (sql, types) in operations.items():
-        if not _NAME.match(name) and name != CHECKPOINT_OP:
+        if not _NAME.match(name):
             raise ValueError(f"operation name {name!r} is not a plain identifier")
         if "$f$" in sql:
             raise ValueError(f"operation {name!r}: its SQL holds the function's quote $f$")
@@ -75,10 +75,10 @@ def function_sql(operations: dict[str, tuple[str, list[str]]]) -> str:
 async def install(conn: Any, operations: dict[str, str], checkpoint: str) -> None:
     """Create the session function on ``conn`` for ``operations`` (and ``checkpoint``, whose
     arguments are (run, seq)); each statement is prepared once here to learn its parameter types."""
-    prepared = {name: await conn.prepare(sql) for name, sql in {**operations, CHECKPOINT_OP: checkpoint}.items()}
-    oids = {t.oid for stmt in prepared.values() for t in stmt.get_parameters()}
+    statements = {**operations, CHECKPOINT_OP: checkpoint}
+    parameters = {name: (await conn.prepare(sql)).get_parameters() for name, sql in statements.items()}
+    oids = {t.oid for types in parameters.values() for t in types}
     names = dict(await conn.fetch("SELECT oid, format_type(oid, NULL) FROM pg_type WHERE oid = ANY($1::oid[])",
                                   sorted(oids)))
-    typed = {name: (sql, [names[t.oid] for t in prepared[name].get_parameters()])
-             for name, sql in {**operations, CHECKPOINT_OP: checkpoint}.items()}
+    typed = {name: (sql, [names[t.oid] for t in parameters[name]]) for name, sql in statements.items()}
     await conn.execute(function_sql(typed))

@@ -222,7 +222,7 @@ class Journal:
             time.sleep(SYNC_WINDOW_SECONDS)   # the window: what else is appended in it rides along
             self._dirty.clear()
             with self._lock:
-                fds = [*self._retired, *([self._current.fd] if self._current and self._current.fd is not None else [])]
+                fds = self._open_fds()
                 retired, self._retired = self._retired, []
             try:
                 _sync_all(fds)
@@ -232,6 +232,11 @@ class Journal:
             finally:
                 for fd in retired:
                     os.close(fd)
+
+    def _open_fds(self) -> list[int]:
+        """What a sync must cover: the rotated segments not yet closed, and the current one."""
+        current = self._current.fd if self._current is not None else None
+        return [*self._retired, *([current] if current is not None else [])]
 
     def _stop_syncer(self) -> None:
         syncer, self._syncer = self._syncer, None
@@ -243,7 +248,7 @@ class Journal:
     def close(self) -> int:
         """At shutdown: sync and close; returns how many entries are still to apply (they stay)."""
         self._stop_syncer()
-        fds = [*self._retired, *([self._current.fd] if self._current and self._current.fd is not None else [])]
+        fds = self._open_fds()
         _sync_all(fds)
         for fd in fds:
             os.close(fd)
