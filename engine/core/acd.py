@@ -52,7 +52,8 @@ from types import MappingProxyType
 
 from engine.core import agent as ag
 from engine.core.acd_messages import (AgentProfile, AgentRequest, Announce, CallbackRequested, CallFinished, Connect,
-                           ConnectFailed, Dequeue, Enqueue, Expand, Offer, OfferAnswered, OfferEnded, OfferFailed,
+                           ConnectFailed, Dequeue, Enqueue, Expand, HoldChanged, Offer, OfferAnswered, OfferEnded,
+                           OfferFailed,
                            OfferMade, PhoneInUse, QueueEntered, QueueLeft, QueueReopened, QueueRules, Reconfigure,
                            RoutingDecision, ToCallback, Unroutable, Withdraw)
 from engine.core.acd_state import AcdState, _Talk, _Waiting
@@ -62,7 +63,7 @@ from engine.core.txn import TList, atomic
 
 __all__ = [
     "Acd", "AgentProfile", "AgentRequest", "Announce", "CallFinished", "Connect", "ConnectFailed", "Dequeue",
-    "Enqueue", "PhoneInUse", "QueueReopened",
+    "Enqueue", "HoldChanged", "PhoneInUse", "QueueReopened",
     "Expand", "Offer", "OfferAnswered", "OfferFailed", "QueueEntered", "QueueLeft", "QueueRules",
     "Reconfigure", "OfferEnded", "Refused", "RoutingDecision", "STRATEGIES", "ToCallback", "Unroutable",
     "Withdraw", "step",
@@ -110,7 +111,7 @@ class Acd(AcdState):
         if agent.phase is ag.AgentPhase.WRAP_UP:
             wrapup = max((self.rules[q].wrapup for q in known), default=0.0)
             return [StartTimer(ag.wrapup_key(agent.id), max(now, agent.since + wrapup))]
-        if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id is not None:
+        if agent.phase in ag.CALL_PHASES and agent.call_id is not None:
             if queue not in self.rules:
                 queue = max(known, key=lambda q: self.rules[q].wrapup, default=None)
             if queue is not None:
@@ -182,6 +183,10 @@ class Acd(AcdState):
         if self._agents[e.agent_id].phase is not ag.AgentPhase.WRAP_UP:
             self._end_talk(e.agent_id, now)
         return cmds + self._dispatch(now)
+
+    def _hold_changed(self, e: HoldChanged, now: float) -> list[Command]:
+        # a hold changes nobody's availability: nothing to dispatch
+        return self._agent(e.agent_id, ag.Hold() if e.held else ag.Resume(), now)
 
     def _phone_in_use(self, e: PhoneInUse, now: float) -> list[Command]:
         count = self._phone_calls.get(e.endpoint, 0) + (1 if e.in_use else -1)
@@ -441,6 +446,7 @@ _HANDLERS = {
     OfferAnswered: Acd._offer_answered,
     OfferFailed: Acd._offer_failed,
     CallFinished: Acd._call_finished,
+    HoldChanged: Acd._hold_changed,
     ConnectFailed: Acd._connect_failed,
     PhoneInUse: Acd._phone_in_use,
     AgentRequest: Acd._agent_request,

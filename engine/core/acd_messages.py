@@ -11,7 +11,8 @@ from engine.core import agent as ag
 from engine.core.common import Command, Event
 
 __all__ = ["AgentProfile", "AgentRequest", "Announce", "CallFinished", "CallbackRequested", "Connect",
-           "ConnectFailed", "Dequeue", "Enqueue", "Expand", "Offer", "OfferAnswered", "OfferEnded", "OfferFailed",
+           "ConnectFailed", "Dequeue", "Enqueue", "Expand", "HoldChanged", "Offer", "OfferAnswered", "OfferEnded",
+           "OfferFailed",
            "OfferMade", "PhoneInUse", "QueueEntered", "QueueLeft", "QueueReopened", "QueueRules", "Reconfigure",
            "RoutingDecision", "ToCallback", "Unroutable", "Withdraw"]
 
@@ -111,6 +112,14 @@ class CallFinished(Event):
     """The agent's call is over (either side hung up): wrap-up begins."""
 
     agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldChanged(Event):
+    """The agent put their caller on hold (``held``) or took them off it (the call machine says so)."""
+
+    agent_id: str
+    held: bool
 
 
 @dataclass(frozen=True, slots=True)

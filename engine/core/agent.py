@@ -11,8 +11,12 @@ Theory of operation
                               +---Unpause----+  +---------- Pause (ends wrap-up) -------------+
                               +----------------------------- EndWrapup / wrap-up timer -------+
 
+    ON_CALL --Hold--> ON_HOLD --Resume--> ON_CALL    (ON_HOLD ends as ON_CALL does, by CallEnded)
+
 No state can get stuck: RESERVED ends when the phone answers, fails or the ACD's ring timer fires
-(the ACD owns that timer, one per offer); ON_CALL ends when the call's channels go; WRAP_UP has its
+(the ACD owns that timer, one per offer); ON_CALL and ON_HOLD (the agent put the caller on hold:
+the desk phone's hold key or the API; its own state, so hold time is not talk time) end when the
+call's channels go; WRAP_UP has its
 own timer; PAUSED and AVAILABLE end by the agent's own action, or by logging out.
 
 An agent on a call (RESERVED or ON_CALL) who asks to pause or log out gets it after the call, not
@@ -27,8 +31,9 @@ from enum import Enum
 from engine.core.common import CancelTimer, Command, Event, Row, StartTimer, Transitions, stay
 
 __all__ = [
-    "Agent", "AgentChanged", "AgentPhase", "Answer", "CallEnded", "EndWrapup", "LogIn", "LogOut",
-    "NoAnswer", "OfferWithdrawn", "Pause", "Reserve", "TABLE", "Unpause", "handle", "wrapup_key",
+    "Agent", "AgentChanged", "AgentPhase", "Answer", "CALL_PHASES", "CallEnded", "EndWrapup", "Hold", "LogIn",
+    "LogOut", "NoAnswer", "OfferWithdrawn", "Pause", "Reserve", "Resume", "TABLE", "Unpause", "handle",
+    "wrapup_key",
 ]
 
 
@@ -37,6 +42,7 @@ class AgentPhase(Enum):
     AVAILABLE = "available"
     RESERVED = "reserved"
     ON_CALL = "on_call"
+    ON_HOLD = "on_hold"       # on a call whose caller they put on hold
     WRAP_UP = "wrap_up"
     PAUSED = "paused"
 
@@ -97,6 +103,16 @@ class NoAnswer(Event):
 @dataclass(frozen=True, slots=True)
 class OfferWithdrawn(Event):
     """The caller left (or was taken elsewhere) while this agent's phone rang."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold(Event):
+    """The agent put the caller on hold (the phone's hold key, the API)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(Event):
+    """The agent took the caller off hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +192,14 @@ def _answer(a: Agent, e: Answer, now: float):
     return _enter(a, AgentPhase.ON_CALL, now, calls_taken=a.calls_taken + 1)
 
 
+def _hold(a: Agent, e: Hold, now: float):
+    return _enter(a, AgentPhase.ON_HOLD, now)
+
+
+def _resume(a: Agent, e: Resume, now: float):
+    return _enter(a, AgentPhase.ON_CALL, now)
+
+
 def _no_answer(a: Agent, e: NoAnswer, now: float):
     if a.pending == "logout":
         return _logout(a, LogOut(), now)
@@ -199,6 +223,10 @@ def _end_wrapup(a: Agent, e: EndWrapup, now: float):
     return agent, [CancelTimer(wrapup_key(a.id)), *cmds]
 
 
+def _ignore(a: Agent, e: Event, now: float):
+    return a, []
+
+
 def _after_call(a: Agent, now: float, keep_idle: bool = False):
     if a.pending == "logout":
         return _logout(a, LogOut(), now)
@@ -210,7 +238,8 @@ def _after_call(a: Agent, now: float, keep_idle: bool = False):
 
 P = AgentPhase
 _IDLE = (P.AVAILABLE, P.PAUSED, P.WRAP_UP)
-_BUSY = (P.RESERVED, P.ON_CALL)
+CALL_PHASES = (P.ON_CALL, P.ON_HOLD)   # connected to a call
+_BUSY = (P.RESERVED, *CALL_PHASES)
 _AFTER_CALL = (P.AVAILABLE, P.PAUSED, P.LOGGED_OUT)   # _after_call: free, or what was asked for meanwhile
 
 TABLE: Transitions[Agent] = Transitions("agent", lambda a: a.phase, {
@@ -227,7 +256,12 @@ TABLE: Transitions[Agent] = Transitions("agent", lambda a: a.phase, {
     (P.RESERVED, Answer): Row((P.ON_CALL,), _answer),
     (P.RESERVED, NoAnswer): Row((P.PAUSED, P.LOGGED_OUT), _no_answer),
     (P.RESERVED, OfferWithdrawn): Row(_AFTER_CALL, _withdrawn),
-    (P.ON_CALL, CallEnded): Row((P.WRAP_UP, *_AFTER_CALL), _call_ended),
+    **{(p, CallEnded): Row((P.WRAP_UP, *_AFTER_CALL), _call_ended) for p in CALL_PHASES},
+    (P.ON_CALL, Hold): Row((P.ON_HOLD,), _hold),
+    (P.ON_HOLD, Resume): Row((P.ON_CALL,), _resume),
+    # the phone says it twice, or a restarted engine hears the end of a hold it did not see begin
+    **stay(_ignore, (P.ON_HOLD,), (Hold,)),
+    **stay(_ignore, (P.ON_CALL,), (Resume,)),
     (P.WRAP_UP, EndWrapup): Row(_AFTER_CALL, _end_wrapup),
 })
 

@@ -17,6 +17,8 @@ call and sends :class:`Connected`; meanwhile :class:`Announcement` interrupts th
 caller's position and expected wait, and the caller may press the queue's callback key to be
 called back, keeping their place. In CONNECTED the caller and the agent's leg share a bridge;
 whichever side leaves, the other is hung up and the ACD hears that the agent's call is over.
+Either side may hold the other meanwhile (engine/core/call_hold.py: music to the held party, the
+agent in ``on_hold``).
 
 Asterisk tells a hang-up in two steps: ChannelHangupRequest carries the cause, then StasisEnd says
 the channel has left the application (ChannelDestroyed is not delivered once it has). So
@@ -41,10 +43,12 @@ from types import MappingProxyType
 from engine.core import ivr as ivr_core
 from engine.core import ivr_messages
 from engine.core.call_messages import (AgentCallOver, AgentGone, Announcement, Arrival, BridgeWith, CALLBACK_CONFIRMED,
-                                       Connected, Finish, GaveUp, HangupAgent, JoinQueue, LeaveBridge, LeaveQueue,
-                                       Limits, Phase, RecordAnswered, RecordEnded, RecordEvent, RecordStarted,
+                                       Connected, Finish, GaveUp, HangupAgent, HoldRequest, JoinQueue, LeaveBridge,
+                                       LeaveQueue, Limits, Phase, RecordAnswered, RecordEnded, RecordEvent,
+                                       RecordStarted,
                                        RequestCallback, Route, SORRY, StartMusic, StartRecording, StopMusic,
                                        TransferAnswered, TransferFailed)
+from engine.core.call_hold import hold, release_hold
 from engine.core.call_state import (CallState, _end, _from_ivr, _hang_up, _play, _release_agent, _route, start_music,
                                     stop_music)
 from engine.core.causes import text as describe_cause
@@ -56,7 +60,7 @@ from engine.core.ivr import Ivr
 __all__ = [
     "AgentCallOver", "AgentGone", "Announcement", "Answer", "Answered", "Arrival", "BridgeWith",
     "CallState", "ChannelGone", "Connected", "Dtmf", "Finish", "GaveUp", "Hangup", "HangupAgent",
-    "HangupRequested", "JoinQueue", "LeaveQueue", "Limits", "Phase", "Play", "PlaybackDone",
+    "HangupRequested", "HoldRequest", "JoinQueue", "LeaveQueue", "Limits", "Phase", "Play", "PlaybackDone",
     "RecordAnswered", "RecordEnded", "RecordEvent", "RecordStarted", "RequestCallback", "RequestFailed",
     "Route", "StartMusic", "StartRecording", "StopMusic", "StopPlayback", "handle", "start",
 ]
@@ -193,7 +197,8 @@ def _connected_dtmf(state: CallState, event: Dtmf, now: float):
 
 
 def _agent_gone(state: CallState, event: AgentGone, now: float):
-    over: list[Command] = [AgentCallOver(state.agent_id)] if state.agent_id is not None else []
+    state, unhold = release_hold(state, now)
+    over: list[Command] = [*unhold, *([AgentCallOver(state.agent_id)] if state.agent_id is not None else [])]
     state = replace(state, agent_id=None, agent_channel=None)
     if state.post_call is not None and state.ivr is not None:
         # The agent hung up; the caller stays for what the tree has for after the call (a survey).
@@ -216,7 +221,7 @@ def _connected_max(state: CallState, event: TimerFired, now: float):
 
 def _connected_failed(state: CallState, event: RequestFailed, now: float):
     note = RecordEvent(state.call_id, now, "request-failed", f"{event.command}: {event.detail}")
-    if event.command in ("record", "hangup_agent", "stop_playback", "moh_stop"):
+    if event.command in ("record", "hangup_agent", "stop_playback", "moh_stop", "hold", "unhold"):
         return state, [note]  # the conversation goes on
     # The bridge could not be made: end the call for both sides rather than leave them in silence.
     release = _release_agent(state)
@@ -375,6 +380,9 @@ TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     (P.QUEUED, GaveUp): Row((P.PLAYING,), _gave_up),
     (P.QUEUED, Connected): Row((P.CONNECTED,), _connected),
     (P.CONNECTED, Dtmf): Row((P.CONNECTED,), _connected_dtmf),
+    (P.CONNECTED, HoldRequest): Row((P.CONNECTED,), hold),
+    # a caller's phone may hold while it waits or hears a prompt: nothing to do before an agent
+    **stay(_ignore, (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.HANGING_UP), (HoldRequest,)),
     (P.CONNECTED, AgentGone): Row(_FROM_IVR, _agent_gone),
     (P.CONNECTED, RequestFailed): Row((P.CONNECTED, P.HANGING_UP), _connected_failed),
     (P.CONNECTED, TimerFired): Row((P.CONNECTED, P.HANGING_UP), _connected_max),

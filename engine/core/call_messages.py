@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from engine.core.ivrtree import IvrTree
 
 __all__ = ['AgentCallOver', 'AgentGone', 'Announcement', 'Arrival', 'BridgeWith', 'CALLBACK_CONFIRMED', 'Connected',
-           'DialOut', 'Finish', 'GaveUp', 'HangupAgent', 'JoinQueue', 'LeaveBridge', 'LeaveQueue', 'Limits', 'Phase',
-           'RecordAnswered', 'RecordEnded', 'RecordEvent', 'RecordIvr', 'RecordStarted', 'RecordVariables',
+           'DialOut', 'Finish', 'GaveUp', 'HangupAgent', 'HoldParty', 'HoldRequest', 'AgentHoldChanged', 'JoinQueue',
+           'LeaveBridge', 'LeaveQueue', 'Limits', 'Phase', 'RecordAnswered', 'RecordEnded', 'RecordEvent', 'RecordHold',
+           'RecordIvr', 'RecordStarted', 'RecordVariables',
            'RequestCallback', 'Route', 'SORRY', 'StartMusic', 'StartRecording', 'StopMusic', 'TransferAnswered',
            'TransferFailed']
 
@@ -119,6 +120,17 @@ class AgentGone(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class HoldRequest(Event):
+    """A hold begins (``held``) or ends on one side of a connected call. ``side``: whose phone
+    (or whose API request) it is: ``"agent"`` holds the caller, ``"caller"`` holds the agent.
+    ``by``: ``"phone"`` (its hold key: Asterisk's ChannelHold / ChannelUnhold) or ``"api"``."""
+
+    held: bool
+    side: str = "agent"
+    by: str = "phone"
+
+
+@dataclass(frozen=True, slots=True)
 class TransferAnswered(Event):
     channel: str
 
@@ -213,6 +225,24 @@ class AgentCallOver(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class HoldParty(Command):
+    """Put the party on ``channel`` on hold (``held``: music on hold to it, and what it says muted
+    for the other side) or take it off."""
+
+    channel: str
+    music_class: str
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentHoldChanged(Command):
+    """Tell the ACD the agent put their caller on hold (``held``) or took them back."""
+
+    agent_id: str
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Finish(Command):
     """The call is over for the engine: the session may end."""
 
@@ -251,3 +281,16 @@ class RecordEvent(Command):
     at: float
     kind: str
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordHold(Command):
+    """A hold began or ended: a line of the call's history and its webhook (``call.held``,
+    ``call.resumed``). ``held_party``: ``"caller"`` or ``"agent"``."""
+
+    call_id: str
+    at: float
+    held: bool
+    held_party: str
+    by: str
+    agent_id: str | None

@@ -43,6 +43,8 @@ class CallState:
     agent_id: str | None = None
     agent_channel: str | None = None
     recording: bool = False
+    caller_held: bool = False      # the agent holds the caller (engine/core/call_hold.py)
+    agent_held: bool = False       # the caller's phone holds the agent
     agent_keys: str = ""           # the agent's last keys, to spot the record code
     ivr: Ivr | None = None         # while in the IVR (and after, for the post-call part)
     library: Mapping[str, IvrTree] = field(default_factory=lambda: MappingProxyType({}))

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Tally", "held_agents", "inbound_hold", "snapshot", "wanted"]
 
-_BUSY = (ag.AgentPhase.ON_CALL, ag.AgentPhase.RESERVED)
+_BUSY = (*ag.CALL_PHASES, ag.AgentPhase.RESERVED)
 
 
 @dataclass(frozen=True, slots=True)

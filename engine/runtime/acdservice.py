@@ -141,7 +141,7 @@ class AcdService:
                 idle_since=row["idle_since"].timestamp() if row["idle_since"] else row["since"].timestamp(),
                 calls_taken=row["calls_taken"], pending=row["pending"])
             queue = None
-            if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id is not None:
+            if agent.phase in ag.CALL_PHASES and agent.call_id is not None:
                 queue = await acd_store.agent_call_queue(self.db.pool, agent.call_id, agent_id)
             commands = self.acd.restore_agent(agent, now, queue=queue)
             for c in commands:
@@ -153,7 +153,7 @@ class AcdService:
     def after_reconcile(self, connected_calls: set[str]) -> None:
         """Agents on a call that did not survive the restart go to wrap-up."""
         for agent in list(self.acd.agents.values()):
-            if agent.phase is ag.AgentPhase.ON_CALL and agent.call_id not in connected_calls:
+            if agent.phase in ag.CALL_PHASES and agent.call_id not in connected_calls:
                 self.post(A.CallFinished(agent.id))
 
     # -- agent legs (events routed here by the CallManager) ------------------------------------

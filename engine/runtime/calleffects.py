@@ -58,6 +58,8 @@ class CallEffects:
             core.RequestCallback: self._request_callback, core.BridgeWith: self._bridge,
             core.StartRecording: self._start_recording, core.HangupAgent: self._hangup_agent,
             core.AgentCallOver: self._agent_call_over, core.Finish: self._finish,
+            call_messages.HoldParty: self._hold_party, call_messages.AgentHoldChanged: self._agent_hold,
+            call_messages.RecordHold: self._record_hold,
             call_messages.RecordIvr: self._record_ivr, call_messages.RecordVariables: self._record_variables,
             call_messages.DialOut: self._dial_out, core.LeaveBridge: self._leave_bridge,
             ivr_messages.Step: self._ivr_step, ivr_messages.SurveyAnswer: self._survey_answer, ivr_messages.CallbackWanted: self._callback_wanted,
@@ -104,6 +106,12 @@ class CallEffects:
     async def _record_event(self, session: CallSession, c: core.RecordEvent) -> None:
         self._submit("call_event", (str(uuid.uuid4()), c.call_id, c.at, c.kind, c.detail))
 
+    async def _record_hold(self, session: CallSession, c: call_messages.RecordHold) -> None:
+        kind = "held" if c.held else "resumed"
+        self._submit("call_event", (str(uuid.uuid4()), c.call_id, c.at, kind, f"{c.held_party} by {c.by}"))
+        self.calls.writer.hub.publish(f"call.{kind}", call_id=c.call_id, held_party=c.held_party, by=c.by,
+                                      agent_id=c.agent_id, at=c.at)
+
     async def _record_ivr(self, session: CallSession, c: call_messages.RecordIvr) -> None:
         self._submit("call_ivr", (c.call_id, c.tree, c.version))
 
@@ -144,6 +152,16 @@ class CallEffects:
 
     async def _stop_music(self, session: CallSession, c: core.StopMusic) -> None:
         await self._channel(session, "moh_stop", "DELETE", "moh")
+
+    async def _hold_party(self, session: CallSession, c: call_messages.HoldParty) -> None:
+        """Music to the held party, and what it says kept from the other side; or both undone."""
+        channel = path("channels", c.channel)
+        if c.held:
+            if await self.calls.rest(session, "hold", "POST", channel + "/moh", mohClass=c.music_class):
+                await self.calls.rest(session, "hold", "POST", channel + "/mute", direction="in")
+        else:
+            if await self.calls.rest(session, "unhold", "DELETE", channel + "/mute", direction="in"):
+                await self.calls.rest(session, "unhold", "DELETE", channel + "/moh")
 
     async def _hangup(self, session: CallSession, c: core.Hangup) -> None:
         await self.calls.rest(session, "hangup", "DELETE", path("channels", session.state.channel_id),
@@ -194,6 +212,9 @@ class CallEffects:
 
     async def _agent_call_over(self, session: CallSession, c: core.AgentCallOver) -> None:
         await self._tell_acd(A.CallFinished(c.agent_id))
+
+    async def _agent_hold(self, session: CallSession, c: call_messages.AgentHoldChanged) -> None:
+        await self._tell_acd(A.HoldChanged(c.agent_id, c.held))
 
     # -- the bridge, the agent, the recording, a transfer ----------------------------------------------------
     async def _bridge(self, session: CallSession, c: core.BridgeWith) -> None:

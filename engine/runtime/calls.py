@@ -62,6 +62,8 @@ def translate(event: dict[str, Any], *, agent_side: bool = False) -> Event | Non
         return core.PlaybackDone(playback_id=pb.get("id", ""), ok=pb.get("state") != "failed")
     if kind == "ChannelDtmfReceived":
         return core.Dtmf(str(event.get("digit", "")), from_agent=agent_side)
+    if kind == "ChannelHold" or kind == "ChannelUnhold":   # a phone's hold key (re-INVITE sendonly)
+        return core.HoldRequest(kind == "ChannelHold", "agent" if agent_side else "caller")
     if agent_side:
         return core.AgentGone() if kind in ("StasisEnd", "ChannelDestroyed") else None
     if kind == "ChannelHangupRequest":
@@ -273,6 +275,14 @@ class CallManager:
         session = self.by_call.get(call_id)
         if session is not None:
             session.post(event)
+
+    async def hold(self, call_id: str, held: bool) -> None:
+        """The API's hold key for the agent of ``call_id`` (as the phone's: the caller is held);
+        returns once the call's machine has it. Refused unless the call is connected."""
+        session = self.by_call.get(call_id)
+        if session is None or session.state.phase is not core.Phase.CONNECTED:
+            raise A.Refused(f"call {call_id} is not connected: only a connected call can be held")
+        await session.request(core.HoldRequest(held, "agent", "api"))
 
     def is_outbound(self, call_id: str) -> bool:
         return call_id in self.observers

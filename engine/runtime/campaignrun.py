@@ -275,7 +275,7 @@ class Campaign:
             calls.observers[x.call_id] = lambda c: self.on_call(a, c)
         a.log.info("dialer.attempt_adopted", agent_id=a.agent_id, stage=a.stage.value)
         agent = self.dialer.acd.acd.agents.get(x.agent_id or "")
-        if agent is None or agent.call_id != x.call_id or agent.phase not in (A.ag.AgentPhase.ON_CALL,
+        if agent is None or agent.call_id != x.call_id or agent.phase not in (*A.ag.CALL_PHASES,
                                                                                 A.ag.AgentPhase.WRAP_UP):
             self.feed(a, AT.AgentFree(now), now)
         elif agent.phase is A.ag.AgentPhase.WRAP_UP:

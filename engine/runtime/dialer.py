@@ -210,7 +210,7 @@ class Dialer:
                 if a.agent_id == change.agent_id and a.stage in (AT.Stage.CONNECTED, AT.Stage.WRAPUP):
                     if change.phase is ag.AgentPhase.WRAP_UP:
                         campaign.feed(a, AT.AgentWrapup(change.at), change.at)
-                    elif change.phase is not ag.AgentPhase.ON_CALL:
+                    elif change.phase not in ag.CALL_PHASES:
                         campaign.feed(a, AT.AgentFree(change.at), change.at)
             if change.phase is ag.AgentPhase.AVAILABLE:
                 campaign.wake.set()

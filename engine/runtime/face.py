@@ -103,6 +103,9 @@ class LiveView:
     async def disposition(self, agent_id: str, code: str) -> tuple[bool, str]:
         return await self._phones.disposition(agent_id, code)
 
+    async def hold(self, call_id: str, held: bool) -> None:
+        await self._calls.hold(call_id, held)
+
     async def add_dnc(self, number: str, *, now: float, source: str, reason: str, scope: str, region: str,
                       store_in: Any) -> str:
         return await self._dialer.gate.add_dnc(number, now=now, source=source, reason=reason, scope=scope,

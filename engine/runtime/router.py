@@ -26,7 +26,7 @@ Owner = Callable[[dict[str, Any]], None]
 # tests/unit/test_router.py checks that every event type the runtime names is here.
 EVENTS = frozenset({
     "StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelStateChange", "ChannelHangupRequest",
-    "ChannelDtmfReceived", "PlaybackFinished", "RecordingFinished", "RecordingFailed",
+    "ChannelDtmfReceived", "PlaybackFinished", "RecordingFinished", "RecordingFailed", "ChannelHold", "ChannelUnhold",
 })
 
 

@@ -132,6 +132,11 @@ class EngineView(Protocol):
         """The disposition of the call the agent wraps up (it ends the wrap-up): (done, why not)."""
         ...
 
+    async def hold(self, call_id: str, held: bool) -> None:
+        """Put the caller of a connected call on hold (``held``) or take them back, as the agent's
+        hold key does; raises :class:`~engine.core.common.Rejected` unless the call is connected."""
+        ...
+
     async def add_dnc(self, number: str, *, now: float, source: str, reason: str, scope: str, region: str,
                       store_in: Any) -> str:
         """List ``number`` on a do-not-call list: refused by the gate at once, and stored in

@@ -9,8 +9,8 @@ README, "Reports"):
 - inbound, from ``queue_entries`` of inbound calls (a campaign's answered calls queue too: they are
   outbound), one row per stay of a call in a queue, entered in the period and
   left): per queue and in total (a call that overflowed counts once in the total). AHT is talk +
-  wrap-up per handled call from the answering agent's ``agent_states`` durations (``on_call`` then
-  ``wrap_up`` with that call id): the engine has no hold, so talk includes any silence. FCR and CSAT
+  hold + wrap-up per handled call from the answering agent's ``agent_states`` durations
+  (``on_call``, ``on_hold`` and ``wrap_up`` with that call id): hold is not talk. FCR and CSAT
   are per handled call: a repeat inbound call from the same ``caller_number`` within
   ``reports.fcr_window`` after it (looking past the period's end too), and the ``survey_answers``
   the caller gave after it;
@@ -161,7 +161,8 @@ INBOUND_COLUMNS = [
     Column("abandon_rate", "abandon %", "rate"), Column("asa_seconds", "ASA", "seconds"),
     Column("service_level", "SL", "rate"), Column("service_level_target", "SL target", "text"),
     Column("aht_seconds", "AHT", "seconds"), Column("talk_seconds", "talk", "seconds"),
-    Column("wrap_up_seconds", "wrap-up", "seconds"), Column("fcr", "FCR", "rate"),
+    Column("hold_seconds", "hold", "seconds"), Column("wrap_up_seconds", "wrap-up", "seconds"),
+    Column("fcr", "FCR", "rate"),
     Column("csat", "CSAT", "number"), Column("surveys", "surveys"),
 ]
 
@@ -186,14 +187,14 @@ async def inbound_report(conn: Any, cfg: Any, start: datetime, end: datetime,
             "asa_seconds": r["asa"], "service_level": _ratio(r["in_sl"], base),
             "service_level_target": (f"{target.percent:g}% in {target.seconds:g}s" if target else
                                      "each queue's" if r["is_total"] else "80% in 20s"),
-            "aht_seconds": r["aht"], "talk_seconds": r["talk"], "wrap_up_seconds": r["wrap_up"],
-            "fcr": _ratio(r["fcr_resolved"], r["fcr_calls"]),
+            "aht_seconds": r["aht"], "talk_seconds": r["talk"], "hold_seconds": r["hold"],
+            "wrap_up_seconds": r["wrap_up"], "fcr": _ratio(r["fcr_resolved"], r["fcr_calls"]),
             "csat": _ratio(float(r["csat_points"] or 0), float(r["csat_answers"] or 0)),
             "surveys": int(r["csat_answers"] or 0),
         })
     notes = [f"short abandons: gone within {short:g} s; counted apart and left out of offered for SL and abandon %",
              f"FCR: handled calls whose number did not call again within {cfg.reports.fcr_window}",
-             "AHT: talk + wrap-up per handled call (no hold in the engine); CSAT: mean survey answer 1-5"]
+             "AHT: talk + hold + wrap-up per handled call; CSAT: mean survey answer 1-5"]
     return Report("inbound", start, end, interval, _with_interval(INBOUND_COLUMNS, interval), out, notes)
 
 
@@ -202,7 +203,8 @@ async def inbound_report(conn: Any, cfg: Any, start: datetime, end: datetime,
 AGENTS_COLUMNS = [
     Column("agent", "agent", "text"), Column("logged_in_seconds", "logged in", "duration"),
     Column("talk_seconds", "talk", "duration"), Column("talk_inbound_seconds", "talk in", "duration"),
-    Column("talk_outbound_seconds", "talk out", "duration"), Column("wrap_up_seconds", "wrap-up", "duration"),
+    Column("talk_outbound_seconds", "talk out", "duration"), Column("hold_seconds", "hold", "duration"),
+    Column("wrap_up_seconds", "wrap-up", "duration"),
     Column("idle_seconds", "idle", "duration"), Column("paused_seconds", "paused", "duration"),
     Column("paused_by_reason", "paused by reason", "breakdown"), Column("occupancy", "occupancy", "rate"),
     Column("calls_inbound", "calls in"), Column("calls_outbound", "calls out"),
@@ -220,12 +222,13 @@ async def agents_report(conn: Any, cfg: Any, start: datetime, end: datetime,
             "agent": "(total)" if r["is_total"] else r["agent_id"],
             "logged_in_seconds": r["logged_in"], "talk_seconds": r["talk"],
             "talk_inbound_seconds": r["talk_inbound"], "talk_outbound_seconds": r["talk_outbound"],
-            "wrap_up_seconds": r["wrap_up"], "idle_seconds": r["idle"], "paused_seconds": r["paused"],
+            "hold_seconds": r["hold"], "wrap_up_seconds": r["wrap_up"], "idle_seconds": r["idle"],
+            "paused_seconds": r["paused"],
             "paused_by_reason": {k: float(v) for k, v in json.loads(r["paused_by_reason"] or "{}").items()},
-            "occupancy": _ratio(r["talk"] + r["wrap_up"], available),
+            "occupancy": _ratio(r["talk"] + r["hold"] + r["wrap_up"], available),
             "calls_inbound": r["calls_inbound"], "calls_outbound": r["calls_outbound"],
         })
-    notes = ["occupancy: (talk + wrap-up) / (logged in - paused); ringing (reserved) counts as available",
+    notes = ["occupancy: (talk + hold + wrap-up) / (logged in - paused); ringing (reserved) counts as available",
              "talk and calls by direction: inbound and outbound apart, also for blended agents"]
     return Report("agents", start, end, interval, _with_interval(AGENTS_COLUMNS, interval), out, notes)
 

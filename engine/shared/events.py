@@ -17,6 +17,9 @@ Events (``kind``: fields, all JSON-ready):
                       the caller is back in line, the stay the agent answered goes on)
 ``call.ended``        call_id, cause, cause_text, ended_by, at
 ``call.dispositioned`` call_id, agent_id, code, name, at
+``call.held``         call_id, held_party, by, agent_id, at     (held_party caller: the agent holds them;
+                      agent: the caller's phone holds the agent. by: phone | api)
+``call.resumed``      call_id, held_party, by, agent_id, at     (by: phone | api | agent-left)
 ``agent.state``       agent_id, state, reason, call_id, at
 ``dial.placed``       campaign, attempt_id, lead_id, number, at
 ``dial.ended``        campaign, attempt_id, lead_id, number, outcome, call_id, agent_id, at

@@ -339,7 +339,7 @@ class AcdSimulation:
         lo, hi = max(a.since, self.warmup), min(until, self.end)
         if hi <= lo:
             return
-        busy = phase is AgentPhase.ON_CALL or phase is AgentPhase.WRAP_UP
+        busy = phase in (AgentPhase.ON_CALL, AgentPhase.ON_HOLD, AgentPhase.WRAP_UP)
         a.staffed += hi - lo
         if busy and a.call_queue is not None:
             a.busy_by_queue[a.call_queue] = a.busy_by_queue.get(a.call_queue, 0.0) + (hi - lo)

@@ -36,7 +36,7 @@ DEFINITIONS = {
                "within service_level_seconds / offered (abandons count against it)",
 }
 
-_BUSY = (AgentPhase.RESERVED, AgentPhase.ON_CALL, AgentPhase.WRAP_UP)
+_BUSY = (AgentPhase.RESERVED, AgentPhase.ON_CALL, AgentPhase.ON_HOLD, AgentPhase.WRAP_UP)
 _COUNTS = ("dials", "live", "machine", "no_answer", "busy", "live_answers", "connected", "abandoned", "humans",
            "humans_connected", "humans_abandoned", "amd_false_positive", "amd_false_negative", "busy_seconds",
            "talk_seconds", "in_offered", "in_answered", "in_abandoned", "in_within_sl", "in_wait_answered")

@@ -31,6 +31,7 @@ history AS (   -- the answering agents' states: how long each lasted
       AND s.at >= $1::timestamptz - interval '1 day' AND s.at < $2::timestamptz + interval '1 day'),
 work AS (
     SELECT call_id, sum(seconds) FILTER (WHERE state = 'on_call') AS talk,
+           coalesce(sum(seconds) FILTER (WHERE state = 'on_hold'), 0) AS hold,
            coalesce(sum(seconds) FILTER (WHERE state = 'wrap_up'), 0) AS wrap_up
     FROM history WHERE call_id IN (SELECT call_id FROM handled) GROUP BY call_id),
 fcr AS (
@@ -48,8 +49,9 @@ SELECT e.bin, e.queue, GROUPING(e.queue) = 1 AS is_total,
        count(*) FILTER (WHERE e.outcome = 'abandoned' AND e.wait_seconds < $4) AS short_abandoned,
        count(*) FILTER (WHERE e.outcome = 'answered' AND e.wait_seconds <= e.target) AS in_sl,
        avg(e.wait_seconds) FILTER (WHERE e.outcome = 'answered') AS asa,
-       avg(w.talk + w.wrap_up) FILTER (WHERE e.outcome = 'answered') AS aht,
+       avg(w.talk + w.hold + w.wrap_up) FILTER (WHERE e.outcome = 'answered') AS aht,
        avg(w.talk) FILTER (WHERE e.outcome = 'answered') AS talk,
+       avg(w.hold) FILTER (WHERE e.outcome = 'answered') AS hold,
        avg(w.wrap_up) FILTER (WHERE e.outcome = 'answered') AS wrap_up,
        count(f.call_id) FILTER (WHERE e.outcome = 'answered') AS fcr_calls,
        count(f.call_id) FILTER (WHERE e.outcome = 'answered' AND f.resolved) AS fcr_resolved,
@@ -78,10 +80,11 @@ bins AS (
     FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 microsecond', $3::interval) b),
 history AS (
     SELECT agent_id, state, reason, call_id, at,
-           coalesce(lead(at) OVER (PARTITION BY agent_id ORDER BY at), now()) AS until
+           coalesce(lead(at) OVER (PARTITION BY agent_id ORDER BY at), now()) AS until,
+           lag(state) OVER (PARTITION BY agent_id ORDER BY at) AS prev
     FROM agent_states WHERE at < $2),
 spans AS (   -- each logged-in state, cut to the bins
-    SELECT bins.bin, h.agent_id, h.state, h.reason, h.call_id, h.at AS began,
+    SELECT bins.bin, h.agent_id, h.state, h.reason, h.call_id, h.at AS began, h.prev,
            extract(epoch FROM least(h.until, bins.bin_end) - greatest(h.at, bins.bin))::float8 AS seconds
     FROM history h JOIN bins ON h.at < bins.bin_end AND h.until > bins.bin
     WHERE h.state <> 'logged_out')
@@ -94,12 +97,15 @@ SELECT s.bin, s.agent_id, GROUPING(s.agent_id) = 1 AS is_total,
        coalesce(sum(s.seconds) FILTER (WHERE s.state = 'on_call'), 0) AS talk,
        coalesce(sum(s.seconds) FILTER (WHERE s.state = 'on_call' AND c.direction = 'inbound'), 0) AS talk_inbound,
        coalesce(sum(s.seconds) FILTER (WHERE s.state = 'on_call' AND c.direction = 'outbound'), 0) AS talk_outbound,
+       coalesce(sum(s.seconds) FILTER (WHERE s.state = 'on_hold'), 0) AS hold,
        coalesce(sum(s.seconds) FILTER (WHERE s.state = 'wrap_up'), 0) AS wrap_up,
        coalesce(sum(s.seconds) FILTER (WHERE s.state = 'paused'), 0) AS paused,
        coalesce(sum(s.seconds) FILTER (WHERE s.state = 'available'), 0) AS idle,
        count(DISTINCT s.call_id) FILTER (WHERE s.state = 'on_call' AND s.began >= s.bin
+                                          AND s.prev IS DISTINCT FROM 'on_hold'
                                           AND c.direction = 'inbound') AS calls_inbound,
        count(DISTINCT s.call_id) FILTER (WHERE s.state = 'on_call' AND s.began >= s.bin
+                                          AND s.prev IS DISTINCT FROM 'on_hold'
                                           AND c.direction = 'outbound') AS calls_outbound,
        (SELECT jsonb_object_agg(reason, seconds) FROM (
             SELECT coalesce(p.reason, '(none)') AS reason, round(sum(p.seconds)::numeric, 1) AS seconds

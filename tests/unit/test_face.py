@@ -132,6 +132,9 @@ class StubView:
         self.asked.append(("disposition", agent_id, code))
         return True, ""
 
+    async def hold(self, call_id: str, held: bool) -> None:
+        self.asked.append(("hold", call_id, held))
+
     async def add_dnc(self, number: str, *, now: float, source: str, reason: str, scope: str, region: str,
                       store_in: Any) -> str:
         self.asked.append(("add_dnc", number, scope, store_in is self._pool))

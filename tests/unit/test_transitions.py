@@ -205,7 +205,7 @@ def _names(edges):
 def test_the_agent_table_is_what_the_agent_does():
     alphabet = events(A.LogIn(frozenset({"support"}), "PJSIP/9001"), A.LogOut(), A.Pause("lunch"), A.Unpause(),
                       A.Reserve("call-1"), A.Answer(), A.NoAnswer(), A.OfferWithdrawn(), A.CallEnded(0.0),
-                      A.CallEnded(10.0), A.EndWrapup())
+                      A.CallEnded(10.0), A.EndWrapup(), A.Hold(), A.Resume())
     taken = explore(A.TABLE, [A.Agent("9001")], alphabet, 6, key=lambda a: replace(a, since=0.0, idle_since=0.0))
     assert_declared_is_taken(A.TABLE, taken)
 
@@ -312,6 +312,7 @@ def test_the_call_table_is_what_a_call_does():
                 *events(*(TimerFired(k) for k in ("answer", "playback", "hangup", "transfer")),
                         c.Connected("9001", "agent-chan"), c.AgentGone(), c.GaveUp("no-agents"),
                         c.Announcement(position=2, expected_wait=90), c.TransferAnswered("xfer-chan"),
-                        c.TransferFailed("busy")),
+                        c.TransferFailed("busy"), c.HoldRequest(True), c.HoldRequest(False),
+                        c.HoldRequest(True, "caller")),
                 lambda s: TimerFired("grace" if s.route.connect_grace is not None else "none")]  # only then
     assert_declared_is_taken(c.TABLE, explore(c.TABLE, starts, alphabet, 3, key=_call_key))

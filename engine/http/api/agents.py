@@ -1,4 +1,4 @@
-"""Agents (log in, pause, resume, log out: as the keypad's feature codes do) and dispositions."""
+"""Agents (log in, pause, resume, log out: as the keypad's feature codes do), hold, and dispositions."""
 
 from __future__ import annotations
 
@@ -71,6 +71,24 @@ async def resume(request: web.Request, _: None) -> Any:
           errors=(404, 409))
 async def logout(request: web.Request, _: None) -> Any:
     return await _agent_request(request, ag.LogOut())
+
+
+# -- hold -----------------------------------------------------------------------------------------
+
+def _hold(held: bool) -> None:
+    async def handler(request: web.Request, _: None) -> Any:
+        call_id = request.match_info["call_id"]
+        await engine_of(request).hold(call_id, held)     # Rejected -> 409
+        return {"call_id": call_id, "held": held}
+    handler.__name__ = "hold" if held else "unhold"
+    summary = ("Put the caller of a connected call on hold, as the agent's hold key does: music for the caller, "
+               "the agent on_hold" if held else "Take the caller of a connected call off hold")
+    endpoint("POST", f"/calls/{{call_id}}/{handler.__name__}", summary,
+             answer=obj(("call_id", "held"), call_id=STR, held={"type": "boolean"}), errors=(409,))(handler)
+
+
+_hold(True)
+_hold(False)
 
 
 # -- dispositions -------------------------------------------------------------------------------

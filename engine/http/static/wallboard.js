@@ -2,9 +2,10 @@
 // EventSource reconnects by itself) and ticks the times shown in between.
 "use strict";
 
-const STATE_LABELS = {available: "available", reserved: "ringing", on_call: "on call", wrap_up: "wrap-up",
+const STATE_LABELS = {available: "available", reserved: "ringing", on_call: "on call", on_hold: "on hold",
+                      wrap_up: "wrap-up",
                       paused: "paused", logged_out: "logged out"};
-const STATE_ORDER = ["on_call", "reserved", "wrap_up", "available", "paused", "logged_out"];
+const STATE_ORDER = ["on_call", "on_hold", "reserved", "wrap_up", "available", "paused", "logged_out"];
 let snapshot = null;
 let receivedAt = 0;   // performance.now() when the snapshot came: times tick from there
 
@@ -75,7 +76,7 @@ function renderCampaign(c) {
 // the queues they are logged in to.
 function agentDetail(a) {
   if (a.state === "paused" && a.reason) return a.reason;
-  if ((a.state === "on_call" || a.state === "reserved") && a.call_id) {
+  if ((a.state === "on_call" || a.state === "on_hold" || a.state === "reserved") && a.call_id) {
     return [a.call_queue, a.caller].filter(Boolean).join(" · ") || "call";
   }
   return (a.queues || []).join(", ");

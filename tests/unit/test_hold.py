@@ -1,0 +1,115 @@
+"""Hold (pure): the call machine's hold handlers, the agent's on_hold state, and the ACD between them."""
+
+from __future__ import annotations
+
+from types import MappingProxyType as M
+
+from engine.core import acd as A
+from engine.core import agent as ag
+from engine.core import call as c
+from engine.core.call_messages import AgentHoldChanged, HoldParty, RecordHold
+from engine.core.common import StartTimer
+
+from .test_call_core import LIMITS, QUEUE, T0, arrival
+
+AGENT_CHAN = "agent-chan"
+
+
+def connected(route: c.Route = QUEUE, **kw) -> c.CallState:
+    s, _ = c.start(arrival(route=route, **kw), LIMITS, T0)
+    s, _ = c.handle(s, c.Answered(), T0 + 0.1)
+    s, _ = c.handle(s, c.Connected("1001", AGENT_CHAN), T0 + 5)
+    assert s.phase is c.Phase.CONNECTED
+    return s
+
+
+def test_the_agents_hold_key_puts_the_caller_on_music_and_the_agent_on_hold_once():
+    s, cmds = c.handle(connected(), c.HoldRequest(True), T0 + 10)
+    assert cmds == [HoldParty("chan-1", "default", True), AgentHoldChanged("1001", True),
+                    RecordHold("call-1", T0 + 10, True, "caller", "phone", "1001")]
+    assert s.caller_held and s.phase is c.Phase.CONNECTED
+    again, cmds = c.handle(s, c.HoldRequest(True), T0 + 11)   # the phone says it twice
+    assert again == s and cmds == []
+    s, cmds = c.handle(s, c.HoldRequest(False), T0 + 40)
+    assert cmds == [HoldParty("chan-1", "default", False), AgentHoldChanged("1001", False),
+                    RecordHold("call-1", T0 + 40, False, "caller", "phone", "1001")]
+    assert not s.caller_held
+
+
+def test_the_end_of_a_hold_begun_before_a_restart_still_gives_the_caller_back_their_agent():
+    s, cmds = c.handle(connected(), c.HoldRequest(False), T0 + 10)   # the phone's: Asterisk saw a hold end
+    assert cmds == [HoldParty("chan-1", "default", False), AgentHoldChanged("1001", False),
+                    RecordHold("call-1", T0 + 10, False, "caller", "phone", "1001")]
+    assert not s.caller_held
+    s, cmds = c.handle(connected(), c.HoldRequest(False, by="api"), T0 + 10)   # unhold of nobody held
+    assert cmds == [HoldParty("chan-1", "default", False), AgentHoldChanged("1001", False)]
+
+
+def test_a_callers_hold_key_puts_the_agent_on_music_and_leaves_the_agents_state_alone():
+    s, cmds = c.handle(connected(), c.HoldRequest(True, "caller"), T0 + 10)
+    assert cmds == [HoldParty(AGENT_CHAN, "default", True),
+                    RecordHold("call-1", T0 + 10, True, "agent", "phone", "1001")]
+    assert s.agent_held and not s.caller_held
+
+
+def test_hold_before_an_agent_changes_nothing():
+    s, _ = c.start(arrival(route=QUEUE), LIMITS, T0)
+    s, _ = c.handle(s, c.Answered(), T0 + 0.1)
+    same, cmds = c.handle(s, c.HoldRequest(True, "caller"), T0 + 1)
+    assert same == s and cmds == []
+
+
+def test_the_agent_hanging_up_on_a_held_caller_ends_the_hold_and_the_call():
+    s, _ = c.handle(connected(), c.HoldRequest(True), T0 + 10)
+    s, cmds = c.handle(s, c.AgentGone(), T0 + 30)
+    assert cmds[:3] == [HoldParty("chan-1", "default", False),
+                        RecordHold("call-1", T0 + 30, False, "caller", "agent-left", "1001"), c.AgentCallOver("1001")]
+    assert c.Hangup() in cmds and not s.caller_held and s.hangup_by == "agent"
+
+
+def test_a_failed_hold_request_leaves_the_conversation_up():
+    s, _ = c.handle(connected(), c.HoldRequest(True), T0 + 10)
+    s, cmds = c.handle(s, c.RequestFailed("hold", False, "409"), T0 + 10.1)
+    assert s.phase is c.Phase.CONNECTED and c.Hangup() not in cmds
+
+
+def test_a_held_agent_is_on_hold_then_on_call_and_the_call_still_counts_once():
+    a = ag.Agent("1001")
+    a, _ = ag.handle(a, ag.LogIn(frozenset({"billing"}), "PJSIP/a1"), T0)
+    a, _ = ag.handle(a, ag.Reserve("c1"), T0 + 1)
+    a, _ = ag.handle(a, ag.Answer(), T0 + 2)
+    a, cmds = ag.handle(a, ag.Hold(), T0 + 10)
+    assert a.phase is ag.AgentPhase.ON_HOLD and cmds == [ag.AgentChanged("1001", ag.AgentPhase.ON_HOLD, T0 + 10,
+                                                                         None, "c1")]
+    assert ag.handle(a, ag.Hold(), T0 + 11) == (a, [])
+    a, _ = ag.handle(a, ag.Pause("lunch"), T0 + 12)          # asked on hold: applies after the call
+    a, cmds = ag.handle(a, ag.Resume(), T0 + 20)
+    assert a.phase is ag.AgentPhase.ON_CALL and a.calls_taken == 1 and a.since == T0 + 20
+    assert ag.handle(a, ag.Resume(), T0 + 21) == (a, [])
+    a, _ = ag.handle(a, ag.Hold(), T0 + 30)
+    a, cmds = ag.handle(a, ag.CallEnded(0.0), T0 + 40)       # the caller hung up while held
+    assert a.phase is ag.AgentPhase.PAUSED and a.pause_reason == "lunch"
+
+
+def test_the_acd_moves_the_agent_to_hold_and_back_and_wrap_up_follows_a_held_call():
+    acd = A.Acd({"billing": A.QueueRules("billing", M({}), ring_timeout=15, wrapup=10)},
+                {"1001": A.AgentProfile("1001", M({}), "PJSIP/a1")})
+    acd.handle(A.AgentRequest("1001", ag.LogIn(frozenset({"billing"}), "")), T0)
+    acd.handle(A.Enqueue("c1", "billing"), T0 + 1)
+    acd.handle(A.OfferAnswered("c1", "1001"), T0 + 2)
+    cmds = acd.handle(A.HoldChanged("1001", True), T0 + 5)
+    assert acd.agents["1001"].phase is ag.AgentPhase.ON_HOLD
+    assert [x.phase for x in cmds if isinstance(x, ag.AgentChanged)] == [ag.AgentPhase.ON_HOLD]
+    cmds = acd.handle(A.CallFinished("1001"), T0 + 30)
+    assert acd.agents["1001"].phase is ag.AgentPhase.WRAP_UP and StartTimer("wrapup:1001", T0 + 40) in cmds
+
+
+def test_an_agent_restored_on_hold_gets_the_wrap_up_of_the_calls_queue():
+    acd = A.Acd({"billing": A.QueueRules("billing", M({}), ring_timeout=15, wrapup=10)},
+                {"1001": A.AgentProfile("1001", M({}), "PJSIP/a1")})
+    held = ag.Agent("1001", phase=ag.AgentPhase.ON_HOLD, queues=frozenset({"billing"}), endpoint="PJSIP/a1",
+                    call_id="c1", since=T0, idle_since=T0)
+    assert acd.restore_agent(held, T0 + 5, queue="billing") == []
+    acd.handle(A.HoldChanged("1001", False), T0 + 6)   # the phone's resume after the restart
+    assert acd.agents["1001"].phase is ag.AgentPhase.ON_CALL
+    assert StartTimer("wrapup:1001", T0 + 40) in acd.handle(A.CallFinished("1001"), T0 + 30)
