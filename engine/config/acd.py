@@ -150,6 +150,7 @@ class AgentCodes:
     end_wrapup: str = field(default="*15", metadata={"check": _code})
     disposition: str = field(default="*16", metadata={"check": _code})   # then a code (dispositions) #
     record: str = field(default="*7", metadata={"check": _code})         # keyed during a call: start recording
+    transfer: str = field(default="##", metadata={"check": _code})       # keyed during a call, a target, #
 
     def __post_init__(self) -> None:
         codes = [self.login, self.logout, self.pause, self.unpause, self.end_wrapup, self.disposition]

@@ -42,13 +42,15 @@ from types import MappingProxyType
 
 from engine.core import ivr as ivr_core
 from engine.core import ivr_messages
-from engine.core.call_messages import (AgentCallOver, AgentGone, Announcement, Arrival, BridgeWith, CALLBACK_CONFIRMED,
+from engine.core.call_messages import (AgentCallOver, AgentGone, Announcement, Arrival, BlindTransfer, BridgeWith,
+                                       CALLBACK_CONFIRMED,
                                        Connected, Finish, GaveUp, HangupAgent, HoldRequest, JoinQueue, LeaveBridge,
                                        LeaveQueue, Limits, Phase, RecordAnswered, RecordEnded, RecordEvent,
-                                       RecordStarted,
+                                       RecordStarted, ResolveTransfer,
                                        RequestCallback, Route, SORRY, StartMusic, StartRecording, StopMusic,
                                        TransferAnswered, TransferFailed)
 from engine.core.call_hold import hold, release_hold
+from engine.core.call_transfer import AGENT_KEYS_KEPT, back_to_queue, blind, keyed_transfer
 from engine.core.call_state import (CallState, _end, _from_ivr, _hang_up, _play, _release_agent, _route, start_music,
                                     stop_music)
 from engine.core.causes import text as describe_cause
@@ -59,7 +61,7 @@ from engine.core.ivr import Ivr
 
 __all__ = [
     "AgentCallOver", "AgentGone", "Announcement", "Answer", "Answered", "Arrival", "BridgeWith",
-    "CallState", "ChannelGone", "Connected", "Dtmf", "Finish", "GaveUp", "Hangup", "HangupAgent",
+    "BlindTransfer", "CallState", "ChannelGone", "Connected", "Dtmf", "Finish", "GaveUp", "Hangup", "HangupAgent",
     "HangupRequested", "HoldRequest", "JoinQueue", "LeaveQueue", "Limits", "Phase", "Play", "PlaybackDone",
     "RecordAnswered", "RecordEnded", "RecordEvent", "RecordStarted", "RequestCallback", "RequestFailed",
     "Route", "StartMusic", "StartRecording", "StopMusic", "StopPlayback", "handle", "start",
@@ -70,7 +72,7 @@ def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[C
     """A new call: the state to keep and the first commands."""
     state = CallState(call_id=event.call_id, channel_id=event.channel_id, phase=Phase.ANSWERING,
                       route=event.route, limits=limits, caller_number=event.caller_number,
-                      answered=event.already_answered, library=event.library, queue_routes=event.queue_routes,
+                      started_at=event.started_at, answered=event.already_answered, library=event.library, queue_routes=event.queue_routes,
                       ivr=_variables_only(event))
     commands: list[Command] = [
         RecordStarted(call_id=event.call_id, channel_id=event.channel_id, direction=event.direction,
@@ -183,12 +185,15 @@ def _connected(state: CallState, event: Connected, now: float):
 
 
 def _connected_dtmf(state: CallState, event: Dtmf, now: float):
-    if not event.from_agent or state.route.recording != "on_demand":
+    if not event.from_agent:
         return state, []
-    code = state.route.record_code
-    keys = (state.agent_keys + event.digit)[-len(code):]
+    keys = (state.agent_keys + event.digit)[-AGENT_KEYS_KEPT:]
     state = replace(state, agent_keys=keys)
-    if keys != code or state.recording:
+    dialled = keyed_transfer(state.route.transfer_code, keys)
+    if dialled is not None:   # ## + target + #: a phone without a transfer key transfers
+        return replace(state, agent_keys=""), [ResolveTransfer(dialled)]
+    code = state.route.record_code
+    if state.route.recording != "on_demand" or not keys.endswith(code) or state.recording:
         return state, []
     state = replace(state, recording=True, agent_keys="")
     assert state.agent_id is not None
@@ -221,7 +226,7 @@ def _connected_max(state: CallState, event: TimerFired, now: float):
 
 def _connected_failed(state: CallState, event: RequestFailed, now: float):
     note = RecordEvent(state.call_id, now, "request-failed", f"{event.command}: {event.detail}")
-    if event.command in ("record", "hangup_agent", "stop_playback", "moh_stop", "hold", "unhold"):
+    if event.command in ("record", "hangup_agent", "stop_playback", "moh_stop", "hold", "unhold", "transfer_progress"):
         return state, [note]  # the conversation goes on
     # The bridge could not be made: end the call for both sides rather than leave them in silence.
     release = _release_agent(state)
@@ -256,8 +261,10 @@ def _ivr_request_failed(state: CallState, event: RequestFailed, now: float):
 
 
 def _transfer_answered(state: CallState, event: TransferAnswered, now: float):
-    state = replace(state, phase=Phase.CONNECTED, agent_id=None, agent_channel=event.channel, on_failure=None)
-    return state, [CancelTimer("transfer"), BridgeWith(event.channel),
+    state, music = stop_music(state)   # an agent's transfer plays music while the number rings
+    state = replace(state, phase=Phase.CONNECTED, agent_id=None, agent_channel=event.channel, on_failure=None,
+                    back_queue=None)
+    return state, [*music, CancelTimer("transfer"), BridgeWith(event.channel),
                    RecordEvent(state.call_id, now, "transferred", event.channel)]
 
 
@@ -266,6 +273,9 @@ def _transfer_failed(state: CallState, event: Event, now: float):
         return state, []
     reason = event.reason if isinstance(event, TransferFailed) else "timeout"
     note = RecordEvent(state.call_id, now, "transfer-failed", reason)
+    if state.back_queue is not None:   # an agent's transfer: back in the queue the caller came from
+        state, more = back_to_queue(state, state.back_queue, now)
+        return state, [note, CancelTimer("transfer"), *more]
     if state.on_failure is not None and state.ivr is not None:
         tree, node = state.on_failure
         ivr, cmds = ivr_core.start(state.ivr.library, tree, state.ivr.variables, now, node=node)
@@ -292,8 +302,9 @@ def _gone(state: CallState, event: ChannelGone, now: float):
 
 def _failed_live(state: CallState, event: RequestFailed, now: float):
     note = RecordEvent(state.call_id, now, "request-failed", f"{event.command}: {event.detail}")
-    if not event.gone and event.command in ("moh_start", "moh_stop", "stop_playback"):
-        return state, [note]  # cosmetic: the caller keeps waiting
+    if not event.gone and event.command in ("moh_start", "moh_stop", "stop_playback", "transfer_progress", "hold",
+                                             "unhold"):
+        return state, [note]  # cosmetic: the caller keeps waiting (a phone not told of its transfer)
     if not event.gone and event.command == "play" and state.phase is Phase.QUEUED:
         state, music = start_music(replace(state, playing=False))
         return state, [note, *music]
@@ -381,6 +392,9 @@ TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     (P.QUEUED, Connected): Row((P.CONNECTED,), _connected),
     (P.CONNECTED, Dtmf): Row((P.CONNECTED,), _connected_dtmf),
     (P.CONNECTED, HoldRequest): Row((P.CONNECTED,), hold),
+    (P.CONNECTED, BlindTransfer): Row((P.QUEUED, P.TRANSFERRING), blind),
+    # a transfer asked as the call left its agent (the API racing a hang-up): nothing to send on
+    **stay(_ignore, (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.HANGING_UP), (BlindTransfer,)),
     # a caller's phone may hold while it waits or hears a prompt: nothing to do before an agent
     **stay(_ignore, (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.HANGING_UP), (HoldRequest,)),
     (P.CONNECTED, AgentGone): Row(_FROM_IVR, _agent_gone),
@@ -401,6 +415,7 @@ TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     # Late or crossing events: nothing to do, but not a bug either.
     **stay(_ignore, (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP), (Announcement, GaveUp)),
     **stay(_ignore, (P.ANSWERING, P.PLAYING, P.TRANSFERRING, P.HANGING_UP), (Dtmf, AgentGone)),
+    **stay(_ignore, (P.QUEUED,), (AgentGone,)),   # the leg of an agent who just transferred the caller
     **stay(_ignore, (P.IVR,), (AgentGone,)),
     **stay(_ignore, (P.ANSWERING, P.TRANSFERRING, P.CONNECTED, P.HANGING_UP), (PlaybackDone,)),
     **stay(_ignore, (P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.CONNECTED, P.HANGING_UP), (Answered,)),

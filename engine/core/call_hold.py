@@ -47,10 +47,11 @@ def hold(state: CallState, event: HoldRequest, now: float) -> tuple[CallState, l
     return state, [media, *tell_acd, record]
 
 
-def release_hold(state: CallState, now: float) -> tuple[CallState, list[Command]]:
-    """The agent's leg is gone: a caller it held is held no longer (the call goes on without it)."""
+def release_hold(state: CallState, now: float, by: str = "agent-left") -> tuple[CallState, list[Command]]:
+    """The agent's leg is gone (or the agent sent the caller on, ``by`` ``transfer``): a caller it
+    held is held no longer (the call goes on without it)."""
     if not state.caller_held:
         return replace(state, agent_held=False), []
     state = replace(state, caller_held=False, agent_held=False)
     return state, [HoldParty(state.channel_id, state.route.music, False),
-                   RecordHold(state.call_id, now, False, "caller", "agent-left", state.agent_id)]
+                   RecordHold(state.call_id, now, False, "caller", by, state.agent_id)]

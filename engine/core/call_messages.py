@@ -14,10 +14,11 @@ from engine.core.common import Command, Event
 if TYPE_CHECKING:
     from engine.core.ivrtree import IvrTree
 
-__all__ = ['AgentCallOver', 'AgentGone', 'Announcement', 'Arrival', 'BridgeWith', 'CALLBACK_CONFIRMED', 'Connected',
+__all__ = ['AgentCallOver', 'AgentGone', 'Announcement', 'Arrival', 'BlindTransfer', 'BridgeWith', 'CALLBACK_CONFIRMED',
+           'CloseBridge', 'Connected', 'ResolveTransfer', 'TransferProgress',
            'DialOut', 'Finish', 'GaveUp', 'HangupAgent', 'HoldParty', 'HoldRequest', 'AgentHoldChanged', 'JoinQueue',
            'LeaveBridge', 'LeaveQueue', 'Limits', 'Phase', 'RecordAnswered', 'RecordEnded', 'RecordEvent', 'RecordHold',
-           'RecordIvr', 'RecordStarted', 'RecordVariables',
+           'RecordIvr', 'RecordStarted', 'RecordTransfer', 'RecordVariables',
            'RequestCallback', 'Route', 'SORRY', 'StartMusic', 'StartRecording', 'StopMusic', 'TransferAnswered',
            'TransferFailed']
 
@@ -56,6 +57,7 @@ class Route:
     callback_key: str | None = None   # a waiting caller presses it to be called back
     recording: str = "none"           # all | none | on_demand
     record_code: str = "*7"           # on_demand: the agent keys it during the call
+    transfer_code: str = "##"         # the agent keys it, a target and #: a blind transfer
     # An outbound call a person answered: an agent must take it within this many seconds, or the
     # call is abandoned: ``abandon_media`` (the safe-harbor message) is played and it hangs up.
     connect_grace: float | None = None
@@ -127,6 +129,16 @@ class HoldRequest(Event):
 
     held: bool
     side: str = "agent"
+    by: str = "phone"
+
+
+@dataclass(frozen=True, slots=True)
+class BlindTransfer(Event):
+    """The agent sends the caller on (the phone's transfer key: a REFER; or the API): ``kind``
+    ``"queue"`` (``target`` a queue's name) or ``"number"`` (dialled through the carrier)."""
+
+    kind: str
+    target: str
     by: str = "phone"
 
 
@@ -243,6 +255,28 @@ class AgentHoldChanged(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class TransferProgress(Command):
+    """Tell the phone that sent a REFER on ``channel`` how its transfer went (ARI's
+    ``transfer_progress``: ``channel_answered`` done, ``channel_declined`` refused)."""
+
+    channel: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveTransfer(Command):
+    """The agent keyed a transfer (``##3200#``): the shell says what ``dialled`` names (a queue, a
+    number) as a :class:`BlindTransfer`, or records that it names nothing."""
+
+    dialled: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseBridge(Command):
+    """The conversation's bridge is over (its recording ends with it); the caller stays with us."""
+
+
+@dataclass(frozen=True, slots=True)
 class Finish(Command):
     """The call is over for the engine: the session may end."""
 
@@ -294,3 +328,16 @@ class RecordHold(Command):
     held_party: str
     by: str
     agent_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTransfer(Command):
+    """A blind transfer: a line of the call's history (``blind-transfer``) and its webhook
+    (``call.transferred``)."""
+
+    call_id: str
+    at: float
+    kind: str
+    target: str
+    by: str
+    from_agent: str | None

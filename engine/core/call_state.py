@@ -34,6 +34,7 @@ class CallState:
     route: Route
     limits: Limits
     caller_number: str = ""
+    started_at: float = 0.0        # when the call came in (a transferred caller's place in line)
     answered: bool = False
     hangup_by: str | None = None  # who asked for the hang-up, once someone has
     cause: int | None = None      # from the hang-up request, until the channel is gone
@@ -51,6 +52,7 @@ class CallState:
     queue_routes: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))
     post_call: tuple[str, str] | None = None  # (tree, node) for the caller once the agent hangs up
     on_failure: tuple[str, str] | None = None  # where a failed transfer goes back to in the IVR
+    back_queue: str | None = None  # where a caller whose agent's transfer to a number failed goes back to
 
     @property
     def playback_id(self) -> str:
@@ -142,7 +144,7 @@ def _end(state: CallState, now: float, cause: int | None, text: str, by: str) ->
         cmds += _release_agent(state)
     state = replace(state, phase=Phase.ENDED)
     return state, [*cmds, CancelTimer("answer"), CancelTimer("playback"), CancelTimer("hangup"),
-                   CancelTimer("max"), RecordEnded(state.call_id, now, cause, text, by), Finish()]
+                   CancelTimer("max"), CancelTimer("transfer"), RecordEnded(state.call_id, now, cause, text, by), Finish()]
 
 
 def _release_agent(state: CallState) -> list[Command]:

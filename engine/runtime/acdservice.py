@@ -48,6 +48,10 @@ log = get_logger("acd")
 STORED_CANDIDATES = 25
 AUTO_ANSWER = {"PJSIP_HEADER(add,Call-Info)": "<sip:callcenter>;answer-after=0",
                "PJSIP_HEADER(add,Alert-Info)": "<http://callcenter>;info=alert-autoanswer;delay=0"}
+# The phone's transfer key (a REFER) comes to the engine as ChannelTransfer instead of Asterisk
+# moving the channels itself (out of our bridge): Asterisk 22.3's channel function (the endpoint
+# option is not in 22.10's pjsip.conf).
+TRANSFERS_TO_ENGINE = {"PJSIP_TRANSFER_HANDLING()": "ari-only"}
 # Offer ids are made by the core per run; database ids must be unique across runs.
 _RUN = uuid.uuid4()
 
@@ -266,7 +270,10 @@ class AcdService:
         app = self.config().asterisk.ari.app
         # An answered outbound call has seconds to reach an agent: ask the phone to answer by itself
         # (Call-Info answer-after: Yealink, Snom, Grandstream, Cisco; Alert-Info: Polycom and others).
-        body = {"variables": AUTO_ANSWER} if self.desk.is_outbound(offer.call_id) else None
+        variables = {**AUTO_ANSWER} if self.desk.is_outbound(offer.call_id) else {}
+        if offer.endpoint.startswith("PJSIP/"):
+            variables.update(TRANSFERS_TO_ENGINE)
+        body = {"variables": variables} if variables else None
         params = dict(endpoint=offer.endpoint, app=app, channelId=channel_id,
                       appArgs=f"agentleg,{offer.call_id},{offer.agent_id}", timeout=int(offer.ring_timeout),
                       callerId=caller or None)

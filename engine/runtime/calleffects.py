@@ -59,7 +59,9 @@ class CallEffects:
             core.StartRecording: self._start_recording, core.HangupAgent: self._hangup_agent,
             core.AgentCallOver: self._agent_call_over, core.Finish: self._finish,
             call_messages.HoldParty: self._hold_party, call_messages.AgentHoldChanged: self._agent_hold,
-            call_messages.RecordHold: self._record_hold,
+            call_messages.RecordHold: self._record_hold, call_messages.TransferProgress: self._transfer_progress,
+            call_messages.CloseBridge: self._close_bridge, call_messages.RecordTransfer: self._record_transfer,
+            call_messages.ResolveTransfer: self._resolve_transfer,
             call_messages.RecordIvr: self._record_ivr, call_messages.RecordVariables: self._record_variables,
             call_messages.DialOut: self._dial_out, core.LeaveBridge: self._leave_bridge,
             ivr_messages.Step: self._ivr_step, ivr_messages.SurveyAnswer: self._survey_answer, ivr_messages.CallbackWanted: self._callback_wanted,
@@ -111,6 +113,12 @@ class CallEffects:
         self._submit("call_event", (str(uuid.uuid4()), c.call_id, c.at, kind, f"{c.held_party} by {c.by}"))
         self.calls.writer.hub.publish(f"call.{kind}", call_id=c.call_id, held_party=c.held_party, by=c.by,
                                       agent_id=c.agent_id, at=c.at)
+
+    async def _record_transfer(self, session: CallSession, c: call_messages.RecordTransfer) -> None:
+        self._submit("call_event", (str(uuid.uuid4()), c.call_id, c.at, "blind-transfer",
+                                    f"{c.kind}:{c.target} by {c.by} from {c.from_agent}"))
+        self.calls.writer.hub.publish("call.transferred", call_id=c.call_id, to=c.kind, target=c.target, by=c.by,
+                                      from_agent=c.from_agent, at=c.at)
 
     async def _record_ivr(self, session: CallSession, c: call_messages.RecordIvr) -> None:
         self._submit("call_ivr", (c.call_id, c.tree, c.version))
@@ -226,6 +234,18 @@ class CallEffects:
         if await self.calls.rest(session, "bridge", "POST", "/bridges", type="mixing", bridgeId=bridge, name=name):
             await self.calls.rest(session, "bridge", "POST", path("bridges", bridge, "addChannel"),
                                   channel=[s.channel_id, c.agent_channel])
+
+    async def _close_bridge(self, session: CallSession, c: call_messages.CloseBridge) -> None:
+        s = session.state
+        await self.calls.recordings.stop_for(s.call_id)
+        await self.calls.remove_bridge(bridge_id(s.call_id))
+
+    async def _resolve_transfer(self, session: CallSession, c: call_messages.ResolveTransfer) -> None:
+        self.calls.resolve_transfer(session, c.dialled, "keys")
+
+    async def _transfer_progress(self, session: CallSession, c: call_messages.TransferProgress) -> None:
+        await self.calls.rest(session, "transfer_progress", "POST", path("channels", c.channel, "transfer_progress"),
+                              states=c.state)
 
     async def _leave_bridge(self, session: CallSession, c: core.LeaveBridge) -> None:
         s = session.state

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,7 @@ from engine.runtime.reconcile import BRIDGE_PREFIX, Reconciler, call_id_for
 from engine.runtime.recordings import Recordings
 from engine.runtime.ports import AgentLeg, NoOutbound, Outbound
 from engine.runtime.router import Router
+from engine.runtime.transfers import destination_of, target_of
 from engine.runtime.session import Session
 
 __all__ = ["BRIDGE_PREFIX", "CallManager", "call_id_for", "translate"]
@@ -202,12 +204,48 @@ class CallManager:
         """The events of a call's other leg (an agent's, a transfer's) as call events. Its end is
         its last word: after it nothing is followed, so nothing keeps the session alive."""
         def route(event: dict[str, Any]) -> None:
+            if event.get("type") == "ChannelTransfer":
+                self._phone_transfer(session, channel, event)
+                return
             translated = translate(event, agent_side=True)
             if isinstance(translated, core.AgentGone):
                 self.router.forget(channel)
             if translated is not None:
                 session.post(translated)
         return route
+
+    def _phone_transfer(self, session: Session[core.CallState], channel: str, event: dict[str, Any]) -> None:
+        """The agent's phone sent a REFER (its transfer key): a blind transfer to what it dialled, or
+        refused (an attended transfer, a destination that names nothing) with the phone told so."""
+        dialled = destination_of(event)
+        if self.resolve_transfer(session, dialled, "phone") is None:
+            self.spawn(self._refer_answer(channel, "channel_declined"))
+
+    def resolve_transfer(self, session: Session[core.CallState], dialled: str | None, by: str) -> tuple[str, str] | None:
+        """What the agent dialled (a REFER's destination, keyed digits) as a blind transfer posted to
+        the call; None (logged, and a line of the call's history) when it names nothing."""
+        target = target_of(self.config(), dialled) if dialled is not None else None
+        if target is None:
+            session.log.info("call.transfer_refused", dialled=dialled, by=by, attended=dialled is None)
+            self.writer.submit(Write("call_event", (str(uuid.uuid4()), session.state.call_id, time.time(),
+                                                    "transfer-refused", f"{dialled or 'attended'} by {by}")))
+            return None
+        session.post(core.BlindTransfer(target[0], target[1], by))
+        return target
+
+    async def _refer_answer(self, channel: str, state: str) -> None:
+        try:
+            await self.ari.post(path("channels", channel, "transfer_progress"), states=state)
+        except AriError as exc:
+            log.info("calls.transfer_progress_failed", channel_id=channel, error=str(exc))
+
+    async def transfer(self, call_id: str, kind: str, target: str) -> None:
+        """The API's blind transfer of ``call_id``'s caller (``kind`` queue or number); returns once
+        the call's machine has it. Refused unless the call is connected to an agent."""
+        session = self.by_call.get(call_id)
+        if session is None or session.state.phase is not core.Phase.CONNECTED:
+            raise A.Refused(f"call {call_id} is not connected: only a connected call can be transferred")
+        await session.request(core.BlindTransfer(kind, target, "api"))
 
     async def _run(self, session: Session[core.CallState], first: list[Command]) -> None:
         structlog.contextvars.bind_contextvars(call_id=session.state.call_id, channel_id=session.state.channel_id)
@@ -412,5 +450,5 @@ def _queue_route(cfg: Config, name: str, priority: int) -> core.Route:
         return core.Route(queue=name, priority=priority)
     return core.Route(queue=name, priority=priority, music=q.announce.music, music_after=q.announce.music_after_seconds,
                       callback_key=q.callback.key if q.callback else None, recording=q.recording,
-                      record_code=cfg.agent_codes.record)
+                      record_code=cfg.agent_codes.record, transfer_code=cfg.agent_codes.transfer)
 

@@ -106,6 +106,9 @@ class LiveView:
     async def hold(self, call_id: str, held: bool) -> None:
         await self._calls.hold(call_id, held)
 
+    async def transfer(self, call_id: str, kind: str, target: str) -> None:
+        await self._calls.transfer(call_id, kind, target)
+
     async def add_dnc(self, number: str, *, now: float, source: str, reason: str, scope: str, region: str,
                       store_in: Any) -> str:
         return await self._dialer.gate.add_dnc(number, now=now, source=source, reason=reason, scope=scope,

@@ -27,14 +27,19 @@ Owner = Callable[[dict[str, Any]], None]
 EVENTS = frozenset({
     "StasisStart", "StasisEnd", "ChannelDestroyed", "ChannelStateChange", "ChannelHangupRequest",
     "ChannelDtmfReceived", "PlaybackFinished", "RecordingFinished", "RecordingFailed", "ChannelHold", "ChannelUnhold",
+    "ChannelTransfer",
 })
 
 
 def target_channel(event: dict[str, Any]) -> str | None:
-    """The channel an ARI event is about (a playback's: the channel it plays on)."""
+    """The channel an ARI event is about (a playback's: the channel it plays on; a transfer's: the
+    channel whose phone sent the REFER)."""
     channel = event.get("channel")
     if isinstance(channel, dict):
         return channel.get("id")
+    referred = event.get("referred_by")
+    if isinstance(referred, dict) and isinstance(referred.get("source_channel"), dict):
+        return referred["source_channel"].get("id")
     playback = event.get("playback")
     if isinstance(playback, dict):
         uri = playback.get("target_uri", "")

@@ -137,6 +137,12 @@ class EngineView(Protocol):
         hold key does; raises :class:`~engine.core.common.Rejected` unless the call is connected."""
         ...
 
+    async def transfer(self, call_id: str, kind: str, target: str) -> None:
+        """Send the caller of a connected call on (``kind`` ``queue``: a queue's name; ``number``:
+        dialled through the carrier), as the agent's transfer key does; raises
+        :class:`~engine.core.common.Rejected` unless the call is connected."""
+        ...
+
     async def add_dnc(self, number: str, *, now: float, source: str, reason: str, scope: str, region: str,
                       store_in: Any) -> str:
         """List ``number`` on a do-not-call list: refused by the gate at once, and stored in

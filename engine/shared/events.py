@@ -19,7 +19,8 @@ Events (``kind``: fields, all JSON-ready):
 ``call.dispositioned`` call_id, agent_id, code, name, at
 ``call.held``         call_id, held_party, by, agent_id, at     (held_party caller: the agent holds them;
                       agent: the caller's phone holds the agent. by: phone | api)
-``call.resumed``      call_id, held_party, by, agent_id, at     (by: phone | api | agent-left)
+``call.resumed``      call_id, held_party, by, agent_id, at     (by: phone | api | agent-left | transfer)
+``call.transferred``  call_id, to, target, by, from_agent, at    (a blind transfer: to queue | number)
 ``agent.state``       agent_id, state, reason, call_id, at
 ``dial.placed``       campaign, attempt_id, lead_id, number, at
 ``dial.ended``        campaign, attempt_id, lead_id, number, outcome, call_id, agent_id, at

@@ -23,17 +23,17 @@ WITH e AS (
 handled AS (
     SELECT DISTINCT call_id FROM e WHERE outcome = 'answered'),
 history AS (   -- the answering agents' states: how long each lasted
-    SELECT s.call_id, s.state,
+    SELECT s.call_id, s.agent_id, s.state,
            extract(epoch FROM coalesce(lead(s.at) OVER (PARTITION BY s.agent_id ORDER BY s.at), now()) - s.at)::float8
                AS seconds
     FROM agent_states s
     WHERE s.agent_id IN (SELECT agent_id FROM e WHERE outcome = 'answered' AND agent_id IS NOT NULL)
       AND s.at >= $1::timestamptz - interval '1 day' AND s.at < $2::timestamptz + interval '1 day'),
-work AS (
-    SELECT call_id, sum(seconds) FILTER (WHERE state = 'on_call') AS talk,
+work AS (   -- per call and agent: a transferred call's talk is each agent's own
+    SELECT call_id, agent_id, sum(seconds) FILTER (WHERE state = 'on_call') AS talk,
            coalesce(sum(seconds) FILTER (WHERE state = 'on_hold'), 0) AS hold,
            coalesce(sum(seconds) FILTER (WHERE state = 'wrap_up'), 0) AS wrap_up
-    FROM history WHERE call_id IN (SELECT call_id FROM handled) GROUP BY call_id),
+    FROM history WHERE call_id IN (SELECT call_id FROM handled) GROUP BY call_id, agent_id),
 fcr AS (
     SELECT c.id AS call_id, NOT EXISTS (
                SELECT 1 FROM calls r WHERE r.direction = 'inbound' AND r.caller_number = c.caller_number
@@ -53,12 +53,12 @@ SELECT e.bin, e.queue, GROUPING(e.queue) = 1 AS is_total,
        avg(w.talk) FILTER (WHERE e.outcome = 'answered') AS talk,
        avg(w.hold) FILTER (WHERE e.outcome = 'answered') AS hold,
        avg(w.wrap_up) FILTER (WHERE e.outcome = 'answered') AS wrap_up,
-       count(f.call_id) FILTER (WHERE e.outcome = 'answered') AS fcr_calls,
-       count(f.call_id) FILTER (WHERE e.outcome = 'answered' AND f.resolved) AS fcr_resolved,
+       count(DISTINCT f.call_id) FILTER (WHERE e.outcome = 'answered') AS fcr_calls,   -- a transferred call once
+       count(DISTINCT f.call_id) FILTER (WHERE e.outcome = 'answered' AND f.resolved) AS fcr_resolved,
        sum(s.points) FILTER (WHERE e.outcome = 'answered') AS csat_points,
        sum(s.answers) FILTER (WHERE e.outcome = 'answered') AS csat_answers
 FROM e
-LEFT JOIN work w ON w.call_id = e.call_id
+LEFT JOIN work w ON w.call_id = e.call_id AND w.agent_id = e.agent_id
 LEFT JOIN fcr f ON f.call_id = e.call_id
 LEFT JOIN survey s ON s.call_id = e.call_id
 GROUP BY GROUPING SETS ((e.bin, e.queue), (e.bin))

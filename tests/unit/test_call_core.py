@@ -48,7 +48,7 @@ def test_happy_path_answer_play_hang_up():
     assert s.phase is c.Phase.ENDED
     assert c.RecordEnded("call-1", T0 + 2.1, 16, "Normal Clearing", "engine") in cmds
     assert cmds[-1] == c.Finish()
-    assert {x.key for x in cmds if isinstance(x, CancelTimer)} == {"answer", "playback", "hangup", "max"}
+    assert {x.key for x in cmds if isinstance(x, CancelTimer)} == {"answer", "playback", "hangup", "max", "transfer"}
 
 
 def test_caller_hangs_up_during_the_prompt():
@@ -235,7 +235,7 @@ def ended() -> c.CallState:
 
 @pytest.mark.parametrize("make_state,event", [
     (ended, c.Answered()), (ended, c.ChannelGone(16, "x")), (ended, TimerFired("hangup")),
-    (queued, c.AgentGone())])   # the rows the table does not have
+    (ended, c.HoldRequest(True)), (ended, c.BlindTransfer("queue", "billing"))])   # rows the table does not have
 def test_illegal_transition_raises_and_changes_nothing(make_state, event):
     s = make_state()
     before = dump(s)
@@ -250,6 +250,9 @@ EVENTS = st.one_of(
     st.builds(c.Connected, agent_id=st.just("1001"), agent_channel=st.just("agent-chan")),
     st.builds(c.GaveUp, reason=st.just("no-agents")),
     st.just(c.AgentGone()),
+    st.builds(c.HoldRequest, held=st.booleans(), side=st.sampled_from(["agent", "caller"])),
+    st.builds(c.BlindTransfer, kind=st.sampled_from(["queue", "number"]), target=st.just("billing")),
+    st.builds(c.TransferFailed, reason=st.just("busy")),
     st.builds(c.Dtmf, digit=st.sampled_from(["*", "7", "1"]), from_agent=st.booleans()),
     st.builds(c.PlaybackDone, playback_id=st.sampled_from(["call-1-p1", "call-1-p0"]), ok=st.booleans()),
     st.builds(c.ChannelGone, cause=st.sampled_from([16, 17, None]), cause_text=st.just("x")),

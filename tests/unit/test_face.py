@@ -135,6 +135,9 @@ class StubView:
     async def hold(self, call_id: str, held: bool) -> None:
         self.asked.append(("hold", call_id, held))
 
+    async def transfer(self, call_id: str, kind: str, target: str) -> None:
+        self.asked.append(("transfer", call_id, kind, target))
+
     async def add_dnc(self, number: str, *, now: float, source: str, reason: str, scope: str, region: str,
                       store_in: Any) -> str:
         self.asked.append(("add_dnc", number, scope, store_in is self._pool))

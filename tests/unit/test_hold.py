@@ -113,3 +113,64 @@ def test_an_agent_restored_on_hold_gets_the_wrap_up_of_the_calls_queue():
     acd.handle(A.HoldChanged("1001", False), T0 + 6)   # the phone's resume after the restart
     assert acd.agents["1001"].phase is ag.AgentPhase.ON_CALL
     assert StartTimer("wrapup:1001", T0 + 40) in acd.handle(A.CallFinished("1001"), T0 + 30)
+
+
+# -- blind transfer ---------------------------------------------------------------------------
+from engine.core.call_messages import CloseBridge, DialOut, RecordTransfer, TransferProgress  # noqa: E402
+from engine.core.call_transfer import TRANSFER_RING_SECONDS  # noqa: E402
+
+QUEUES = M({"billing": c.Route(queue="billing", music="jazz", music_after=0.0)})
+
+
+def test_a_phones_blind_transfer_to_a_queue_ends_the_agents_part_and_queues_the_caller_anew():
+    s = connected(queue_routes=QUEUES)
+    s, _ = c.handle(s, c.HoldRequest(True), T0 + 8)   # the phone holds first, as phones do
+    s, cmds = c.handle(s, c.BlindTransfer("queue", "billing"), T0 + 10)
+    assert cmds[:4] == [TransferProgress(AGENT_CHAN, "channel_answered"), HoldParty("chan-1", "default", False),
+                        RecordHold("call-1", T0 + 10, False, "caller", "transfer", "1001"),
+                        RecordTransfer("call-1", T0 + 10, "queue", "billing", "phone", "1001")]
+    assert cmds[4:7] == [CloseBridge(), c.HangupAgent(AGENT_CHAN), c.AgentCallOver("1001")]
+    # a new stay: the caller's own priority, in line by the time they called; the queue's music
+    assert cmds[7:] == [c.StartMusic("jazz"), c.JoinQueue("call-1", "billing", 2, T0)]
+    assert s.phase is c.Phase.QUEUED and s.agent_id is None and not s.caller_held and not s.recording
+    assert s.route.queue == "billing"
+    same, cmds = c.handle(s, c.AgentGone(), T0 + 10.2)   # the phone's BYE after the NOTIFY
+    assert same == s and cmds == []
+    s, cmds = c.handle(s, c.Connected("1002", "agent2-chan"), T0 + 20)
+    assert c.BridgeWith("agent2-chan") in cmds and s.agent_id == "1002"
+
+
+def test_a_blind_transfer_to_a_number_rings_it_with_music_and_a_failure_goes_back_to_the_queue():
+    s, cmds = c.handle(connected(), c.BlindTransfer("number", "5550199", "api"), T0 + 10)
+    assert TransferProgress(AGENT_CHAN, "channel_answered") not in cmds   # no REFER to answer
+    assert cmds[-3:] == [c.StartMusic("default"), DialOut("5550199", TRANSFER_RING_SECONDS),
+                         StartTimer("transfer", T0 + 10 + TRANSFER_RING_SECONDS + 5)]
+    assert s.phase is c.Phase.TRANSFERRING and s.back_queue == "billing"
+    answered, cmds = c.handle(s, c.TransferAnswered("xfer-1"), T0 + 15)
+    assert answered.phase is c.Phase.CONNECTED and c.StopMusic() in cmds and c.BridgeWith("xfer-1") in cmds
+    back, cmds = c.handle(s, c.TransferFailed("busy"), T0 + 12)
+    assert back.phase is c.Phase.QUEUED and back.route.queue == "billing" and back.music
+    assert c.JoinQueue("call-1", "billing", 2, T0) in cmds and c.StartMusic("default") not in cmds
+
+
+def test_a_phone_without_a_transfer_key_keys_the_code_a_target_and_hash():
+    s = connected()
+    for digit in "##320":
+        s, cmds = c.handle(s, c.Dtmf(digit, from_agent=True), T0 + 10)
+        assert cmds == []
+    s, cmds = c.handle(s, c.Dtmf("0", from_agent=False), T0 + 10)   # the caller's keys are theirs
+    s, cmds = c.handle(s, c.Dtmf("0", from_agent=True), T0 + 11)
+    s, cmds = c.handle(s, c.Dtmf("#", from_agent=True), T0 + 12)
+    assert cmds == [c.ResolveTransfer("3200")] and s.agent_keys == "" and s.phase is c.Phase.CONNECTED
+    s, cmds = c.handle(s, c.Dtmf("#", from_agent=True), T0 + 13)   # "##" + "#": nothing keyed between
+    s, cmds = c.handle(s, c.Dtmf("#", from_agent=True), T0 + 13)
+    s, cmds = c.handle(s, c.Dtmf("#", from_agent=True), T0 + 13)
+    assert cmds == []
+
+
+def test_the_record_code_still_works_among_other_keys():
+    s = connected()   # QUEUE records on demand with *7
+    for digit in "12*":
+        s, cmds = c.handle(s, c.Dtmf(digit, from_agent=True), T0 + 10)
+    s, cmds = c.handle(s, c.Dtmf("7", from_agent=True), T0 + 11)
+    assert c.StartRecording("1001", "billing") in cmds

@@ -1,4 +1,4 @@
-"""Agents (log in, pause, resume, log out: as the keypad's feature codes do), hold, and dispositions."""
+"""Agents (log in, pause, resume, log out: as the keypad's feature codes do), hold and transfer, and dispositions."""
 
 from __future__ import annotations
 
@@ -89,6 +89,24 @@ def _hold(held: bool) -> None:
 
 _hold(True)
 _hold(False)
+
+
+@endpoint("POST", "/calls/{call_id}/transfer",
+          "Blind-transfer the caller of a connected call, as the agent's transfer key does: to a queue (a new stay, "
+          "the caller keeping their priority and their place by call time) or to a number through the carrier "
+          "(back to the queue if it does not answer)",
+          body={**obj((), True, queue=NAME, number={"type": "string", "pattern": r"^\+?[0-9]{3,20}$"}),
+                "minProperties": 1, "maxProperties": 1, "description": "give queue or number"},
+          answer=obj(("call_id", "kind", "target"), call_id=STR, kind={"enum": ["queue", "number"]}, target=STR),
+          errors=(409,))
+async def transfer(request: web.Request, body: dict[str, Any]) -> Any:
+    engine = engine_of(request)
+    call_id = request.match_info["call_id"]
+    kind, target = next(iter(body.items()))
+    if kind == "queue" and target not in {q.name for q in engine.config.queues}:
+        raise ApiError(400, f"queue: unknown queue {target!r}", field="queue")
+    await engine.transfer(call_id, kind, target)     # Rejected -> 409
+    return {"call_id": call_id, "kind": kind, "target": target}
 
 
 # -- dispositions -------------------------------------------------------------------------------

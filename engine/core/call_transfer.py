@@ -1,0 +1,70 @@
+"""Blind transfer of a connected call: the call machine's handlers (engine/core/call.py holds the table).
+
+The agent sends the caller on, from the phone's transfer key (a REFER, which Asterisk hands to
+ARI as ``ChannelTransfer``: the runtime resolves what was dialled) or from the API:
+
+- to a **queue**: the caller leaves the agent's bridge (its recording ends with it: a recording
+  per segment, all with the call's id), the agent's call is over for the ACD (wrap-up, their talk
+  theirs alone), and the caller joins the queue as a new stay (its own ``queue_entries`` row, its
+  wait counted from now: the first stay's figures do not change). Their place: their own priority,
+  and in line by the time they called, ahead of callers who called after them;
+- to a **number**, dialled through the carrier: the caller hears music while it rings; answered,
+  it is bridged as an IVR transfer is; not answered (busy, refused, no answer), the caller goes
+  back to the queue they came from (or hears sorry when they came from none).
+
+A phone without a transfer key keys the transfer code, the target and ``#`` (``##3200#``); the
+shell resolves what was keyed as it does a REFER's destination.
+
+A phone's REFER is answered first (``TransferProgress``: the phone hangs up its leg), then the
+engine hangs up the agent's leg itself, so the transfer does not wait on the phone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from engine.core.call_hold import release_hold
+from engine.core.call_messages import (BlindTransfer, CloseBridge, DialOut, JoinQueue, Phase, RecordTransfer, Route,
+                                       TransferProgress)
+from engine.core.call_state import CallState, _release_agent, start_music, wait_music
+from engine.core.common import Command, StartTimer
+
+__all__ = ["AGENT_KEYS_KEPT", "TRANSFER_RING_SECONDS", "back_to_queue", "blind", "keyed_transfer"]
+
+TRANSFER_RING_SECONDS = 30.0   # a blind transfer's number rings this long before the caller goes back
+AGENT_KEYS_KEPT = 24           # the agent's last keys the call keeps (feature codes, a keyed target)
+
+
+def keyed_transfer(code: str, keys: str) -> str | None:
+    """What the agent keyed after the transfer code, once they end it with ``#`` (``##3200#`` ->
+    ``3200``); None until then, or when nothing was keyed between."""
+    if not code or not keys.endswith("#"):
+        return None
+    at = keys.rfind(code, 0, len(keys) - 1)
+    dialled = keys[at + len(code):-1] if at >= 0 else ""
+    return dialled if dialled.lstrip("+").isdigit() else None
+
+
+def blind(state: CallState, event: BlindTransfer, now: float) -> tuple[CallState, list[Command]]:
+    assert state.agent_channel is not None
+    answer = [TransferProgress(state.agent_channel, "channel_answered")] if event.by == "phone" else []
+    state, unhold = release_hold(state, now, "transfer")
+    note = RecordTransfer(state.call_id, now, event.kind, event.target, event.by, state.agent_id or state.agent_channel)
+    cmds: list[Command] = [*answer, *unhold, note, CloseBridge(), *_release_agent(state)]
+    came_from = state.route.queue
+    state = replace(state, agent_id=None, agent_channel=None, recording=False, agent_keys="")
+    if event.kind == "queue":
+        state, more = back_to_queue(state, event.target, now)
+        return state, cmds + more
+    state, music = start_music(replace(state, phase=Phase.TRANSFERRING, back_queue=came_from, on_failure=None))
+    return state, [*cmds, *music, DialOut(event.target, TRANSFER_RING_SECONDS),
+                   StartTimer("transfer", now + TRANSFER_RING_SECONDS + 5.0)]
+
+
+def back_to_queue(state: CallState, queue: str, now: float) -> tuple[CallState, list[Command]]:
+    """Join ``queue`` as a new stay, keeping the caller's priority and their place by call time."""
+    base = state.queue_routes.get(queue, Route(queue=queue))
+    route = replace(base, priority=state.route.priority)
+    state = replace(state, phase=Phase.QUEUED, route=route, back_queue=None)
+    state, music = (state, []) if state.music else wait_music(state, now)   # music already on: it goes on
+    return state, [*music, JoinQueue(state.call_id, queue, route.priority, state.started_at)]
