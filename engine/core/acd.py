@@ -231,7 +231,7 @@ class Acd(AcdState):
         self._seq = seq + 1
         w = _Waiting(e.call_id, e.queue, e.priority, entered, queued, seq,
                      MappingProxyType(dict(e.skills)) if e.skills is not None else None,
-                     callback=e.callback, avoid=e.avoid)
+                     callback=e.callback, avoid=e.avoid, only=e.only)
         self._stats[e.queue] = self._stat(e.queue).arrival(now)
         return self._place(w, now) + self._dispatch(now)
 
@@ -338,7 +338,10 @@ class Acd(AcdState):
         assert w.offer is not None
         offer_id, agent_id = w.offer
         if w.call_id in self._waiting:   # (a caller who left is no longer there)
-            self._waiting[w.call_id] = self._waiting[w.call_id].offered(None)
+            after = self._waiting[w.call_id].offered(None)
+            if after.only is not None and result != "withdrawn":
+                after = after._replace(only=None)   # the named agent did not take it: the queue's agents may
+            self._waiting[w.call_id] = after
         self._offers.pop(agent_id, None)
         cmds: list[Command] = [CancelTimer(f"ring:{w.call_id}"), OfferEnded(offer_id, now, result)]
         if result in ("withdrawn", "timeout"):
@@ -394,13 +397,18 @@ class Acd(AcdState):
             if w.offer is not None or not free:
                 continue
             need = self.requirement(w)
-            candidates = [a for a in free if self._qualifies(a, need)]
+            if w.only is not None:   # transferred to this agent: theirs alone, skills or not
+                candidates = [w.only] if w.only in free else []
+            else:
+                candidates = [a for a in free if self._qualifies(a, need)]
             if w.avoid:
                 candidates = [a for a in candidates if a not in w.avoid] or candidates
             if not candidates:
                 continue
             decision = rank(self.rules[w.queue].strategy, need, w.step, candidates, now, self._agents,
                             self.profiles, self._rr.get(w.queue, ""))
+            if w.only is not None:   # the routing log says why: the transfer named them
+                decision = replace(decision, strategy="transferred to this agent")
             cmds += self._offer(w, decision, now)
         return cmds
 

@@ -57,6 +57,7 @@ class Enqueue(Event):
     queued_at: float | None = None           # ... and its wait in this queue (else: now)
     callback: str | None = None              # no caller on the line: the agent answers, then this is dialled
     avoid: frozenset[str] = frozenset()      # offer to these agents only when no other qualified one is free
+    only: str | None = None                  # an agent's transfer to another: offer to that agent alone
 
 
 @dataclass(frozen=True, slots=True)

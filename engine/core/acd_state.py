@@ -37,6 +37,7 @@ class _Waiting(NamedTuple):
     offer: tuple[str, str] | None = None  # (offer_id, agent_id) while an agent's phone rings
     callback: str | None = None           # number to call back, once the caller chose a callback
     avoid: frozenset[str] = frozenset()   # agents offered this call only when nobody else is free
+    only: str | None = None               # a transfer to this agent: offered to them alone, whatever skills
 
     @property
     def key(self) -> tuple[int, float, int]:
@@ -46,7 +47,7 @@ class _Waiting(NamedTuple):
         """This caller with another offer (or none): ``_replace(offer=offer)``, at a third of its cost
         (routing makes one per offer)."""
         return _Waiting(self.call_id, self.queue, self.priority, self.entered_at, self.queued_at, self.seq,
-                        self.skills, self.step, offer, self.callback, self.avoid)
+                        self.skills, self.step, offer, self.callback, self.avoid, self.only)
 
 
 class _QueueStats(NamedTuple):

@@ -392,7 +392,7 @@ TABLE: Transitions[CallState] = Transitions("call", lambda s: s.phase, {
     (P.QUEUED, Connected): Row((P.CONNECTED,), _connected),
     (P.CONNECTED, Dtmf): Row((P.CONNECTED,), _connected_dtmf),
     (P.CONNECTED, HoldRequest): Row((P.CONNECTED,), hold),
-    (P.CONNECTED, BlindTransfer): Row((P.QUEUED, P.TRANSFERRING), blind),
+    (P.CONNECTED, BlindTransfer): Row((P.QUEUED, P.TRANSFERRING, P.PLAYING, *_FROM_IVR), blind),
     # a transfer asked as the call left its agent (the API racing a hang-up): nothing to send on
     **stay(_ignore, (P.ANSWERING, P.PLAYING, P.IVR, P.TRANSFERRING, P.QUEUED, P.HANGING_UP), (BlindTransfer,)),
     # a caller's phone may hold while it waits or hears a prompt: nothing to do before an agent

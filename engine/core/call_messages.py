@@ -135,11 +135,14 @@ class HoldRequest(Event):
 @dataclass(frozen=True, slots=True)
 class BlindTransfer(Event):
     """The agent sends the caller on (the phone's transfer key: a REFER; or the API): ``kind``
-    ``"queue"`` (``target`` a queue's name) or ``"number"`` (dialled through the carrier)."""
+    ``"queue"`` (``target`` a queue's name), ``"agent"`` (``target`` an agent's id, reached through
+    ``queue``, one they are logged in to), ``"ivr"`` (``tree`` or ``tree/node``) or ``"number"``
+    (dialled through the carrier)."""
 
     kind: str
     target: str
     by: str = "phone"
+    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,7 @@ class JoinQueue(Command):
     skills: Mapping[str, int] | None = None  # the IVR's override of the queue's requirement
     avoid: frozenset[str] = frozenset()      # agents offered this call only when nobody else is free
     queued_at: float | None = None   # set when an adopted call keeps its wait in this queue
+    only: str | None = None          # an agent's transfer to another agent: offered to them alone
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,7 +200,7 @@ class CallEffects:
             self._adopted_unbridged.discard(c.call_id)
             self._submit("queue_reopened_unbridged", (c.call_id, c.queue))
         try:
-            await self.calls.acd.request(A.Enqueue(c.call_id, c.queue, c.priority, skills=c.skills,
+            await self.calls.acd.request(A.Enqueue(c.call_id, c.queue, c.priority, skills=c.skills, only=c.only,
                                                    entered_at=c.entered_at, queued_at=c.queued_at, avoid=c.avoid))
         except Rejected as exc:
             session.log.error("call.queue_refused", queue=c.queue, error=str(exc))

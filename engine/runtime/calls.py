@@ -225,13 +225,24 @@ class CallManager:
         """What the agent dialled (a REFER's destination, keyed digits) as a blind transfer posted to
         the call; None (logged, and a line of the call's history) when it names nothing."""
         target = target_of(self.config(), dialled) if dialled is not None else None
-        if target is None:
-            session.log.info("call.transfer_refused", dialled=dialled, by=by, attended=dialled is None)
+        queue = self._agent_queue(session, target[1]) if target is not None and target[0] == "agent" else None
+        if target is None or (target[0] == "agent" and queue is None):
+            why = "an agent not logged in" if target is not None else "attended" if dialled is None else "nothing"
+            session.log.info("call.transfer_refused", dialled=dialled, by=by, why=why)
             self.writer.submit(Write("call_event", (str(uuid.uuid4()), session.state.call_id, time.time(),
-                                                    "transfer-refused", f"{dialled or 'attended'} by {by}")))
+                                                    "transfer-refused", f"{dialled or 'attended'} by {by}: {why}")))
             return None
-        session.post(core.BlindTransfer(target[0], target[1], by))
+        session.post(core.BlindTransfer(target[0], target[1], by, queue))
         return target
+
+    def _agent_queue(self, session: Session[core.CallState], agent_id: str) -> str | None:
+        """The queue a transfer to ``agent_id`` waits in: the call's own if they are logged in to
+        it, else the first of theirs (None: logged out, so nobody to transfer to)."""
+        agent = self.acd.acd.agents.get(agent_id)
+        if agent is None or not agent.queues:
+            return None
+        here = session.state.route.queue
+        return here if here in agent.queues else sorted(agent.queues)[0]
 
     async def _refer_answer(self, channel: str, state: str) -> None:
         try:
@@ -240,12 +251,16 @@ class CallManager:
             log.info("calls.transfer_progress_failed", channel_id=channel, error=str(exc))
 
     async def transfer(self, call_id: str, kind: str, target: str) -> None:
-        """The API's blind transfer of ``call_id``'s caller (``kind`` queue or number); returns once
-        the call's machine has it. Refused unless the call is connected to an agent."""
+        """The API's blind transfer of ``call_id``'s caller (``kind`` queue, agent, ivr or number);
+        returns once the call's machine has it. Refused unless the call is connected to an agent
+        (and, to an agent, unless they are logged in)."""
         session = self.by_call.get(call_id)
         if session is None or session.state.phase is not core.Phase.CONNECTED:
             raise A.Refused(f"call {call_id} is not connected: only a connected call can be transferred")
-        await session.request(core.BlindTransfer(kind, target, "api"))
+        queue = self._agent_queue(session, target) if kind == "agent" else None
+        if kind == "agent" and queue is None:
+            raise A.Refused(f"agent {target} is not logged in: nobody to transfer to")
+        await session.request(core.BlindTransfer(kind, target, "api", queue))
 
     async def _run(self, session: Session[core.CallState], first: list[Command]) -> None:
         structlog.contextvars.bind_contextvars(call_id=session.state.call_id, channel_id=session.state.channel_id)

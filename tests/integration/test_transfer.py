@@ -135,3 +135,50 @@ async def test_an_agent_keys_a_transfer_on_a_phone_without_a_transfer_key(stack,
     assert xfer["detail"] == "queue:billing by keys from 9001"
     entries = await rows(dsn, "SELECT queue, agent_id FROM queue_entries ORDER BY entered_at")
     assert [(e["queue"], e["agent_id"]) for e in entries] == [("support", "9001"), ("billing", "9002")]
+
+
+async def test_a_real_phones_transfer_key_sends_the_caller_on(stack, dsn, tmp_path):
+    """Once with a real softphone (Debian's baresip) as agent 9001's desk phone: its own blind
+    transfer (``/transfer``: a REFER as baresip writes it), not a sipp script."""
+    from .softphone import Baresip, is_event
+
+    cfg = transfer_config(stack, dsn, tmp_path)
+    engine = Engine(cfg)
+    async with running(engine), Baresip.running(stack, 1, tmp_path / "baresip") as phone:
+        await log_in(engine, "9001", "support")
+        await log_in(engine, "9002", "billing")
+        second, second_done = await agent_phone(stack, 2, answer_ms="300", hangup_ms="1000")
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100"))
+        incoming = await phone.event(is_event("CALL_INCOMING"))
+        await phone.command("accept")
+        await phone.event(is_event("CALL_ESTABLISHED", direction="incoming"), after=incoming)
+        async with asyncio.timeout(10):
+            await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.ON_CALL)
+        await phone.command("transfer", phone.dial_uri(stack, "3200"))
+        await phone.event(is_event("CALL_CLOSED", direction="incoming"), after=incoming)   # its leg is over
+        (await second_done()).check()
+        (await caller).check()
+        await wait_until_quiet(engine, 1)
+    [xfer] = await rows(dsn, "SELECT detail FROM call_events WHERE kind = 'blind-transfer'")
+    assert xfer["detail"] == "queue:billing by phone from 9001"
+    entries = await rows(dsn, "SELECT queue, agent_id FROM queue_entries ORDER BY entered_at")
+    assert [(e["queue"], e["agent_id"]) for e in entries] == [("support", "9001"), ("billing", "9002")]
+
+
+async def test_an_agent_transfers_a_caller_to_another_agent_by_their_id(stack, dsn, tmp_path):
+    cfg = transfer_config(stack, dsn, tmp_path)
+    engine = Engine(cfg)
+    async with running(engine):
+        await log_in(engine, "9001", "support")   # idle longest: the first offer is theirs
+        await log_in(engine, "9002", "support")
+        await log_in(engine, "9003", "support")   # free, but the transfer names 9002
+        first, first_done = await agent_phone(stack, 1, "agent_transfer.xml", target="9002", transfer_after_ms="800")
+        second, second_done = await agent_phone(stack, 2, answer_ms="300", hangup_ms="1000")
+        (await sipp(stack, "caller_wait_bye.xml", "3100")).check()
+        (await first_done()).check()
+        (await second_done()).check()
+        await wait_until_quiet(engine, 1)
+    offers = await rows(dsn, "SELECT agent_id, result FROM queue_offers ORDER BY offered_at")
+    assert [(o["agent_id"], o["result"]) for o in offers] == [("9001", "answered"), ("9002", "answered")]
+    [xfer] = await rows(dsn, "SELECT detail FROM call_events WHERE kind = 'blind-transfer'")
+    assert xfer["detail"] == "agent:9002 by phone from 9001"

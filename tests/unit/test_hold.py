@@ -174,3 +174,42 @@ def test_the_record_code_still_works_among_other_keys():
         s, cmds = c.handle(s, c.Dtmf(digit, from_agent=True), T0 + 10)
     s, cmds = c.handle(s, c.Dtmf("7", from_agent=True), T0 + 11)
     assert c.StartRecording("1001", "billing") in cmds
+
+
+def test_a_transfer_to_an_agent_waits_in_their_queue_for_them_alone():
+    s, cmds = c.handle(connected(queue_routes=QUEUES), c.BlindTransfer("agent", "1003", "api", "billing"), T0 + 10)
+    assert s.phase is c.Phase.QUEUED and c.JoinQueue("call-1", "billing", 2, T0, only="1003") in cmds
+
+
+def test_a_transfer_to_an_ivr_node_starts_the_tree_there():
+    from pathlib import Path
+
+    from engine.config.ivr import load_trees
+
+    library = M(load_trees(Path(__file__).parents[2] / "examples" / "ivr"))
+    tree = next(iter(library))
+    s, cmds = c.handle(connected(library=library), c.BlindTransfer("ivr", tree), T0 + 10)
+    assert s.phase in (c.Phase.IVR, c.Phase.QUEUED, c.Phase.HANGING_UP) and s.agent_id is None
+    assert s.ivr is not None and s.ivr.tree == tree and s.ivr.variables["caller"] == "5551234"
+    gone, cmds = c.handle(connected(), c.BlindTransfer("ivr", "nowhere"), T0 + 10)   # gone with a reload
+    assert gone.phase is c.Phase.PLAYING
+
+
+def test_the_acd_offers_a_caller_transferred_to_an_agent_to_them_alone_then_to_anyone_if_they_do_not_answer():
+    acd = A.Acd({"billing": A.QueueRules("billing", M({"billing": 5}), ring_timeout=15, wrapup=0)},
+                {"1001": A.AgentProfile("1001", M({"billing": 8}), "PJSIP/a1"),
+                 "1002": A.AgentProfile("1002", M({}), "PJSIP/a2")})
+    for agent in ("1001", "1002"):
+        acd.handle(A.AgentRequest(agent, ag.LogIn(frozenset({"billing"}), "")), T0)
+    [offer] = [x for x in acd.handle(A.Enqueue("c1", "billing", only="1002"), T0 + 5) if isinstance(x, A.Offer)]
+    assert offer.agent_id == "1002"   # not 1001, the longer idle and the only one with the skill
+    cmds = acd.handle(A.OfferFailed("c1", "1002", "no-answer"), T0 + 20)
+    assert [x.agent_id for x in cmds if isinstance(x, A.Offer)] == ["1001"]
+
+
+def test_the_routing_log_says_a_transfer_named_the_agent():
+    acd = A.Acd({"billing": A.QueueRules("billing", M({}), ring_timeout=15)},
+                {"1002": A.AgentProfile("1002", M({}), "PJSIP/a2")})
+    acd.handle(A.AgentRequest("1002", ag.LogIn(frozenset({"billing"}), "")), T0)
+    [offer] = [x for x in acd.handle(A.Enqueue("c1", "billing", only="1002"), T0 + 5) if isinstance(x, A.Offer)]
+    assert offer.decision.explain().startswith("transferred to this agent: 1002 chosen of 1 eligible")

@@ -314,6 +314,7 @@ def test_the_call_table_is_what_a_call_does():
                         c.Announcement(position=2, expected_wait=90), c.TransferAnswered("xfer-chan"),
                         c.TransferFailed("busy"), c.HoldRequest(True), c.HoldRequest(False),
                         c.HoldRequest(True, "caller"), c.BlindTransfer("queue", "support"),
-                        c.BlindTransfer("number", "5550199", "api")),
+                        c.BlindTransfer("number", "5550199", "api"), c.BlindTransfer("agent", "9002", "api", "support"),
+                        c.BlindTransfer("ivr", "gone"), *(c.BlindTransfer("ivr", t) for t in TREES)),
                 lambda s: TimerFired("grace" if s.route.connect_grace is not None else "none")]  # only then
     assert_declared_is_taken(c.TABLE, explore(c.TABLE, starts, alphabet, 3, key=_call_key))

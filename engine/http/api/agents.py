@@ -93,18 +93,26 @@ _hold(False)
 
 @endpoint("POST", "/calls/{call_id}/transfer",
           "Blind-transfer the caller of a connected call, as the agent's transfer key does: to a queue (a new stay, "
-          "the caller keeping their priority and their place by call time) or to a number through the carrier "
-          "(back to the queue if it does not answer)",
-          body={**obj((), True, queue=NAME, number={"type": "string", "pattern": r"^\+?[0-9]{3,20}$"}),
-                "minProperties": 1, "maxProperties": 1, "description": "give queue or number"},
-          answer=obj(("call_id", "kind", "target"), call_id=STR, kind={"enum": ["queue", "number"]}, target=STR),
+          "the caller keeping their priority and their place by call time), an agent (in line for them alone), an "
+          "IVR tree or node, or a number through the carrier (back to the queue if it does not answer)",
+          body={**obj((), True, queue=NAME, agent=NAME, ivr={**NAME, "description": "tree or tree/node"},
+                      number={"type": "string", "pattern": r"^\+?[0-9]{3,20}$"}),
+                "minProperties": 1, "maxProperties": 1, "description": "give queue, agent, ivr or number"},
+          answer=obj(("call_id", "kind", "target"), call_id=STR, kind={"enum": ["queue", "agent", "ivr", "number"]},
+                     target=STR),
           errors=(409,))
 async def transfer(request: web.Request, body: dict[str, Any]) -> Any:
     engine = engine_of(request)
     call_id = request.match_info["call_id"]
     kind, target = next(iter(body.items()))
-    if kind == "queue" and target not in {q.name for q in engine.config.queues}:
-        raise ApiError(400, f"queue: unknown queue {target!r}", field="queue")
+    cfg = engine.config
+    tree, _, node = target.partition("/")
+    known = {"queue": lambda: target in {q.name for q in cfg.queues},
+             "agent": lambda: any(a.id == target for a in cfg.agents),
+             "ivr": lambda: tree in cfg.trees and (not node or node in cfg.trees[tree].tree.nodes),
+             "number": lambda: True}[kind]
+    if not known():
+        raise ApiError(400, f"{kind}: no {kind} {target!r} in the configuration", field=kind)
     await engine.transfer(call_id, kind, target)     # Rejected -> 409
     return {"call_id": call_id, "kind": kind, "target": target}
 
