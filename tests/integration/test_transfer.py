@@ -182,3 +182,33 @@ async def test_an_agent_transfers_a_caller_to_another_agent_by_their_id(stack, d
     assert [(o["agent_id"], o["result"]) for o in offers] == [("9001", "answered"), ("9002", "answered")]
     [xfer] = await rows(dsn, "SELECT detail FROM call_events WHERE kind = 'blind-transfer'")
     assert xfer["detail"] == "agent:9002 by phone from 9001"
+
+
+async def test_a_caller_transferred_to_a_queue_keeps_that_stay_across_an_engine_restart(stack, dsn, tmp_path):
+    """The engine stops while the transferred caller waits in billing (its only agent paused): the
+    next one adopts them in billing, and the stay goes on to its answer: one billing row, not two."""
+    from engine.core import acd as A
+
+    cfg = transfer_config(stack, dsn, tmp_path)
+    cfg = replace(cfg, engine=replace(cfg.engine, shutdown_grace_seconds=0.1))
+    async with running(Engine(cfg)) as first:
+        await log_in(first, "9001", "support")
+        await log_in(first, "9002", "billing")
+        await first.acd.request(A.AgentRequest("9002", ag.Pause("break")))   # billing staffed, nobody free
+        phone, phone_done = await agent_phone(stack, 1, "agent_transfer.xml", target="3200", transfer_after_ms="500")
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=40))
+        (await phone_done()).check()
+        await first.acd.wait_until(lambda acd: any(w.queue == "billing" for w in acd.waiting.values()))
+        await first.writer.wait_idle()
+    second = Engine(cfg)
+    async with running(second):
+        async with asyncio.timeout(10):
+            await second.acd.wait_until(lambda acd: any(w.queue == "billing" for w in acd.waiting.values()))
+        other, other_done = await agent_phone(stack, 2, answer_ms="300", hangup_ms="1000")
+        await second.acd.request(A.AgentRequest("9002", ag.Unpause()))
+        (await other_done()).check()
+        (await caller).check()
+        await wait_until_quiet(second, 1)
+    entries = await rows(dsn, "SELECT queue, outcome, agent_id FROM queue_entries ORDER BY entered_at")
+    assert [(e["queue"], e["outcome"], e["agent_id"]) for e in entries] == [("support", "answered", "9001"),
+                                                                             ("billing", "answered", "9002")]
