@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from engine.core import ivr as ivr_core
 from engine.core.call_hold import release_hold
 from engine.core.call_messages import (SORRY, BlindTransfer, CloseBridge, DialOut, JoinQueue, Phase, RecordTransfer,
                                        Route, TransferProgress)
-from engine.core import ivr as ivr_core
 from engine.core.call_state import CallState, _from_ivr, _play, _release_agent, start_music, wait_music
 from engine.core.common import Command, StartTimer
 
@@ -76,8 +76,8 @@ def _to_tree(state: CallState, target: str, now: float) -> tuple[CallState, list
     """Into an IVR tree (``tree`` or ``tree/node``), with the variables the call has (a queue call
     that never had an IVR: the caller's number and the call's id)."""
     tree, _, node = target.partition("/")
-    if tree not in state.library:   # the tree went with a reload since the transfer was asked
-        return _play(replace(state, phase=Phase.PLAYING), now, SORRY)
+    if tree not in state.library or (node and node not in state.library[tree].tree.nodes):
+        return _play(state, now, SORRY)   # gone with a reload since the transfer was asked
     variables = (state.ivr.variables if state.ivr is not None else
                  {"caller": state.caller_number, "call_id": state.call_id})
     ivr, cmds = ivr_core.start(state.library, tree, variables, now, node=node or None)

@@ -221,13 +221,15 @@ class CallManager:
         if self.resolve_transfer(session, dialled, "phone") is None:
             self.spawn(self._refer_answer(channel, "channel_declined"))
 
-    def resolve_transfer(self, session: Session[core.CallState], dialled: str | None, by: str) -> tuple[str, str] | None:
+    def resolve_transfer(self, session: Session[core.CallState], dialled: str | None,
+                         by: str) -> tuple[str, str] | None:
         """What the agent dialled (a REFER's destination, keyed digits) as a blind transfer posted to
         the call; None (logged, and a line of the call's history) when it names nothing."""
         target = target_of(self.config(), dialled) if dialled is not None else None
         queue = self._agent_queue(session, target[1]) if target is not None and target[0] == "agent" else None
         if target is None or (target[0] == "agent" and queue is None):
-            why = "an agent not logged in" if target is not None else "attended" if dialled is None else "nothing"
+            why = ("attended" if dialled is None else "nothing" if target is None else
+                   "the agent themself" if target[1] == session.state.agent_id else "an agent not logged in")
             session.log.info("call.transfer_refused", dialled=dialled, by=by, why=why)
             self.writer.submit(Write("call_event", (str(uuid.uuid4()), session.state.call_id, time.time(),
                                                     "transfer-refused", f"{dialled or 'attended'} by {by}: {why}")))
@@ -237,9 +239,9 @@ class CallManager:
 
     def _agent_queue(self, session: Session[core.CallState], agent_id: str) -> str | None:
         """The queue a transfer to ``agent_id`` waits in: the call's own if they are logged in to
-        it, else the first of theirs (None: logged out, so nobody to transfer to)."""
+        it, else the first of theirs (None: logged out, or the call's own agent: nobody to transfer to)."""
         agent = self.acd.acd.agents.get(agent_id)
-        if agent is None or not agent.queues:
+        if agent is None or not agent.queues or agent_id == session.state.agent_id:
             return None
         here = session.state.route.queue
         return here if here in agent.queues else sorted(agent.queues)[0]
@@ -259,7 +261,7 @@ class CallManager:
             raise A.Refused(f"call {call_id} is not connected: only a connected call can be transferred")
         queue = self._agent_queue(session, target) if kind == "agent" else None
         if kind == "agent" and queue is None:
-            raise A.Refused(f"agent {target} is not logged in: nobody to transfer to")
+            raise A.Refused(f"agent {target} is not logged in, or is the call's own agent: nobody to transfer to")
         await session.request(core.BlindTransfer(kind, target, "api", queue))
 
     async def _run(self, session: Session[core.CallState], first: list[Command]) -> None:

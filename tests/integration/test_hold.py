@@ -22,6 +22,7 @@ from engine.services.reports import agents_report, inbound_report
 from .harness import rows, running, sipp, wait_until_quiet
 from .test_acd import acd_config, agent_phone, log_in
 from .test_api import Api, with_api
+from .test_transfer import bridged_to_9001
 
 PACKET_SECONDS = 0.02   # 20 ms of PCMU a packet
 
@@ -138,14 +139,11 @@ async def test_the_api_holds_and_resumes_a_connected_call(stack, dsn, tmp_path):
             phone, phone_done = await agent_phone(stack, 1, answer_ms="300", hangup_ms="4000")
             caller = asyncio.create_task(sipp(stack, "caller_listen.xml", "3100",
                                               variables={"codecs": "0", "rtp_port": str(port)}))
-            await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.ON_CALL)
-            call_id = engine.acd.acd.agents["9001"].call_id
-            await engine.calls.wait_until(lambda m: call_id in m.by_call
-                                          and m.by_call[call_id].state.agent_channel is not None)
+            call_id = await bridged_to_9001(engine)
             status, answer = await api.post(f"/calls/{call_id}/hold")
             assert (status, answer) == (200, {"call_id": call_id, "held": True})
             assert engine.acd.acd.agents["9001"].phase is ag.AgentPhase.ON_HOLD
-            await listener_hears(listener, 25)
+            await listener_hears(listener, 100)   # two seconds of music: a window worth counting
             status, answer = await api.post(f"/calls/{call_id}/unhold")
             assert (status, answer) == (200, {"call_id": call_id, "held": False})
             assert engine.acd.acd.agents["9001"].phase is ag.AgentPhase.ON_CALL

@@ -40,6 +40,15 @@ async def report_rows(dsn: str, cfg) -> tuple[dict, dict]:
     return agents, inbound
 
 
+async def bridged_to_9001(engine: Engine) -> str:
+    """Until agent 9001 is on a call and the call knows their leg: the call's id."""
+    await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.ON_CALL)
+    call_id = engine.acd.acd.agents["9001"].call_id
+    assert call_id is not None
+    await engine.calls.wait_until(lambda m: call_id in m.by_call and m.by_call[call_id].state.agent_channel)
+    return call_id
+
+
 async def states_of(dsn: str, agent: str) -> list[str]:
     return [r["state"] for r in await rows(dsn, "SELECT state FROM agent_states WHERE agent_id = $1 ORDER BY at", agent)]
 
@@ -105,11 +114,13 @@ async def test_the_api_transfers_a_caller_to_a_number_and_back_to_the_queue_when
         phone, phone_done = await agent_phone(stack, 1, answer_ms="300", talk_max_ms="20000")
         other, other_done = await agent_phone(stack, 2, answer_ms="300", hangup_ms="1000")
         caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=40))
-        await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is ag.AgentPhase.ON_CALL)
-        call_id = engine.acd.acd.agents["9001"].call_id
-        await engine.calls.wait_until(lambda m: call_id in m.by_call and m.by_call[call_id].state.agent_channel)
+        call_id = await bridged_to_9001(engine)
         status, err = await api.post(f"/calls/{call_id}/transfer", {"queue": "nowhere"})
         assert status == 400 and err["field"] == "queue"
+        status, err = await api.post(f"/calls/{call_id}/transfer", {"agent": "9001"})   # the call's own agent
+        assert status == 409 and "own agent" in err["error"]
+        status, err = await api.post(f"/calls/{call_id}/transfer", {"ivr": "main/no-such-node"})
+        assert status == 400 and err["field"] == "ivr"
         status, answer = await api.post(f"/calls/{call_id}/transfer", {"number": "5550003"})
         assert (status, answer) == (200, {"call_id": call_id, "kind": "number", "target": "5550003"})
         await engine.acd.wait_until(lambda acd: acd.agents["9001"].phase is not ag.AgentPhase.ON_CALL)
@@ -212,3 +223,22 @@ async def test_a_caller_transferred_to_a_queue_keeps_that_stay_across_an_engine_
     entries = await rows(dsn, "SELECT queue, outcome, agent_id FROM queue_entries ORDER BY entered_at")
     assert [(e["queue"], e["outcome"], e["agent_id"]) for e in entries] == [("support", "answered", "9001"),
                                                                              ("billing", "answered", "9002")]
+
+
+async def test_the_api_transfers_a_caller_into_an_ivr_node(stack, dsn, tmp_path):
+    engine = Engine(with_api(transfer_config(stack, dsn, tmp_path)))
+    async with running(engine), aiohttp.ClientSession() as session:
+        api = Api(engine, session)
+        await log_in(engine, "9001", "support")
+        phone, phone_done = await agent_phone(stack, 1, answer_ms="300", talk_max_ms="20000")
+        caller = asyncio.create_task(sipp(stack, "caller_wait_bye.xml", "3100", timeout=40))
+        call_id = await bridged_to_9001(engine)
+        status, _ = await api.post(f"/calls/{call_id}/transfer", {"ivr": "main/survey"})
+        assert status == 200
+        (await phone_done()).check()   # the agent's part is over at once
+        (await caller).check()         # the survey asks, thanks and hangs up
+        await wait_until_quiet(engine, 1)
+    steps = await rows(dsn, "SELECT tree, node FROM ivr_steps ORDER BY seq")
+    assert steps and {(s["tree"], s["node"]) for s in steps} == {("main", "survey")}
+    [call] = await rows(dsn, "SELECT ended_by FROM calls")
+    assert call["ended_by"] == "engine"

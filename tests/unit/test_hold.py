@@ -193,6 +193,8 @@ def test_a_transfer_to_an_ivr_node_starts_the_tree_there():
     assert s.ivr is not None and s.ivr.tree == tree and s.ivr.variables["caller"] == "5551234"
     gone, cmds = c.handle(connected(), c.BlindTransfer("ivr", "nowhere"), T0 + 10)   # gone with a reload
     assert gone.phase is c.Phase.PLAYING
+    gone, cmds = c.handle(connected(library=library), c.BlindTransfer("ivr", f"{tree}/no-such-node"), T0 + 10)
+    assert gone.phase is c.Phase.PLAYING
 
 
 def test_the_acd_offers_a_caller_transferred_to_an_agent_to_them_alone_then_to_anyone_if_they_do_not_answer():
