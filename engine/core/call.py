@@ -51,8 +51,8 @@ from engine.core.call_messages import (AgentCallOver, AgentGone, Announcement, A
                                        TransferAnswered, TransferFailed)
 from engine.core.call_hold import hold, release_hold
 from engine.core.call_transfer import AGENT_KEYS_KEPT, back_to_queue, blind, keyed_transfer
-from engine.core.call_state import (CallState, _end, _from_ivr, _hang_up, _play, _release_agent, _route, start_music,
-                                    stop_music)
+from engine.core.call_state import (CallState, _end, _from_ivr, _hang_up, _play, _release_agent, _route, enter_tree,
+                                    start_music, stop_music)
 from engine.core.causes import text as describe_cause
 from engine.core.channel import (Answer, Answered, ChannelGone, Dtmf, Hangup, HangupRequested, Play, PlaybackDone,
                                  RequestFailed, StopPlayback)
@@ -72,8 +72,8 @@ def start(event: Arrival, limits: Limits, now: float) -> tuple[CallState, list[C
     """A new call: the state to keep and the first commands."""
     state = CallState(call_id=event.call_id, channel_id=event.channel_id, phase=Phase.ANSWERING,
                       route=event.route, limits=limits, caller_number=event.caller_number,
-                      started_at=event.started_at, answered=event.already_answered, library=event.library, queue_routes=event.queue_routes,
-                      ivr=_variables_only(event))
+                      started_at=event.started_at, answered=event.already_answered, library=event.library,
+                      queue_routes=event.queue_routes, ivr=_variables_only(event))
     commands: list[Command] = [
         RecordStarted(call_id=event.call_id, channel_id=event.channel_id, direction=event.direction,
                       caller_number=event.caller_number, caller_name=event.caller_name,
@@ -208,9 +208,7 @@ def _agent_gone(state: CallState, event: AgentGone, now: float):
     if state.post_call is not None and state.ivr is not None:
         # The agent hung up; the caller stays for what the tree has for after the call (a survey).
         tree, node = state.post_call
-        ivr, cmds = ivr_core.start(state.ivr.library, tree, state.ivr.variables, now, node=node)
-        state = replace(state, phase=Phase.IVR, post_call=None)
-        state, more = _from_ivr(state, ivr, cmds, now)
+        state, more = enter_tree(replace(state, post_call=None), tree, node, state.ivr.variables, now)
         return state, [*over, LeaveBridge(), *more]
     state, cmds = _hang_up(state, now, "agent")
     return state, [*over, *cmds]
@@ -278,8 +276,7 @@ def _transfer_failed(state: CallState, event: Event, now: float):
         return state, [note, CancelTimer("transfer"), *more]
     if state.on_failure is not None and state.ivr is not None:
         tree, node = state.on_failure
-        ivr, cmds = ivr_core.start(state.ivr.library, tree, state.ivr.variables, now, node=node)
-        state, more = _from_ivr(replace(state, phase=Phase.IVR, on_failure=None), ivr, cmds, now)
+        state, more = enter_tree(replace(state, on_failure=None), tree, node, state.ivr.variables, now)
         return state, [note, CancelTimer("transfer"), *more]
     state, more = _play(state, now, SORRY)
     return state, [note, CancelTimer("transfer"), *more]

@@ -23,7 +23,7 @@ from engine.core.ivr import Ivr
 if TYPE_CHECKING:
     from engine.core.ivrtree import IvrTree
 
-__all__ = ["CallState", "_end", "_from_ivr", "_hang_up", "_play", "_release_agent", "_route"]
+__all__ = ["CallState", "_end", "_from_ivr", "_hang_up", "_play", "_release_agent", "_route", "enter_tree"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +120,14 @@ def _from_ivr(state: CallState, ivr: Ivr, cmds: list[Command], now: float) -> tu
     return state, out
 
 
+def enter_tree(state: CallState, tree: str, node: str | None, variables: Mapping[str, str],
+               now: float) -> tuple[CallState, list[Command]]:
+    """The caller into ``tree`` at ``node`` (None: its start), with ``variables``: after the call
+    (a survey), back from a failed transfer, or sent there by the agent."""
+    ivr, cmds = ivr_core.start(state.library, tree, variables, now, node=node)
+    return _from_ivr(replace(state, phase=Phase.IVR), ivr, cmds, now)
+
+
 def _routing_variables(ivr: Ivr) -> Mapping[str, str]:
     return MappingProxyType({k: v for k, v in ivr.variables.items() if k != "call_id"})
 
@@ -144,7 +152,8 @@ def _end(state: CallState, now: float, cause: int | None, text: str, by: str) ->
         cmds += _release_agent(state)
     state = replace(state, phase=Phase.ENDED)
     return state, [*cmds, CancelTimer("answer"), CancelTimer("playback"), CancelTimer("hangup"),
-                   CancelTimer("max"), CancelTimer("transfer"), RecordEnded(state.call_id, now, cause, text, by), Finish()]
+                   CancelTimer("max"), CancelTimer("transfer"), RecordEnded(state.call_id, now, cause, text, by),
+                   Finish()]
 
 
 def _release_agent(state: CallState) -> list[Command]:

@@ -27,11 +27,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.core import ivr as ivr_core
 from engine.core.call_hold import release_hold
 from engine.core.call_messages import (SORRY, BlindTransfer, CloseBridge, DialOut, JoinQueue, Phase, RecordTransfer,
                                        Route, TransferProgress)
-from engine.core.call_state import CallState, _from_ivr, _play, _release_agent, start_music, wait_music
+from engine.core.call_state import CallState, _play, _release_agent, enter_tree, start_music, wait_music
 from engine.core.common import Command, StartTimer
 
 __all__ = ["AGENT_KEYS_KEPT", "TRANSFER_RING_SECONDS", "back_to_queue", "blind", "keyed_transfer"]
@@ -80,8 +79,7 @@ def _to_tree(state: CallState, target: str, now: float) -> tuple[CallState, list
         return _play(state, now, SORRY)   # gone with a reload since the transfer was asked
     variables = (state.ivr.variables if state.ivr is not None else
                  {"caller": state.caller_number, "call_id": state.call_id})
-    ivr, cmds = ivr_core.start(state.library, tree, variables, now, node=node or None)
-    return _from_ivr(replace(state, phase=Phase.IVR, post_call=None), ivr, cmds, now)
+    return enter_tree(replace(state, post_call=None), tree, node or None, variables, now)
 
 
 def back_to_queue(state: CallState, queue: str, now: float, only: str | None = None) -> tuple[CallState, list[Command]]:

@@ -256,9 +256,7 @@ class CallManager:
         """The API's blind transfer of ``call_id``'s caller (``kind`` queue, agent, ivr or number);
         returns once the call's machine has it. Refused unless the call is connected to an agent
         (and, to an agent, unless they are logged in)."""
-        session = self.by_call.get(call_id)
-        if session is None or session.state.phase is not core.Phase.CONNECTED:
-            raise A.Refused(f"call {call_id} is not connected: only a connected call can be transferred")
+        session = self._connected(call_id, "transferred")
         queue = self._agent_queue(session, target) if kind == "agent" else None
         if kind == "agent" and queue is None:
             raise A.Refused(f"agent {target} is not logged in, or is the call's own agent: nobody to transfer to")
@@ -334,10 +332,15 @@ class CallManager:
     async def hold(self, call_id: str, held: bool) -> None:
         """The API's hold key for the agent of ``call_id`` (as the phone's: the caller is held);
         returns once the call's machine has it. Refused unless the call is connected."""
+        session = self._connected(call_id, "held")
+        await session.request(core.HoldRequest(held, "agent", "api"))
+
+    def _connected(self, call_id: str, done: str) -> Session[core.CallState]:
+        """The session of ``call_id`` if it is connected (what the API's hold and transfer act on)."""
         session = self.by_call.get(call_id)
         if session is None or session.state.phase is not core.Phase.CONNECTED:
-            raise A.Refused(f"call {call_id} is not connected: only a connected call can be held")
-        await session.request(core.HoldRequest(held, "agent", "api"))
+            raise A.Refused(f"call {call_id} is not connected: only a connected call can be {done}")
+        return session
 
     def is_outbound(self, call_id: str) -> bool:
         return call_id in self.observers
